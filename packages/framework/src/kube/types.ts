@@ -1,0 +1,116 @@
+/**
+ * The contract between the engine and the Kubernetes I/O layer.
+ *
+ * The engine never imports `@kubernetes/client-node` at run time: the client library is used only to resolve
+ * credentials (kubeconfig, in-cluster service account, exec plugins) in a short-lived worker, and for its API
+ * types. Everything the engine sends goes through {@link KubeApi}, a small JSON-over-HTTPS client with keep-alive.
+ */
+
+/** Identifies one API resource collection, e.g. `{ group: 'networking.digitalocean.com', version: 'v1', plural: 'staticroutes' }`. */
+export interface ResourceRef {
+  /** API group; `''` for the core group (`/api/v1`). */
+  group: string;
+  version: string;
+  plural: string;
+  /** Whether objects live in namespaces. Defaults to false (cluster-scoped). */
+  namespaced?: boolean;
+}
+
+/** Object metadata fields the framework reads and writes. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+/** Any Kubernetes object as the API returns it. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  status?: unknown;
+  [key: string]: unknown;
+}
+
+/** A list page as the API returns it. */
+export interface KubeList<T extends KubeObject = KubeObject> {
+  metadata: { resourceVersion: string; continue?: string };
+  items: T[];
+}
+
+/** One watch event. BOOKMARK carries only `metadata.resourceVersion`. */
+export interface WatchEvent<T extends KubeObject = KubeObject> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+/** Options common to list and watch. */
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+}
+
+export interface WatchOptions extends ListOptions {
+  resourceVersion: string;
+  /** Server-side timeout; the server ends the stream after it (the watcher then resumes). */
+  timeoutSeconds?: number;
+  allowWatchBookmarks?: boolean;
+}
+
+/** An HTTP error from the API server, with the decoded `Status` object when there is one. */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly reason?: string,
+    /** Seconds from a `Retry-After` header (429, some 5xx). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Patch flavours the framework uses. */
+export type PatchType = 'merge' | 'json';
+
+/**
+ * A minimal Kubernetes API client. Every method rejects with {@link ApiError} on HTTP errors and with a plain
+ * Error on transport errors.
+ */
+export interface KubeApi {
+  list<T extends KubeObject>(ref: ResourceRef, options?: ListOptions): Promise<KubeList<T>>;
+  get<T extends KubeObject>(ref: ResourceRef, name: string, namespace?: string): Promise<T>;
+  create<T extends KubeObject>(ref: ResourceRef, body: unknown, namespace?: string): Promise<T>;
+  patch<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: unknown,
+    options?: { namespace?: string; type?: PatchType; subresource?: 'status' },
+  ): Promise<T>;
+  delete(ref: ResourceRef, name: string, namespace?: string): Promise<void>;
+  /**
+   * Opens one watch stream. Events are delivered in order through `onEvent`; the promise resolves when the server
+   * ends the stream normally and rejects on errors. `signal` aborts the stream.
+   */
+  watch<T extends KubeObject>(
+    ref: ResourceRef,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Count of HTTP requests sent so far (for metrics and benchmarks). */
+  readonly requestCount: number;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: build, typecheck, lint and format, unit, integration and end-to-end tests.
+# Needs root (or CAP_NET_ADMIN) for the simulated nodes' network namespaces.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+[ "$(id -u)" -eq 0 ] || { echo "scripts/test.sh: the end-to-end tests create network namespaces: run as root (or with CAP_NET_ADMIN)" >&2; exit 1; }
+bash scripts/bootstrap.sh
+export PATH="$ROOT/.tools/node_modules/.bin:$ROOT/node_modules/.bin:$PATH"
+step() { echo; echo "=== $* ==="; }
+step "build";        pnpm run -s build
+step "typecheck tests"; tsc -p tsconfig.test.json
+step "lint";         pnpm run -s lint
+step "unit tests";   vitest run --project unit
+step "integration tests"; vitest run --project integration
+step "end-to-end tests";  vitest run --project e2e

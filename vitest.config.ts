@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests import workspace packages from source so that no build is needed before `vitest`.
+const alias = {
+  opkit: fileURLToPath(new URL('./packages/framework/src/index.ts', import.meta.url)),
+  'opkit/testing': fileURLToPath(new URL('./packages/framework/src/testing/index.ts', import.meta.url)),
+  '@opkit/testbed': fileURLToPath(new URL('./packages/testbed/src/index.ts', import.meta.url)),
+};
+
+// Legacy (experimental) decorators, as in tsconfig: vite's transform must be told, since test files sit outside
+// the packages' tsconfig `include`.
+const oxc = { decorator: { legacy: true } };
+
+export default defineConfig({
+  resolve: { alias },
+  oxc,
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        oxc,
+        test: { name: 'unit', include: ['packages/*/test/unit/**/*.test.ts', 'examples/*/test/unit/**/*.test.ts'] },
+      },
+      {
+        resolve: { alias },
+        oxc,
+        test: {
+          name: 'integration',
+          include: ['packages/*/test/integration/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+          exclude: ['examples/*/test/unit/**'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          maxWorkers: 2,
+        },
+      },
+      {
+        resolve: { alias },
+        oxc,
+        test: {
+          name: 'e2e',
+          include: ['packages/*/test/e2e/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
