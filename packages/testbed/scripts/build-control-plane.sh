@@ -19,8 +19,22 @@ OUT="$CACHE_ROOT/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION"
 step() { echo "[control-plane build] $*" >&2; }
 fail() { echo "[control-plane build] FAILED at step: $*" >&2; exit 1; }
 
+mkdir -p "$OUT" || fail "create the cache folder $OUT"
+if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ]; then
+  echo "$OUT"
+  exit 0
+fi
+
+# Several test processes may ask at once on a fresh machine: one builds, the others wait and reuse its result.
+if command -v flock >/dev/null; then
+  exec 9>"$OUT/.build.lock"
+  if ! flock -n 9; then
+    step "another build of $OUT is running; waiting for it"
+    flock 9 || fail "wait for the lock $OUT/.build.lock"
+  fi
+fi
+
 command -v go >/dev/null || fail "find Go: 'go' is not on PATH (Go 1.26+ is needed to build kube-apiserver and etcd)"
-mkdir -p "$OUT"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 if [ ! -x "$OUT/kube-apiserver" ]; then

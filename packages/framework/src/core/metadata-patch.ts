@@ -1,0 +1,94 @@
+/**
+ * JSON patches of `metadata` that are safe under concurrent writers, without locking the whole object.
+ *
+ * A merge patch would replace the finalizer array wholesale, so two instances adding or removing their finalizers at
+ * once would clobber each other; a resourceVersion precondition would make every unrelated write (another node's
+ * status) a conflict. Instead every operation is guarded by a `test` of exactly what it relies on:
+ * - add a finalizer: append (`/metadata/finalizers/-`), or, when the array is absent, `test` it is absent (null)
+ *   and create it;
+ * - remove a finalizer: `test` the element at its index, then remove that index (a concurrent removal that shifted
+ *   indexes makes the test fail instead of removing someone else's finalizer);
+ * - set an annotation/label: `add` (creates or replaces); create the map when absent, guarded like the array;
+ * - delete an annotation/label: `test` its current value, then remove it.
+ * When any test fails the API answers 422 (or 409); the writer refetches the object and rebuilds the patch.
+ */
+
+/** One RFC 6902 operation. */
+export type JsonPatchOp =
+  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+/** The metadata the builder reads. */
+export interface PatchableMetadata {
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** What the caller wants changed. */
+export interface MetadataChanges {
+  addFinalizers?: readonly string[];
+  removeFinalizers?: readonly string[];
+  /** value to set, null to delete */
+  labels?: Record<string, string | null>;
+  annotations?: Record<string, string | null>;
+}
+
+/** Escapes one JSON pointer token (RFC 6901). */
+export function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Builds the guarded patch turning `current` into the wanted state; empty when nothing needs to change. */
+export function buildMetadataPatch(current: PatchableMetadata, changes: MetadataChanges): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [];
+  const finalizers = current.finalizers;
+  // Removals first, from the highest index down, so earlier indexes stay valid within this patch.
+  const removals: number[] = [];
+  for (const name of changes.removeFinalizers ?? []) {
+    finalizers?.forEach((value, index) => {
+      if (value === name) removals.push(index);
+    });
+  }
+  for (const index of removals.sort((a, b) => b - a)) {
+    ops.push({ op: 'test', path: `/metadata/finalizers/${index}`, value: finalizers?.[index] });
+    ops.push({ op: 'remove', path: `/metadata/finalizers/${index}` });
+  }
+  const additions = [...new Set(changes.addFinalizers ?? [])].filter((name) => !finalizers?.includes(name));
+  if (additions.length > 0) {
+    if (finalizers === undefined) {
+      ops.push({ op: 'test', path: '/metadata/finalizers', value: null });
+      ops.push({ op: 'add', path: '/metadata/finalizers', value: additions });
+    } else {
+      for (const name of additions) ops.push({ op: 'add', path: '/metadata/finalizers/-', value: name });
+    }
+  }
+  mapOps(ops, 'labels', current.labels, changes.labels);
+  mapOps(ops, 'annotations', current.annotations, changes.annotations);
+  return ops;
+}
+
+function mapOps(
+  ops: JsonPatchOp[],
+  field: 'labels' | 'annotations',
+  current: Record<string, string> | undefined,
+  changes: Record<string, string | null> | undefined,
+): void {
+  if (!changes) return;
+  const sets = Object.entries(changes).filter(
+    (entry): entry is [string, string] => entry[1] !== null && current?.[entry[0]] !== entry[1],
+  );
+  const deletes = Object.keys(changes).filter((key) => changes[key] === null && current?.[key] !== undefined);
+  if (current === undefined) {
+    if (sets.length === 0) return;
+    ops.push({ op: 'test', path: `/metadata/${field}`, value: null });
+    ops.push({ op: 'add', path: `/metadata/${field}`, value: Object.fromEntries(sets) });
+    return;
+  }
+  for (const [key, value] of sets) ops.push({ op: 'add', path: `/metadata/${field}/${pointerToken(key)}`, value });
+  for (const key of deletes) {
+    const path = `/metadata/${field}/${pointerToken(key)}`;
+    ops.push({ op: 'test', path, value: current[key] });
+    ops.push({ op: 'remove', path });
+  }
+}

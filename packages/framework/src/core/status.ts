@@ -1,0 +1,103 @@
+/**
+ * The status the framework writes: handler outcomes, handler return values and the handlers' own status patches.
+ *
+ * Layout (merge patch on the status subresource, so concurrent writers of other keys are never overwritten):
+ * - cluster scope: `status.<handlerId>` = return value; `status.<handlerStatusField>.<handlerId>` = outcome;
+ *   `ctx.patch.status` merged into `status`.
+ * - node scope: everything per instance lives under `status.<instanceStatusField>.<instanceId>`: the return values,
+ *   `handlers` outcomes and `ctx.patch.instanceStatus`; `ctx.patch.status` still targets the shared `status` (for
+ *   fields the author deliberately shares, e.g. a summary).
+ * An outcome is small and bounded (messages are truncated), which keeps 500 instances' entries well below the
+ * object size limit.
+ */
+import { isPlainObject } from './paths.js';
+import type { ChangeCause } from './progress.js';
+
+/** Longest failure message kept in status (events carry the same message). */
+export const MAX_STATUS_MESSAGE = 512;
+
+/** The recorded outcome of one handler for its latest cause. */
+export interface HandlerOutcome {
+  /** `success`; `retrying` after a temporary failure; `failed` after a permanent one. */
+  outcome: 'success' | 'retrying' | 'failed';
+  cause: ChangeCause | 'timer';
+  /** Failed attempts so far for this cause. */
+  retries: number;
+  /** Failure message (truncated). */
+  message?: string;
+  /** When the next attempt is due, for `retrying` (ISO 8601). */
+  nextAttemptAt?: string;
+  /** When the outcome was recorded (ISO 8601). */
+  time: string;
+}
+
+/** Where the status goes. */
+export interface StatusLayout {
+  scope: 'cluster' | 'node';
+  handlerStatusField: string;
+  instanceStatusField: string;
+  instanceId: string;
+}
+
+/** What one handling cycle accumulated for status. */
+export interface StatusWrites {
+  outcomes: Record<string, HandlerOutcome>;
+  results: Record<string, unknown>;
+  /** `ctx.patch.status` of the handlers (merge-patch semantics: null deletes). */
+  status: Record<string, unknown>;
+  /** `ctx.patch.instanceStatus` (node scope). */
+  instanceStatus: Record<string, unknown>;
+}
+
+/** An empty accumulator. */
+export function emptyStatusWrites(): StatusWrites {
+  return { outcomes: {}, results: {}, status: {}, instanceStatus: {} };
+}
+
+/** True when the accumulator holds nothing to write. */
+export function isEmptyStatusWrites(writes: StatusWrites): boolean {
+  return (
+    Object.keys(writes.outcomes).length === 0 &&
+    Object.keys(writes.results).length === 0 &&
+    Object.keys(writes.status).length === 0 &&
+    Object.keys(writes.instanceStatus).length === 0
+  );
+}
+
+/** Builds the merge patch body (`{ status: ... }`), or undefined when there is nothing to write. */
+export function buildStatusPatch(
+  layout: StatusLayout,
+  writes: StatusWrites,
+): { status: Record<string, unknown> } | undefined {
+  if (isEmptyStatusWrites(writes)) return undefined;
+  // What this owner (the object in cluster scope, the instance in node scope) reports about its own handlers.
+  const own: Record<string, unknown> = { ...writes.results };
+  if (Object.keys(writes.outcomes).length > 0) own[layout.handlerStatusField] = { ...writes.outcomes };
+  if (layout.scope === 'cluster') return { status: mergePatches(writes.status, own) };
+  const entry = mergePatches(writes.instanceStatus, own);
+  if (Object.keys(entry).length === 0) return { status: { ...writes.status } };
+  return { status: mergePatches(writes.status, { [layout.instanceStatusField]: { [layout.instanceId]: entry } }) };
+}
+
+/** The merge patch that deletes one instance's status entry (dead-instance cleanup). */
+export function instanceEntryRemoval(instanceStatusField: string, instanceId: string): { status: Record<string, unknown> } {
+  return { status: { [instanceStatusField]: { [instanceId]: null } } };
+}
+
+/** Truncates a message for status. */
+export function truncateMessage(message: string, max: number = MAX_STATUS_MESSAGE): string {
+  return message.length <= max ? message : `${message.slice(0, max - 1)}…`;
+}
+
+/**
+ * Combines two merge patches (RFC 7386) into one with the same effect as applying both in order: nested objects
+ * merge, anything else (including null) in `next` wins.
+ */
+export function mergePatches(base: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
+  const result: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(next)) {
+    const previous = result[key];
+    result[key] = isPlainObject(previous) && isPlainObject(value) ? mergePatches(previous, value) : value;
+  }
+  return result;
+}

@@ -1,0 +1,122 @@
+/**
+ * Method decorators. Each records a {@link HandlerSpec} on the class; nothing runs until the runtime starts.
+ *
+ * Handlers of one cause run one after the other, in the order they are written in the class, and never
+ * concurrently for the same object. They must be idempotent: after a crash the handler that was running is run
+ * again, and in node scope a lost state directory makes every object look new.
+ */
+import type { HandlerKind, HandlerSpec } from '../core/handlers.js';
+import { parseFieldPath, type FieldPath } from '../core/paths.js';
+import { defineHandler, nextOrder } from './metadata.js';
+import type {
+  ActivityOptions,
+  ChangeHandlerOptions,
+  DeleteHandlerOptions,
+  EventHandlerOptions,
+  TimerOptions,
+} from './options.js';
+
+/** A legacy (`experimentalDecorators`) method decorator. */
+export type HandlerDecorator = (target: object, propertyKey: string | symbol, descriptor?: PropertyDescriptor) => void;
+
+function handlerDecorator(kind: HandlerKind, build: (method: string | symbol) => Partial<HandlerSpec>): HandlerDecorator {
+  return (target, propertyKey, descriptor) => {
+    const method = descriptor?.value ?? (target as Record<string | symbol, unknown>)[propertyKey];
+    if (typeof method !== 'function') {
+      throw new Error(`@${kind} handler: ${String(propertyKey)} is not a method`);
+    }
+    const extra = build(propertyKey);
+    const spec: HandlerSpec = { kind, id: String(propertyKey), method: propertyKey, order: nextOrder() };
+    for (const [key, value] of Object.entries(extra)) {
+      if (value !== undefined) (spec as unknown as Record<string, unknown>)[key] = value;
+    }
+    defineHandler(target, spec);
+  };
+}
+
+function changeOptions(options: ChangeHandlerOptions = {}): Partial<HandlerSpec> {
+  return { id: options.id, retries: options.retries, timeoutMs: options.timeout, backoff: options.backoff };
+}
+
+/**
+ * Runs when this instance sees the object for the first time (no diff-base), including after its state was lost.
+ * `ctx.old` is undefined; `ctx.new` and `ctx.diff` describe the whole essence.
+ */
+export function OnCreate(options?: ChangeHandlerOptions): HandlerDecorator {
+  return handlerDecorator('create', () => changeOptions(options));
+}
+
+/**
+ * Runs when the essence (spec, labels, annotations other than the framework's) differs from what this instance
+ * last handled. Status-only changes and the framework's own writes never trigger it.
+ */
+export function OnUpdate(options?: ChangeHandlerOptions): HandlerDecorator {
+  return handlerDecorator('update', () => changeOptions(options));
+}
+
+/**
+ * Runs when the object is being deleted and holds our finalizer. Unless `optional`, its presence makes the
+ * framework add the finalizer before any other handler runs; the finalizer is released only after every delete
+ * handler succeeded.
+ */
+export function OnDelete(options?: DeleteHandlerOptions): HandlerDecorator {
+  return handlerDecorator('delete', () => ({ ...changeOptions(options), optional: options?.optional }));
+}
+
+/**
+ * Runs once per object after the operator (re)starts, when the object was handled before and has not changed since:
+ * the place to re-establish in-memory or node-local effects.
+ */
+export function OnResume(options?: ChangeHandlerOptions): HandlerDecorator {
+  return handlerDecorator('resume', () => changeOptions(options));
+}
+
+/**
+ * Runs on create and update when the value at `field` changed (on create: when it is set). `ctx.old` / `ctx.new`
+ * are that field's values; `ctx.diff` holds the operations under it (full paths). The default id is
+ * `<method>/<field>`.
+ */
+export function OnField(field: FieldPath, options?: ChangeHandlerOptions): HandlerDecorator {
+  const path = parseFieldPath(field);
+  return handlerDecorator('field', (method) => ({
+    ...changeOptions(options),
+    id: options?.id ?? `${String(method)}/${path.join('.')}`,
+    field: path,
+  }));
+}
+
+/**
+ * Runs for every watch event of the resource (upserts and deletions), as it arrives, with no state, no retries and
+ * no finalizer. Errors are logged. Not serialized with the change handlers.
+ */
+export function OnEvent(options?: EventHandlerOptions): HandlerDecorator {
+  return handlerDecorator('event', () => ({ id: options?.id }));
+}
+
+/**
+ * Runs every `intervalMs` for every object (measured from the end of one run to the start of the next), serialized
+ * with the object's other handlers. Stops when the object is being deleted. A failing run is logged and reported as a
+ * Warning event; the next run comes at the next interval (no retries).
+ */
+export function OnTimer(intervalMs: number, options?: TimerOptions): HandlerDecorator {
+  if (!(intervalMs > 0)) throw new Error(`@OnTimer: interval must be positive, not ${intervalMs}`);
+  return handlerDecorator('timer', () => ({
+    id: options?.id,
+    intervalMs,
+    initialDelayMs: options?.initialDelayMs,
+    timeoutMs: options?.timeout,
+  }));
+}
+
+/**
+ * Runs once when the runtime starts, before any watch begins. Failures are retried with backoff (unlimited by
+ * default); the operator is not ready until every startup handler succeeded. A `PermanentError` is fatal.
+ */
+export function OnStartup(options?: ActivityOptions): HandlerDecorator {
+  return handlerDecorator('startup', () => changeOptions(options));
+}
+
+/** Runs once at shutdown, after running handlers finished (or the grace period ended). Errors are logged. */
+export function OnCleanup(options?: ActivityOptions): HandlerDecorator {
+  return handlerDecorator('cleanup', () => ({ id: options?.id, timeoutMs: options?.timeout }));
+}

@@ -1,0 +1,116 @@
+/**
+ * Option types of the decorators. Every field documents its default.
+ */
+import type { BackoffPolicy } from '../core/backoff.js';
+
+/** The object shape `when` filters receive (any Kubernetes object). */
+export interface WatchedObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  spec?: unknown;
+  status?: unknown;
+  [key: string]: unknown;
+}
+
+/** What a selector function may depend on. */
+export interface SelectorContext {
+  /** This instance's id (in node scope, the Node name). */
+  instanceId: string;
+}
+
+/** A label or field selector, fixed or computed at start-up (e.g. `(s) => \`metadata.name=${s.instanceId}\``). */
+export type Selector = string | ((context: SelectorContext) => string);
+
+/** Options of `@Operator`. */
+export interface OperatorOptions {
+  /** API group, e.g. `networking.digitalocean.com`; `''` for the core group. */
+  group: string;
+  /** API version, e.g. `v1`. */
+  version: string;
+  /** Plural resource name, e.g. `staticroutes`. */
+  plural: string;
+  /** Kind, e.g. `StaticRoute` (used in events and logs). */
+  kind: string;
+  /** Whether objects live in namespaces. Defaults to false. */
+  namespaced?: boolean;
+  /**
+   * Who owns the handling state. `'cluster'` (default, Kopf-like): one finalizer, one diff-base and progress per
+   * object, kept in annotations. `'node'`: every running instance handles every object and keeps its own
+   * finalizer, diff-base, progress (node-local files) and status entry.
+   */
+  scope?: 'cluster' | 'node';
+  /** Node scope: each instance owns `status.<instanceStatusField>.<instanceId>`. Defaults to `'nodes'`. */
+  instanceStatusField?: string;
+  /** Where handler outcomes go (`status.<field>` or inside the instance entry). Defaults to `'handlers'`. */
+  handlerStatusField?: string;
+  /** Prefix of the framework's annotations and finalizers (a DNS subdomain). Defaults to `'opkit.dev'`. */
+  persistencePrefix?: string;
+  /** Watch only objects matching this label selector. Defaults to all. */
+  labelSelector?: Selector;
+  /** Watch only objects matching this field selector. Defaults to all. */
+  fieldSelector?: Selector;
+  /**
+   * Handle only objects for which this returns true. Objects that stop matching are left alone, except that a
+   * deletion is still handled when they carry our finalizer (so they can never get stuck).
+   */
+  when?: (object: WatchedObject) => boolean;
+  /** Name in logs and metrics. Defaults to the class name. */
+  name?: string;
+}
+
+/** Options shared by the change handlers. */
+export interface ChangeHandlerOptions {
+  /** Id in progress, status and events. Defaults to the method name. */
+  id?: string;
+  /** Maximum attempts (the first included) before the failure is permanent. Defaults to unlimited. */
+  retries?: number;
+  /** Time limit of one attempt in ms; `ctx.signal` aborts then and the attempt counts as failed. Defaults to none. */
+  timeout?: number;
+  /** Backoff overrides; defaults come from the runtime settings (1 s doubling to 5 min, 20 % jitter). */
+  backoff?: Partial<BackoffPolicy>;
+}
+
+/** Options of `@OnDelete`. */
+export interface DeleteHandlerOptions extends ChangeHandlerOptions {
+  /**
+   * Best-effort cleanup: an optional delete handler does not make the framework add a finalizer, so it runs only if
+   * another delete handler holds the object. Defaults to false.
+   */
+  optional?: boolean;
+}
+
+/** Options of `@OnTimer`. */
+export interface TimerOptions {
+  /** Id in logs and status. Defaults to the method name. */
+  id?: string;
+  /** Delay before the first run after the object is first seen. Defaults to the interval. */
+  initialDelayMs?: number;
+  /** Time limit of one run in ms. Defaults to none. */
+  timeout?: number;
+}
+
+/** Options of `@OnStartup` and `@OnCleanup`. */
+export interface ActivityOptions {
+  /** Id in logs. Defaults to the method name. */
+  id?: string;
+  /** Startup: maximum attempts before the operator gives up (fatal). Defaults to unlimited. */
+  retries?: number;
+  /** Time limit of one attempt in ms. Defaults to none. */
+  timeout?: number;
+  /** Backoff overrides for startup retries. */
+  backoff?: Partial<BackoffPolicy>;
+}
+
+/** Options of `@OnEvent`. */
+export interface EventHandlerOptions {
+  /** Id in logs. Defaults to the method name. */
+  id?: string;
+}

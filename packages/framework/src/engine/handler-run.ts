@@ -1,0 +1,168 @@
+/**
+ * One attempt of one handler: its context, its run, and how the result is reported (log, metrics, events).
+ */
+import type { Logger } from 'pino';
+import type { DiffOp } from '../core/diff.js';
+import { classifyFailure, describeError, TemporaryError } from '../core/errors.js';
+import type { HandlerSpec } from '../core/handlers.js';
+import type { AttemptDecision, AttemptResult } from '../core/progress.js';
+import type { HandlerOutcome } from '../core/status.js';
+import { truncateMessage } from '../core/status.js';
+import type { EventRecorder } from '../kube/events.js';
+import type { KubeApi, KubeObject } from '../kube/types.js';
+import type { OperatorMetrics } from '../ops/metrics.js';
+import { emptyHandlerPatch, type HandlerCause, type HandlerContext, type HandlerPatch, type ObjectCache } from './context.js';
+import { invokeHandler, type OperatorDefinition } from './definition.js';
+import { runAttempt, type AttemptOutcome } from './executor.js';
+import type { ResolvedSettings } from './settings.js';
+
+/** What a handler run needs from its surroundings. */
+export interface HandlerRunDeps {
+  definition: OperatorDefinition;
+  settings: ResolvedSettings;
+  api: KubeApi;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  recorder: EventRecorder;
+  cache: ObjectCache;
+  shutdownSignal: AbortSignal;
+}
+
+/** The inputs of one attempt. */
+export interface HandlerRunInput {
+  handler: HandlerSpec;
+  object: KubeObject;
+  cause: HandlerCause;
+  retry: number;
+  old: unknown;
+  new: unknown;
+  diff: DiffOp[];
+}
+
+/** The attempt's outcome and whatever the handler asked to patch. */
+export interface HandlerRunResult {
+  attempt: AttemptOutcome;
+  patch: HandlerPatch;
+}
+
+/** Runs one attempt; never throws (handler errors are in `attempt`). */
+export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): Promise<HandlerRunResult> {
+  const { definition, settings } = deps;
+  const { object, handler } = input;
+  const patch = emptyHandlerPatch();
+  const logger = deps.logger.child({ handler: handler.id, cause: input.cause, retry: input.retry });
+  const events = {
+    normal: (reason: string, message: string) => deps.recorder.record(eventTarget(definition, object), 'Normal', reason, message),
+    warning: (reason: string, message: string) =>
+      deps.recorder.record(eventTarget(definition, object), 'Warning', reason, message),
+  };
+  const attempt = await runAttempt(
+    (signal) => {
+      const context: HandlerContext = {
+        body: object,
+        name: object.metadata.name,
+        namespace: object.metadata.namespace,
+        uid: object.metadata.uid,
+        spec: object.spec,
+        status: object.status,
+        old: input.old as HandlerContext['old'],
+        new: input.new as HandlerContext['new'],
+        diff: input.diff,
+        cause: input.cause,
+        handlerId: handler.id,
+        retry: input.retry,
+        instanceId: settings.instanceId,
+        logger,
+        patch,
+        events,
+        cache: deps.cache,
+        signal,
+        settings,
+        api: deps.api,
+      };
+      return invokeHandler(definition, handler, context);
+    },
+    { handlerId: handler.id, timeoutMs: handler.timeoutMs, shutdownSignal: deps.shutdownSignal },
+  );
+  const outcomeLabel = attempt.ok ? 'success' : classifyFailure(attempt.error);
+  const labels = { operator: definition.name, handler: handler.id, cause: input.cause };
+  deps.metrics.handlerRuns.inc({ ...labels, outcome: outcomeLabel });
+  deps.metrics.handlerDuration.observe(labels, attempt.durationMs / 1000);
+  if (attempt.ok) logger.info({ durationMs: Math.round(attempt.durationMs) }, 'handler succeeded');
+  else logger.warn({ err: attempt.error, durationMs: Math.round(attempt.durationMs) }, 'handler failed');
+  return { attempt, patch };
+}
+
+/** Converts an attempt into the pure state machine's input. */
+export function attemptResult(attempt: AttemptOutcome): AttemptResult {
+  if (attempt.ok) return { kind: 'success' };
+  const requestedDelayMs = attempt.error instanceof TemporaryError ? attempt.error.delayMs : undefined;
+  return {
+    kind: 'failure',
+    failure: classifyFailure(attempt.error),
+    message: truncateMessage(describeError(attempt.error)),
+    ...(requestedDelayMs === undefined ? {} : { requestedDelayMs }),
+  };
+}
+
+/** The status entry for a decision. */
+export function outcomeEntry(decision: AttemptDecision, cause: HandlerCause, retries: number, nowMs: number): HandlerOutcome {
+  const time = new Date(nowMs).toISOString();
+  switch (decision.kind) {
+    case 'success':
+      return { outcome: 'success', cause, retries, time };
+    case 'retry':
+      return {
+        outcome: 'retrying',
+        cause,
+        retries: decision.retries,
+        message: decision.message,
+        nextAttemptAt: new Date(nowMs + decision.delayMs).toISOString(),
+        time,
+      };
+    case 'failed':
+      return { outcome: 'failed', cause, retries: decision.retries, message: decision.message, time };
+  }
+}
+
+/** Reports a decision as metrics and an Event (successes only for create, update and delete). */
+export function reportDecision(
+  deps: HandlerRunDeps,
+  object: KubeObject,
+  handler: HandlerSpec,
+  cause: HandlerCause,
+  decision: AttemptDecision,
+): void {
+  const { definition } = deps;
+  const who = definition.scope === 'node' ? `${deps.settings.instanceId}: ` : '';
+  const target = eventTarget(definition, object);
+  const labels = { operator: definition.name, handler: handler.id };
+  if (decision.kind === 'success') {
+    if (cause === 'create' || cause === 'update' || cause === 'delete') {
+      deps.recorder.record(target, 'Normal', 'HandlerSucceeded', `${who}Handler '${handler.id}' succeeded (${cause})`);
+    }
+  } else if (decision.kind === 'retry') {
+    deps.metrics.handlerRetries.inc(labels);
+    // The message carries no retry count or time, so repeats deduplicate into one Event with a growing count.
+    deps.recorder.record(
+      target,
+      'Warning',
+      'HandlerRetrying',
+      `${who}Handler '${handler.id}' failed (${cause}), will retry: ${decision.message}`,
+    );
+  } else {
+    deps.metrics.handlerFailures.inc(labels);
+    deps.recorder.record(
+      target,
+      'Warning',
+      'HandlerFailed',
+      `${who}Handler '${handler.id}' failed permanently (${cause}) after ${decision.retries} attempt(s): ${decision.message}`,
+    );
+  }
+}
+
+/** Watch events carry apiVersion/kind; objects from patches do too, but set them anyway for Events. */
+export function eventTarget(definition: OperatorDefinition, object: KubeObject): KubeObject {
+  if (object.apiVersion && object.kind) return object;
+  return { ...object, apiVersion: definition.apiVersion, kind: definition.kind };
+}

@@ -1,0 +1,358 @@
+/**
+ * One handling cycle of one object: the reconciler stage of the pipeline.
+ *
+ * Called by the queue (never concurrently for one object) with the object's key. It takes the freshest copy of
+ * the object, detects the cause, makes sure the finalizer is in place before any handler runs, runs the cause's
+ * handlers in order, and persists after each one (progress, handler patches, outcomes), so that at most the handler
+ * that was running when the process died runs again. Due timers run afterwards, in the same slot.
+ *
+ * Writes per step, in this order: (1) one guarded JSON patch of the object's metadata when anything there changes
+ * (finalizer, cluster-scope state annotations, handler labels/annotations); (2) node scope: the state file; (3) one
+ * merge patch of the status. A single-handler change in the steady state therefore costs at most two requests
+ * (cluster scope) or one (node scope, where the state is local), plus rate-limited Events.
+ */
+import type { Logger } from 'pino';
+import { detectCause, selectHandlers } from '../core/causes.js';
+import { diffValues } from '../core/diff.js';
+import { computeEssence, digest, type Essence } from '../core/essence.js';
+import { keepsChangeState, needsFinalizer, type HandlerSpec } from '../core/handlers.js';
+import type { MetadataChanges } from '../core/metadata-patch.js';
+import { getField, hasPathPrefix } from '../core/paths.js';
+import {
+  nextStep,
+  progressFor,
+  recordAttempt,
+  type CauseProgress,
+  type ChangeCause,
+  type ObjectState,
+} from '../core/progress.js';
+import { buildStatusPatch, emptyStatusWrites, mergePatches, type StatusWrites } from '../core/status.js';
+import { resolveBackoff } from '../core/backoff.js';
+import { describeError } from '../core/errors.js';
+import type { KubeObject } from '../kube/types.js';
+import type { HandlerPatch } from './context.js';
+import type { FreshnessTracker } from './freshness.js';
+import {
+  attemptResult,
+  eventTarget,
+  outcomeEntry,
+  reportDecision,
+  runHandler,
+  type HandlerRunDeps,
+} from './handler-run.js';
+import type { StateStore } from './state-store.js';
+import type { TimerScheduler } from './timers.js';
+import type { ObjectWriter } from './writer.js';
+
+/** Everything a cycle needs. */
+export interface ProcessorDeps extends HandlerRunDeps {
+  store: StateStore;
+  writer: ObjectWriter;
+  freshness: FreshnessTracker;
+  timers: TimerScheduler;
+  /** The watch cache by key. */
+  lookup: (key: string) => KubeObject | undefined;
+  /** True once shutdown began: no further handler starts. */
+  stopping: () => boolean;
+  now?: () => number;
+}
+
+/** Writes accumulated since the last persist. */
+interface PendingWrites {
+  status: StatusWrites;
+  labels: Record<string, string | null>;
+  annotations: Record<string, string | null>;
+}
+
+function emptyPending(): PendingWrites {
+  return { status: emptyStatusWrites(), labels: {}, annotations: {} };
+}
+
+/** Runs handling cycles for one operator. */
+export class Processor {
+  /** Object uids this process brought to rest at least once (for resume). */
+  private readonly seen = new Set<string>();
+  /** Keys of deleted objects whose local state is still to be dropped, with their uid. */
+  private readonly gone = new Map<string, string>();
+  /**
+   * Uids whose delete this process completed (finalizer released). When releasing the last finalizer deletes the
+   * object, the API answers with the object at its previous resourceVersion, so a cached copy from before looks as
+   * fresh as our write; without this record the delete handlers would run a second time.
+   */
+  private readonly released = new Set<string>();
+  private readonly keepsState: boolean;
+  private readonly needsFinalizer: boolean;
+  private readonly hasResumeHandlers: boolean;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    const handlers = deps.definition.handlers;
+    this.keepsState = keepsChangeState(handlers);
+    this.needsFinalizer = needsFinalizer(handlers);
+    this.hasResumeHandlers = handlers.some((handler) => handler.kind === 'resume');
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Tells the processor an object was deleted (its local state is dropped in its next cycle). */
+  noteDeleted(key: string, uid: string): void {
+    this.gone.set(key, uid);
+  }
+
+  /** One cycle; resolves with the delay after which the object wants another cycle, if any. */
+  async process(key: string): Promise<number | undefined> {
+    const { deps } = this;
+    const object = deps.freshness.pick(key, deps.lookup(key));
+    if (!object) {
+      await this.objectGone(key);
+      return undefined;
+    }
+    const deleting = Boolean(object.metadata.deletionTimestamp);
+    const hasFinalizer = object.metadata.finalizers?.includes(deps.definition.finalizer) ?? false;
+    if (deleting) deps.timers.stop(key);
+    if (!this.matches(object) && !(deleting && hasFinalizer)) return undefined;
+    const logger = deps.logger.child({ object: key, uid: object.metadata.uid });
+    let requeue: number | undefined;
+    if (this.keepsState) requeue = await this.handleChange(key, object, logger);
+    if (!deleting && !deps.stopping()) await this.runTimers(key, logger);
+    return requeue;
+  }
+
+  private matches(object: KubeObject): boolean {
+    const when = this.deps.definition.when;
+    if (!when) return true;
+    try {
+      return when(object);
+    } catch (error) {
+      this.deps.logger.warn({ err: error, object: object.metadata.name }, 'when() threw; object skipped');
+      return false;
+    }
+  }
+
+  private async objectGone(key: string): Promise<void> {
+    this.deps.timers.stop(key);
+    this.deps.freshness.forget(key);
+    const uid = this.gone.get(key);
+    if (uid === undefined) return;
+    this.gone.delete(key);
+    this.seen.delete(uid);
+    this.released.delete(uid);
+    await this.deps.store.forget(uid);
+  }
+
+  private async handleChange(key: string, object: KubeObject, logger: Logger): Promise<number | undefined> {
+    const { deps } = this;
+    const { definition } = deps;
+    const uid = object.metadata.uid;
+    const deleting = Boolean(object.metadata.deletionTimestamp);
+    if (deleting && this.released.has(uid)) return undefined;
+    const hasFinalizer = object.metadata.finalizers?.includes(definition.finalizer) ?? false;
+    const state = await deps.store.read(object);
+    const essence = computeEssence(object, definition.prefix);
+    const cause = detectCause({
+      deleting,
+      hasOwnFinalizer: hasFinalizer,
+      essence,
+      state,
+      seenInThisRun: this.seen.has(uid),
+      hasResumeHandlers: this.hasResumeHandlers,
+    });
+    if (cause === 'noop') {
+      if (!deleting) {
+        // Re-add a finalizer that someone removed (or that a dead-instance sweep took from a returning node), and
+        // drop progress of a change that was reverted before it completed.
+        const next: ObjectState = { ...(state.diffBase ? { diffBase: state.diffBase } : {}) };
+        const addFinalizers = this.needsFinalizer && !hasFinalizer ? [definition.finalizer] : [];
+        if (addFinalizers.length > 0 || state.progress) {
+          await this.persist(key, object, emptyPending(), next, { addFinalizers });
+        }
+        this.seen.add(uid);
+      }
+      return undefined;
+    }
+    logger.debug({ cause }, 'cause detected');
+    let current = object;
+    if (cause !== 'delete' && this.needsFinalizer && !hasFinalizer) {
+      // Before the first handler: an object deleted while being created must still get its delete handlers.
+      const written = await this.persist(key, current, emptyPending(), undefined, { addFinalizers: [definition.finalizer] });
+      if (written === 'gone') return undefined;
+      current = written;
+    }
+    const oldEssence = cause === 'create' ? undefined : state.diffBase;
+    const handlers = selectHandlers(cause, definition.handlers, oldEssence, essence);
+    const ids = handlers.map((handler) => handler.id);
+    let { progress } = progressFor(state, cause, cause === 'delete' ? '' : digest(essence), this.now());
+    const pending = emptyPending();
+    for (;;) {
+      const step = nextStep(progress, ids, this.now());
+      if (step.kind === 'wait') return Math.max(1, step.untilMs - this.now());
+      if (step.kind === 'done') {
+        await this.complete(key, current, cause, essence, state, progress, pending, step.failed, logger);
+        return undefined;
+      }
+      if (deps.stopping()) return undefined;
+      const handler = handlers.find((candidate) => candidate.id === step.handlerId) as HandlerSpec;
+      const { old: oldValue, new: newValue, diff } = handlerView(handler, cause, oldEssence, essence);
+      const run = await runHandler(deps, { handler, object: current, cause, retry: step.retry, old: oldValue, new: newValue, diff });
+      absorbPatch(pending, run.patch);
+      const limits = {
+        maxAttempts: handler.retries ?? deps.settings.retries,
+        backoff: resolveBackoff(handler.backoff, deps.settings.backoff),
+      };
+      const recorded = recordAttempt(progress, handler.id, attemptResult(run.attempt), limits, this.now());
+      progress = recorded.progress;
+      const decision = recorded.decision;
+      const retries = progress.handlers[handler.id]?.retries ?? 0;
+      pending.status.outcomes[handler.id] = outcomeEntry(decision, cause, retries, this.now());
+      if (run.attempt.ok && run.attempt.value !== undefined) pending.status.results[handler.id] = run.attempt.value;
+      reportDecision(deps, current, handler, cause, decision);
+      if (nextStep(progress, ids, this.now()).kind === 'done') continue;
+      // More to do for this cause: persist now, so a crash from here on never re-runs this handler.
+      const written = await this.persist(key, current, pending, { ...diffBaseOf(state), progress });
+      if (written === 'gone') return undefined;
+      current = written;
+      Object.assign(pending, emptyPending());
+      if (decision.kind === 'retry') return Math.max(1, decision.delayMs);
+    }
+  }
+
+  private async complete(
+    key: string,
+    object: KubeObject,
+    cause: ChangeCause,
+    essence: Essence,
+    state: ObjectState,
+    progress: CauseProgress,
+    pending: PendingWrites,
+    failed: string[],
+    logger: Logger,
+  ): Promise<void> {
+    const { deps } = this;
+    const uid = object.metadata.uid;
+    if (cause !== 'delete') {
+      // Done, successfully or not: the essence becomes the diff-base; failures stay visible in status.
+      await this.persist(key, object, pending, { diffBase: essence });
+      this.seen.add(uid);
+      logger.debug({ cause, failed }, 'cause handled');
+      return;
+    }
+    if (failed.length > 0) {
+      // Never release an object whose cleanup failed: keep the finalizer, record that it failed for good.
+      await this.persist(key, object, pending, { ...diffBaseOf(state), progress });
+      logger.warn({ failed }, 'delete handlers failed permanently; finalizer kept');
+      return;
+    }
+    // Status first (the object may vanish as soon as the last finalizer goes), then release the finalizer.
+    const written = await this.persist(key, object, { ...pending, labels: {}, annotations: {} }, undefined);
+    if (written === 'gone') return;
+    await this.persist(
+      key,
+      written,
+      { ...emptyPending(), labels: pending.labels, annotations: pending.annotations },
+      undefined,
+      { removeFinalizers: [deps.definition.finalizer] },
+    );
+    deps.timers.stop(key);
+    this.released.add(uid);
+    this.seen.delete(uid);
+    await deps.store.forget(uid);
+    logger.info('delete handled; finalizer released');
+  }
+
+  /**
+   * Writes the pending changes: metadata patch (finalizers, state annotations, handler labels/annotations), then the
+   * node-local state, then the status. `state` undefined leaves the stored state untouched.
+   */
+  private async persist(
+    key: string,
+    object: KubeObject,
+    pending: PendingWrites,
+    state: ObjectState | undefined,
+    finalizers: Pick<MetadataChanges, 'addFinalizers' | 'removeFinalizers'> = {},
+  ): Promise<KubeObject | 'gone'> {
+    const { deps } = this;
+    const stateWrite = state ? deps.store.prepare(object, state) : undefined;
+    const changes: MetadataChanges = {
+      ...finalizers,
+      labels: pending.labels,
+      annotations: { ...pending.annotations, ...(stateWrite?.annotations ?? {}) },
+    };
+    let current = object;
+    const patched = await deps.writer.patchMetadata(current, changes);
+    if (patched === 'gone') return 'gone';
+    if (patched !== current) {
+      deps.freshness.recordWrite(key, patched);
+      current = patched;
+    }
+    await stateWrite?.commit();
+    const body = buildStatusPatch(
+      {
+        scope: deps.definition.scope,
+        handlerStatusField: deps.definition.handlerStatusField,
+        instanceStatusField: deps.definition.instanceStatusField,
+        instanceId: deps.settings.instanceId,
+      },
+      pending.status,
+    );
+    if (body) {
+      const written = await deps.writer.patchStatus(current, body);
+      if (written === 'gone') return 'gone';
+      deps.freshness.recordWrite(key, written);
+      current = written;
+    }
+    return current;
+  }
+
+  private async runTimers(key: string, logger: Logger): Promise<void> {
+    const { deps } = this;
+    deps.timers.ensure(key);
+    const due = deps.timers.takeDue(key);
+    if (due.length === 0) return;
+    const pending = emptyPending();
+    let object: KubeObject | undefined;
+    for (const timer of due) {
+      object = deps.freshness.pick(key, deps.lookup(key));
+      if (!object || object.metadata.deletionTimestamp) return deps.timers.stop(key);
+      const essence = computeEssence(object, deps.definition.prefix);
+      const run = await runHandler(deps, { handler: timer, object, cause: 'timer', retry: 0, old: essence, new: essence, diff: [] });
+      absorbPatch(pending, run.patch);
+      if (!run.attempt.ok) {
+        const who = deps.definition.scope === 'node' ? `${deps.settings.instanceId}: ` : '';
+        const message = `${who}Timer '${timer.id}' failed: ${describeError(run.attempt.error)}`;
+        deps.recorder.record(eventTarget(deps.definition, object), 'Warning', 'TimerFailed', message);
+        logger.warn({ err: run.attempt.error, timer: timer.id }, 'timer failed');
+      }
+      deps.timers.rearm(key, timer);
+    }
+    if (object) await this.persist(key, object, pending, undefined);
+  }
+}
+
+function diffBaseOf(state: ObjectState): ObjectState {
+  return state.diffBase === undefined ? {} : { diffBase: state.diffBase };
+}
+
+function absorbPatch(pending: PendingWrites, patch: HandlerPatch): void {
+  pending.status.status = mergePatches(pending.status.status, patch.status);
+  pending.status.instanceStatus = mergePatches(pending.status.instanceStatus, patch.instanceStatus);
+  Object.assign(pending.labels, patch.metadata.labels);
+  Object.assign(pending.annotations, patch.metadata.annotations);
+}
+
+/** What a handler sees as old/new/diff: the essence, or for field handlers the field. */
+function handlerView(
+  handler: HandlerSpec,
+  cause: ChangeCause,
+  oldEssence: Essence | undefined,
+  newEssence: Essence,
+): { old: unknown; new: unknown; diff: ReturnType<typeof diffValues> } {
+  const diff = cause === 'create' || cause === 'update' ? diffValues(oldEssence, newEssence) : [];
+  if (handler.kind !== 'field' || !handler.field) return { old: oldEssence, new: newEssence, diff };
+  const field = handler.field;
+  return {
+    old: getField(oldEssence, field),
+    new: getField(newEssence, field),
+    diff: diffValues(getField(oldEssence, field), getField(newEssence, field), field).filter((op) =>
+      hasPathPrefix(op.path, field),
+    ),
+  };
+}

@@ -1,0 +1,272 @@
+/**
+ * `runOperators`: the whole operator process, minus signal handling (the CLI's job).
+ *
+ * Start: resolve credentials (in a worker, see kube/credentials), create the API client, serve probes, run every
+ * class's `@OnStartup` handlers, then start the watches (plus the Nodes watch in node scope). Ready once every
+ * startup handler succeeded and every object of the initial lists went through one handling cycle.
+ *
+ * Stop: stop intake (watches end, queued work is dropped, timers stop), let running cycles finish within
+ * `gracePeriodMs`, then abort `ctx.signal` of whatever still runs and give it a short moment; run `@OnCleanup`;
+ * flush Events; close probes and connections.
+ */
+import { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { OperatorClass } from '../decorators/metadata.js';
+import { createKubeApi, type KubeClient } from '../kube/client.js';
+import { resolveCredentials } from '../kube/credentials.js';
+import { EventRecorder } from '../kube/events.js';
+import type { KubeApi } from '../kube/types.js';
+import { createLogger } from '../ops/logging.js';
+import { createMetrics, type OperatorMetrics } from '../ops/metrics.js';
+import { startProbeServer, type ProbeServer } from '../ops/probes.js';
+import { runCleanupHandlers, runStartupHandlers } from './activities.js';
+import { OperatorController } from './controller.js';
+import { defineOperatorFromClass, type OperatorDefinition } from './definition.js';
+import { InstanceJanitor } from './instance-janitor.js';
+import { resolveSettings, type ResolvedSettings, type RuntimeSettings } from './settings.js';
+
+/** After the grace period, how long aborted handlers get to return before the stop goes on without them. */
+const ABORT_GRACE_MS = 5_000;
+/** Upper bound of `@OnCleanup` handlers and of the final Event flush. */
+const CLEANUP_TIMEOUT_MS = 10_000;
+
+/** A running set of operators. */
+export interface OperatorRuntime {
+  /** Resolves when ready (startup done, initial lists handled); rejects if the runtime cannot start. */
+  readonly ready: Promise<void>;
+  /** Resolves when the runtime has stopped. */
+  readonly done: Promise<void>;
+  /** Stops gracefully (idempotent). */
+  stop(): Promise<void>;
+  /** Readiness, as `/readyz` answers it. */
+  isReady(): boolean;
+  /** Liveness, as `/healthz` answers it. */
+  isHealthy(): boolean;
+  readonly metrics: OperatorMetrics;
+  readonly settings: ResolvedSettings;
+  readonly logger: Logger;
+  /** The probe server's port, once listening (undefined when probes are off). */
+  readonly probePort: number | undefined;
+  /** The API client (undefined until credentials are resolved). */
+  readonly api: KubeApi | undefined;
+  /** HTTP requests sent so far by the API client. */
+  readonly requestCount: number;
+}
+
+/**
+ * Runs the given operator classes until `stop()`.
+ *
+ * Throws synchronously for definition errors (undecorated class, duplicate handler ids, bad settings); everything
+ * that needs the cluster happens asynchronously and is reported through `ready`.
+ *
+ * @example
+ * ```ts
+ * const runtime = runOperators([StaticRouteOperator], { scope: 'node', probes: { port: 8080 } });
+ * await runtime.ready;
+ * process.once('SIGTERM', () => void runtime.stop().then(() => process.exit(0)));
+ * ```
+ */
+export function runOperators(classes: readonly OperatorClass[], settings: RuntimeSettings = {}): OperatorRuntime {
+  if (classes.length === 0) throw new Error('runOperators: no operator classes given');
+  const resolved = resolveSettings(settings);
+  const logger = settings.logger ?? createLogger({ level: settings.logLevel ?? 'info', name: resolved.component });
+  const definitions = classes.map((cls) => defineOperatorFromClass(cls, resolved));
+  const metrics = createMetrics(settings.metricsRegistry ?? new Registry());
+  return new Runtime(definitions, settings, resolved, logger, metrics);
+}
+
+class Runtime implements OperatorRuntime {
+  readonly ready: Promise<void>;
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private client: KubeApi | undefined;
+  private ownClient: KubeClient | undefined;
+  private probes: ProbeServer | undefined;
+  private recorder: EventRecorder | undefined;
+  private controllers: OperatorController[] = [];
+  private janitor: InstanceJanitor | undefined;
+  private startupDone = false;
+  private stopping: Promise<void> | undefined;
+  private readonly stopRequested = new AbortController();
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    private readonly definitions: OperatorDefinition[],
+    private readonly input: RuntimeSettings,
+    readonly settings: ResolvedSettings,
+    readonly logger: Logger,
+    readonly metrics: OperatorMetrics,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.ready = this.start();
+    // Unobserved rejections are reported by whoever awaits `ready`; do not crash the process here.
+    this.ready.catch(() => undefined);
+  }
+
+  get probePort(): number | undefined {
+    return this.probes?.port;
+  }
+
+  get api(): KubeApi | undefined {
+    return this.client;
+  }
+
+  get requestCount(): number {
+    return this.client?.requestCount ?? 0;
+  }
+
+  isReady(): boolean {
+    return this.startupDone && !this.stopping && this.controllers.every((controller) => controller.ready);
+  }
+
+  isHealthy(): boolean {
+    // Before the watches start (startup handlers retrying), the process is alive: do not let the kubelet kill it.
+    if (!this.startupDone) return true;
+    return this.controllers.every((controller) => controller.healthy()) && (this.janitor?.healthy() ?? true);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdownGracefully().finally(() => this.resolveDone());
+    return this.stopping;
+  }
+
+  private async start(): Promise<void> {
+    const { input, settings, logger, metrics } = this;
+    if (input.probes) {
+      this.probes = await startProbeServer({
+        host: input.probes.host,
+        port: input.probes.port,
+        health: () => this.isHealthy(),
+        ready: () => this.isReady(),
+        registry: metrics.registry,
+      });
+      logger.info({ port: this.probes.port }, 'probe server listening');
+    }
+    const api = input.api ?? this.createClient();
+    this.client = api;
+    this.recorder = new EventRecorder(api, {
+      component: settings.component,
+      instance: settings.instanceId,
+      logger,
+      onOutcome: (outcome) => metrics.events.inc({ outcome }),
+    });
+    const watch = input.watch;
+    this.controllers = this.definitions.map(
+      (definition) =>
+        new OperatorController({
+          definition,
+          settings,
+          api,
+          logger,
+          metrics,
+          recorder: this.recorder as EventRecorder,
+          shutdownSignal: this.shutdown.signal,
+          ...(watch ? { watch } : {}),
+        }),
+    );
+    for (const controller of this.controllers) {
+      await runStartupHandlers({
+        definition: controller.definition,
+        settings,
+        api,
+        logger: logger.child({ operator: controller.definition.name }),
+        signal: this.stopRequested.signal,
+      });
+    }
+    if (this.stopRequested.signal.aborted) throw new Error('stopped before start completed');
+    this.startupDone = true;
+    for (const controller of this.controllers) controller.start();
+    const nodeScoped = this.controllers.filter((controller) => controller.definition.scope === 'node');
+    if (nodeScoped.length > 0 && settings.cleanupDeadInstances) {
+      this.janitor = new InstanceJanitor({
+        api,
+        controllers: nodeScoped,
+        instanceId: settings.instanceId,
+        logger: logger.child({ component: 'instance-janitor' }),
+        ...(watch ? { watch } : {}),
+      });
+      this.janitor.start();
+    }
+    logger.info(
+      { operators: this.definitions.map((d) => `${d.name} (${d.scope})`), instanceId: settings.instanceId },
+      'operators started',
+    );
+    await this.waitUntil(() => this.controllers.every((controller) => controller.ready));
+    // The Nodes watch may have swept before the operators' caches were filled; sweep once more now.
+    this.janitor?.requestSweep();
+    logger.info('ready');
+  }
+
+  private createClient(): KubeApi {
+    const { input, logger, metrics } = this;
+    const credentials =
+      input.credentials ??
+      (() =>
+        resolveCredentials({
+          ...(input.kubeconfigPath ? { kubeconfigPath: input.kubeconfigPath } : {}),
+          ...(input.context ? { context: input.context } : {}),
+        }));
+    this.ownClient = createKubeApi({
+      credentials,
+      logger,
+      userAgent: this.settings.component,
+      fieldManager: this.settings.component,
+      onRequest: (verb, ref) => {
+        metrics.apiRequests.inc({ verb });
+        input.onApiRequest?.(verb, ref);
+      },
+    });
+    return this.ownClient;
+  }
+
+  private waitUntil(condition: () => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.stopRequested.signal.aborted) return reject(new Error('stopped before ready'));
+        if (condition()) return resolve();
+        setTimeout(check, 50).unref();
+      };
+      check();
+    });
+  }
+
+  private async shutdownGracefully(): Promise<void> {
+    const { logger, settings } = this;
+    logger.info({ gracePeriodMs: settings.gracePeriodMs }, 'stopping: intake closed, waiting for running handlers');
+    this.stopRequested.abort(new Error('runtime stopping'));
+    await this.ready.catch(() => undefined);
+    await Promise.all([...this.controllers.map((c) => c.stopIntake()), this.janitor?.stop()]);
+    const drained = Promise.all(this.controllers.map((controller) => controller.drain()));
+    if (!(await within(drained, settings.gracePeriodMs))) {
+      logger.warn('grace period over: aborting running handlers');
+      this.shutdown.abort(new Error('shutdown grace period over'));
+      if (!(await within(drained, ABORT_GRACE_MS))) logger.error('handlers did not return after abort; leaving them');
+    }
+    const cleanupSignal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    // Cleanup undoes what startup did; if startup never completed there is nothing to undo.
+    for (const controller of this.startupDone ? this.controllers : []) {
+      await runCleanupHandlers({
+        definition: controller.definition,
+        settings,
+        api: this.client as KubeApi,
+        logger: logger.child({ operator: controller.definition.name }),
+        signal: cleanupSignal,
+      });
+    }
+    await within(this.recorder?.flush() ?? Promise.resolve(), CLEANUP_TIMEOUT_MS);
+    await this.probes?.close();
+    this.ownClient?.close();
+    logger.info('stopped');
+  }
+}
+
+/** Resolves true when `promise` settles within `ms`, false otherwise. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

