@@ -7,7 +7,7 @@
  * the API, so the "client idle" row has a real TLS keep-alive connection and an open watch.
  *
  * Run (the driver needs Node >= 22.18 for type stripping; children may be any Node):
- *   node packages/framework/bench/rss.ts [--runs=5] [--node=/usr/bin/node --node=/path/to/node24]
+ *   node packages/framework/bench/rss.ts [--runs=5] [--node=/usr/bin/node --node=/path/to/node24] [--flags="--lite-mode"]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -85,10 +85,10 @@ const measure = `
   process.exit(0);
 `;
 
-function runChild(node: string, scenario: Scenario, kubeconfig: string): Promise<Sample> {
+function runChild(node: string, flags: string[], scenario: Scenario, kubeconfig: string): Promise<Sample> {
   const code = `${scenario.setup}\n${measure}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(node, ['--expose-gc', '--input-type=module', '-e', code], {
+    const child = spawn(node, ['--expose-gc', ...flags, '--input-type=module', '-e', code], {
       // Resolve bare imports (pino, client-node) from the framework package, as the operator does.
       cwd: frameworkDir,
       env: { ...process.env, BENCH_KUBECONFIG: kubeconfig },
@@ -119,14 +119,32 @@ async function main(): Promise<void> {
   const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 5);
   const nodes = args.filter((a) => a.startsWith('--node=')).map((a) => a.slice(7));
   if (nodes.length === 0) nodes.push(process.execPath);
+  // V8 flags for the measured processes, e.g. --flags="--max-semi-space-size=1 --lite-mode".
+  const flags = (args.find((a) => a.startsWith('--flags='))?.slice(8) ?? '').split(' ').filter(Boolean);
 
   // Compile only the kube layer and the ops modules it sits beside: the bench must not depend on the rest of the tree.
   execFileSync(
     tsc,
     [
-      '--outDir', compiledDir, '--rootDir', path.join(frameworkDir, 'src'),
-      '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node',
-      '--skipLibCheck', '--strict', '--declaration', 'false', '--sourceMap', 'false', '--verbatimModuleSyntax',
+      '--outDir',
+      compiledDir,
+      '--rootDir',
+      path.join(frameworkDir, 'src'),
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      '--skipLibCheck',
+      '--strict',
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+      '--verbatimModuleSyntax',
       path.join(frameworkDir, 'src/kube/index.ts'),
       path.join(frameworkDir, 'src/ops/logging.ts'),
       path.join(frameworkDir, 'src/ops/metrics.ts'),
@@ -137,7 +155,7 @@ async function main(): Promise<void> {
   if (!existsSync(path.join(repoDir, 'packages/testbed/dist/index.js'))) {
     execFileSync(tsc, ['-b', path.join(repoDir, 'packages/testbed')], { stdio: 'inherit' });
   }
-  const { startControlPlane } = (await import('@opkit/testbed')) as typeof import('@opkit/testbed');
+  const { startControlPlane } = await import('@opkit/testbed');
   const controlPlane = await startControlPlane();
   try {
     // A little content, so lists and the watch carry data.
@@ -147,20 +165,25 @@ async function main(): Promise<void> {
         data: { payload: 'x'.repeat(512) },
       });
     }
-    console.log(`RSS of an idle process, median of ${runs} runs (MB; heap = V8 heap used; ext = external; peak = max RSS; resolve = resolveCredentials time)\n`);
+    console.log(
+      `RSS of an idle process, median of ${runs} runs (MB; heap = V8 heap used; ext = external; peak = max RSS; resolve = resolveCredentials time)\n`,
+    );
     for (const node of nodes) {
       const version = execFileSync(node, ['--version']).toString().trim();
-      console.log(`Node ${version} (${node})`);
+      console.log(`Node ${version} (${node})${flags.length ? ` with ${flags.join(' ')}` : ''}`);
       console.log(
         `${'scenario'.padEnd(W)} ${'rss'.padStart(7)} ${'heap'.padStart(7)} ${'ext'.padStart(7)} ${'peak'.padStart(7)} ${'resolve'.padStart(8)}`,
       );
       for (const scenario of scenarios) {
         const samples: Sample[] = [];
-        for (let i = 0; i < runs; i += 1) samples.push(await runChild(node, scenario, controlPlane.kubeconfigPath));
+        for (let i = 0; i < runs; i += 1)
+          samples.push(await runChild(node, flags, scenario, controlPlane.kubeconfigPath));
         const pick = (key: keyof Sample): string => mb(median(samples.map((s) => s[key]))).padStart(7);
         const resolveMs = median(samples.map((s) => s.resolveMs));
         const resolveCell = (resolveMs ? `${resolveMs.toFixed(0)} ms` : '').padStart(8);
-        console.log(`${scenario.name.padEnd(W)} ${pick('rss')} ${pick('heapUsed')} ${pick('external')} ${pick('maxRss')} ${resolveCell}`);
+        console.log(
+          `${scenario.name.padEnd(W)} ${pick('rss')} ${pick('heapUsed')} ${pick('external')} ${pick('maxRss')} ${resolveCell}`,
+        );
       }
       console.log('');
     }

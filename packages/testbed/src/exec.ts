@@ -70,3 +70,19 @@ export function runCommand(command: string[], options: RunCommandOptions = {}): 
     child.stdin.end(options.input ?? '');
   });
 }
+
+const checkedTools = new Set<string>();
+
+/** Throws an error naming the missing package for the first tool in `tools` that cannot be run. */
+export async function requireTools(tools: { command: string[]; debianPackage: string }[]): Promise<void> {
+  for (const { command, debianPackage } of tools) {
+    const name = command[0] ?? '';
+    if (checkedTools.has(name)) continue;
+    try {
+      await runCommand(command, { timeoutMs: 10_000 });
+    } catch {
+      throw new Error(`the test bed needs '${name}' on PATH (Debian package ${debianPackage})`);
+    }
+    checkedTools.add(name);
+  }
+}

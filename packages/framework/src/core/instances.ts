@@ -23,7 +23,11 @@ export function deadInstanceFinalizers(
 }
 
 /** Instance ids with a status entry but no live instance. */
-export function deadStatusEntries(status: unknown, instanceStatusField: string, liveInstanceIds: Iterable<string>): string[] {
+export function deadStatusEntries(
+  status: unknown,
+  instanceStatusField: string,
+  liveInstanceIds: Iterable<string>,
+): string[] {
   if (!isPlainObject(status)) return [];
   const entries = status[instanceStatusField];
   if (!isPlainObject(entries)) return [];

@@ -15,8 +15,7 @@
 
 /** One RFC 6902 operation. */
 export type JsonPatchOp =
-  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
-  | { op: 'remove'; path: string };
+  { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string };
 
 /** The metadata the builder reads. */
 export interface PatchableMetadata {

@@ -93,8 +93,7 @@ export function nextStep(progress: CauseProgress, handlerIds: readonly string[],
 
 /** The result of one attempt, as the executor saw it. */
 export type AttemptResult =
-  | { kind: 'success' }
-  | { kind: 'failure'; failure: FailureKind; message: string; requestedDelayMs?: number };
+  { kind: 'success' } | { kind: 'failure'; failure: FailureKind; message: string; requestedDelayMs?: number };
 
 /** Retry limits of a handler. */
 export interface RetryLimits {

@@ -80,7 +80,10 @@ export function buildStatusPatch(
 }
 
 /** The merge patch that deletes one instance's status entry (dead-instance cleanup). */
-export function instanceEntryRemoval(instanceStatusField: string, instanceId: string): { status: Record<string, unknown> } {
+export function instanceEntryRemoval(
+  instanceStatusField: string,
+  instanceId: string,
+): { status: Record<string, unknown> } {
   return { status: { [instanceStatusField]: { [instanceId]: null } } };
 }
 

@@ -19,7 +19,10 @@ import type {
 /** A legacy (`experimentalDecorators`) method decorator. */
 export type HandlerDecorator = (target: object, propertyKey: string | symbol, descriptor?: PropertyDescriptor) => void;
 
-function handlerDecorator(kind: HandlerKind, build: (method: string | symbol) => Partial<HandlerSpec>): HandlerDecorator {
+function handlerDecorator(
+  kind: HandlerKind,
+  build: (method: string | symbol) => Partial<HandlerSpec>,
+): HandlerDecorator {
   return (target, propertyKey, descriptor) => {
     const method = descriptor?.value ?? (target as Record<string | symbol, unknown>)[propertyKey];
     if (typeof method !== 'function') {

@@ -121,8 +121,7 @@ export class OperatorController {
         ...(definition.fieldSelector ? { fieldSelector: definition.fieldSelector } : {}),
         ...this.deps.watch,
         logger: this.logger,
-        onRestart: (reason) =>
-          this.deps.metrics.watchRestarts.inc({ resource: resourceLabel(definition.ref), reason }),
+        onRestart: (reason) => this.deps.metrics.watchRestarts.inc({ resource: resourceLabel(definition.ref), reason }),
       });
       this.watchers.push(watcher);
     }

@@ -45,7 +45,12 @@ export function defineOperatorFromClass(cls: OperatorClass, settings: ResolvedSe
     typeof value === 'function' ? value(selectorContext) : value;
   return {
     name,
-    ref: { group: options.group, version: options.version, plural: options.plural, namespaced: options.namespaced ?? false },
+    ref: {
+      group: options.group,
+      version: options.version,
+      plural: options.plural,
+      namespaced: options.namespaced ?? false,
+    },
     apiVersion: options.group ? `${options.group}/${options.version}` : options.version,
     kind: options.kind,
     scope,

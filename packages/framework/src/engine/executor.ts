@@ -8,7 +8,8 @@
 import { HandlerTimeoutError } from '../core/errors.js';
 
 /** The settled attempt. */
-export type AttemptOutcome = { ok: true; value: unknown; durationMs: number } | { ok: false; error: unknown; durationMs: number };
+export type AttemptOutcome =
+  { ok: true; value: unknown; durationMs: number } | { ok: false; error: unknown; durationMs: number };
 
 /** Options of {@link runAttempt}. */
 export interface AttemptOptions {

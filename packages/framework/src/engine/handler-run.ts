@@ -3,7 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { DiffOp } from '../core/diff.js';
-import { classifyFailure, describeError, TemporaryError } from '../core/errors.js';
+import { classifyFailure, describeError, HandlerTimeoutError, PermanentError, TemporaryError } from '../core/errors.js';
 import type { HandlerSpec } from '../core/handlers.js';
 import type { AttemptDecision, AttemptResult } from '../core/progress.js';
 import type { HandlerOutcome } from '../core/status.js';
@@ -11,7 +11,13 @@ import { truncateMessage } from '../core/status.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeApi, KubeObject } from '../kube/types.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
-import { emptyHandlerPatch, type HandlerCause, type HandlerContext, type HandlerPatch, type ObjectCache } from './context.js';
+import {
+  emptyHandlerPatch,
+  type HandlerCause,
+  type HandlerContext,
+  type HandlerPatch,
+  type ObjectCache,
+} from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { runAttempt, type AttemptOutcome } from './executor.js';
 import type { ResolvedSettings } from './settings.js';
@@ -52,7 +58,8 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
   const patch = emptyHandlerPatch();
   const logger = deps.logger.child({ handler: handler.id, cause: input.cause, retry: input.retry });
   const events = {
-    normal: (reason: string, message: string) => deps.recorder.record(eventTarget(definition, object), 'Normal', reason, message),
+    normal: (reason: string, message: string) =>
+      deps.recorder.record(eventTarget(definition, object), 'Normal', reason, message),
     warning: (reason: string, message: string) =>
       deps.recorder.record(eventTarget(definition, object), 'Warning', reason, message),
   };
@@ -88,9 +95,17 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
   const labels = { operator: definition.name, handler: handler.id, cause: input.cause };
   deps.metrics.handlerRuns.inc({ ...labels, outcome: outcomeLabel });
   deps.metrics.handlerDuration.observe(labels, attempt.durationMs / 1000);
-  if (attempt.ok) logger.info({ durationMs: Math.round(attempt.durationMs) }, 'handler succeeded');
-  else logger.warn({ err: attempt.error, durationMs: Math.round(attempt.durationMs) }, 'handler failed');
+  const durationMs = Math.round(attempt.durationMs);
+  if (attempt.ok) logger.info({ durationMs }, 'handler succeeded');
+  else if (isExpected(attempt.error))
+    logger.warn({ error: describeError(attempt.error), durationMs }, 'handler failed');
+  else logger.warn({ err: attempt.error, durationMs }, 'handler failed');
   return { attempt, patch };
+}
+
+/** Errors thrown on purpose to steer retries: their message says it all, a stack trace would be noise. */
+function isExpected(error: unknown): boolean {
+  return error instanceof TemporaryError || error instanceof PermanentError || error instanceof HandlerTimeoutError;
 }
 
 /** Converts an attempt into the pure state machine's input. */
@@ -106,7 +121,12 @@ export function attemptResult(attempt: AttemptOutcome): AttemptResult {
 }
 
 /** The status entry for a decision. */
-export function outcomeEntry(decision: AttemptDecision, cause: HandlerCause, retries: number, nowMs: number): HandlerOutcome {
+export function outcomeEntry(
+  decision: AttemptDecision,
+  cause: HandlerCause,
+  retries: number,
+  nowMs: number,
+): HandlerOutcome {
   const time = new Date(nowMs).toISOString();
   switch (decision.kind) {
     case 'success':

@@ -105,7 +105,9 @@ export class InstanceJanitor {
     const candidates = this.options.controllers
       .filter((controller) => controller.synced)
       .flatMap((controller) =>
-        controller.objects().map((object) => ({ controller, object }))
+        controller
+          .objects()
+          .map((object) => ({ controller, object }))
           .filter(({ object }) => this.deadIn(controller, object, cachedLive).any),
       );
     if (candidates.length === 0) return;

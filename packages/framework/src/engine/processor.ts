@@ -173,7 +173,9 @@ export class Processor {
     let current = object;
     if (cause !== 'delete' && this.needsFinalizer && !hasFinalizer) {
       // Before the first handler: an object deleted while being created must still get its delete handlers.
-      const written = await this.persist(key, current, emptyPending(), undefined, { addFinalizers: [definition.finalizer] });
+      const written = await this.persist(key, current, emptyPending(), undefined, {
+        addFinalizers: [definition.finalizer],
+      });
       if (written === 'gone') return undefined;
       current = written;
     }
@@ -192,7 +194,15 @@ export class Processor {
       if (deps.stopping()) return undefined;
       const handler = handlers.find((candidate) => candidate.id === step.handlerId) as HandlerSpec;
       const { old: oldValue, new: newValue, diff } = handlerView(handler, cause, oldEssence, essence);
-      const run = await runHandler(deps, { handler, object: current, cause, retry: step.retry, old: oldValue, new: newValue, diff });
+      const run = await runHandler(deps, {
+        handler,
+        object: current,
+        cause,
+        retry: step.retry,
+        old: oldValue,
+        new: newValue,
+        diff,
+      });
       absorbPatch(pending, run.patch);
       const limits = {
         maxAttempts: handler.retries ?? deps.settings.retries,
@@ -313,7 +323,15 @@ export class Processor {
       object = deps.freshness.pick(key, deps.lookup(key));
       if (!object || object.metadata.deletionTimestamp) return deps.timers.stop(key);
       const essence = computeEssence(object, deps.definition.prefix);
-      const run = await runHandler(deps, { handler: timer, object, cause: 'timer', retry: 0, old: essence, new: essence, diff: [] });
+      const run = await runHandler(deps, {
+        handler: timer,
+        object,
+        cause: 'timer',
+        retry: 0,
+        old: essence,
+        new: essence,
+        diff: [],
+      });
       absorbPatch(pending, run.patch);
       if (!run.attempt.ok) {
         const who = deps.definition.scope === 'node' ? `${deps.settings.instanceId}: ` : '';

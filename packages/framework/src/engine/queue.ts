@@ -145,14 +145,17 @@ export class WorkQueue {
     clearTimeout(entry.timer);
     entry.state = 'delayed';
     entry.dueAt = dueAt;
-    entry.timer = setTimeout(() => {
-      if (this.entries.get(key) !== entry || entry.state !== 'delayed') return;
-      entry.state = 'ready';
-      entry.timer = undefined;
-      entry.dueAt = undefined;
-      this.ready.push(key);
-      this.dispatch();
-    }, Math.max(0, dueAt - Date.now()));
+    entry.timer = setTimeout(
+      () => {
+        if (this.entries.get(key) !== entry || entry.state !== 'delayed') return;
+        entry.state = 'ready';
+        entry.timer = undefined;
+        entry.dueAt = undefined;
+        this.ready.push(key);
+        this.dispatch();
+      },
+      Math.max(0, dueAt - Date.now()),
+    );
     // Queue timers alone must not keep a process alive; the watches do that while the operator runs.
     entry.timer.unref?.();
   }

@@ -10,12 +10,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObjectState } from '../core/progress.js';
-import {
-  decodeStateFile,
-  encodeStateFile,
-  readAnnotationState,
-  stateAnnotationChanges,
-} from '../core/state-codec.js';
+import { decodeStateFile, encodeStateFile, readAnnotationState, stateAnnotationChanges } from '../core/state-codec.js';
 import type { KubeObject } from '../kube/types.js';
 
 /** A prepared state write. */

@@ -102,7 +102,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
   let requestCount = 0;
   let credentialResolutions = 0;
 
-  /** Single-flight: concurrent callers (and concurrent 401s) share one resolution. */
+  /** Starts a resolution; concurrent callers share it through `connection`. */
   function connect(previous?: Connection): Promise<Connection> {
     const attempt = (async () => {
       credentialResolutions += 1;
@@ -117,6 +117,20 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     });
     connection = attempt;
     return attempt;
+  }
+
+  /**
+   * Replaces `stale` after a 401. Single-flight: when several requests fail with the same stale connection at once,
+   * the first starts a resolution and the others wait for it, instead of each spawning a credential helper.
+   */
+  async function reconnect(stale: Connection): Promise<Connection> {
+    const pending = connection;
+    if (pending) {
+      // A resolution that fails fails every request waiting for it; the next request starts a fresh one.
+      const latest = await pending;
+      if (latest !== stale) return latest;
+    }
+    return connect(stale);
   }
 
   async function current(): Promise<Connection> {
@@ -158,7 +172,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
       // Expired exec-plugin token, rotated service-account token, or a provider that knows better now.
       opts.logger?.info({ verb: spec.verb, path: spec.path }, 'API server answered 401; re-resolving credentials');
       const rotated = await refreshTokenFile(conn, true);
-      if (!rotated || provider) conn = await connect(conn);
+      if (!rotated || provider) conn = await reconnect(conn);
     }
   }
 
@@ -192,7 +206,9 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
       // Report why the caller aborted (e.g. the watchdog's InactivityError), not Node's generic AbortError.
       req.on('error', (err) => reject(signal?.aborted && signal.reason !== undefined ? signal.reason : err));
       if (timeoutMs !== undefined) {
-        req.setTimeout(timeoutMs, () => req.destroy(new Error(`${spec.method} ${url.pathname} timed out after ${timeoutMs} ms`)));
+        req.setTimeout(timeoutMs, () =>
+          req.destroy(new Error(`${spec.method} ${url.pathname} timed out after ${timeoutMs} ms`)),
+        );
       }
       req.end(payload);
     });
@@ -381,7 +397,11 @@ async function toApiError(res: http.IncomingMessage): Promise<ApiError> {
 }
 
 /** Streams newline-delimited JSON to `onValue`; resolves when the server ends the stream cleanly. */
-function consumeStream(res: http.IncomingMessage, onValue: (value: unknown) => void, signal: AbortSignal): Promise<void> {
+function consumeStream(
+  res: http.IncomingMessage,
+  onValue: (value: unknown) => void,
+  signal: AbortSignal,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false;
     const finish = (err?: unknown): void => {

@@ -188,10 +188,14 @@ function stderrCollector(): { add: (chunk: string) => void; explain: (message: s
 
 function runInProcess(request: ResolverRequest, timeoutMs: number): Promise<ResolverReply> {
   // No inherited execArgv: the operator's own flags (loaders, inspector, heap limits) are not the helper's business.
-  const child = spawn(process.execPath, ['--input-type=module', '-e', credentialProcessSource, JSON.stringify(request)], {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    timeout: timeoutMs,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', credentialProcessSource, JSON.stringify(request)],
+    {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    },
+  );
   const stderr = stderrCollector();
   child.stderr?.setEncoding('utf8').on('data', stderr.add);
   let output = '';
@@ -205,7 +209,8 @@ function runInProcess(request: ResolverRequest, timeoutMs: number): Promise<Reso
         const reply = JSON.parse(output) as ResolverReply;
         resolve(reply.ok ? reply : { ok: false, message: stderr.explain(reply.message) });
       } catch {
-        const why = signal === 'SIGTERM' ? `timed out after ${timeoutMs} ms` : `exited with ${signal ?? `code ${code}`}`;
+        const why =
+          signal === 'SIGTERM' ? `timed out after ${timeoutMs} ms` : `exited with ${signal ?? `code ${code}`}`;
         reject(new Error(stderr.explain(`credential helper process ${why} before answering`)));
       }
     });

@@ -159,9 +159,14 @@ export class EventRecorder {
     if (previous && item.at - previous.lastAt <= window) {
       const count = previous.count + item.repeats;
       try {
-        await this.api.patch(EVENTS, previous.name, { count, lastTimestamp: timestamp(item.at) }, {
-          namespace: previous.namespace,
-        });
+        await this.api.patch(
+          EVENTS,
+          previous.name,
+          { count, lastTimestamp: timestamp(item.at) },
+          {
+            namespace: previous.namespace,
+          },
+        );
         previous.count = count;
         previous.lastAt = item.at;
         this.outcome('deduplicated');

@@ -5,7 +5,14 @@ export * from './types.js';
 export { resolveCredentials, type ClusterCredentials, type ResolveCredentialsOptions } from './credentials.js';
 export { createKubeApi, type KubeApiOptions, type KubeClient } from './client.js';
 export { resourcePath, resourceLabel, objectKey, type ResourcePathOptions } from './paths.js';
-export { Watcher, isGone, type WatcherEvent, type WatcherOptions, type WatcherState, type WatchRestartReason } from './watcher.js';
+export {
+  Watcher,
+  isGone,
+  type WatcherEvent,
+  type WatcherOptions,
+  type WatcherState,
+  type WatchRestartReason,
+} from './watcher.js';
 export { compareRelist, type RelistChanges } from './relist.js';
 export { NdjsonParser } from './ndjson.js';
 export {

@@ -25,7 +25,10 @@ export interface RelistChanges<T extends KubeObject> {
  * the same key produces a delete of the old one and an upsert of the new one, so handlers see the old object's deletion
  * before the new object's creation.
  */
-export function compareRelist<T extends KubeObject>(previous: ReadonlyMap<string, T>, fresh: readonly T[]): RelistChanges<T> {
+export function compareRelist<T extends KubeObject>(
+  previous: ReadonlyMap<string, T>,
+  fresh: readonly T[],
+): RelistChanges<T> {
   const store = new Map<string, T>();
   const upserts: T[] = [];
   const deletes: T[] = [];

@@ -227,6 +227,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
         const tooShort = received === 0 && Date.now() - started < ((this.options.timeoutSeconds ?? 300) * 1000) / 2;
         this.restarted('stream-ended');
         if (tooShort) await this.backoff(undefined);
+        else this.consecutiveFailures = 0;
       } catch (err) {
         if (this.stopping) break;
         if (received > 0) this.consecutiveFailures = 0;
@@ -248,7 +249,11 @@ export class Watcher<T extends KubeObject = KubeObject> {
     for (;;) {
       let page: KubeList<T>;
       try {
-        page = await this.api.list<T>(ref, { namespace, labelSelector, fieldSelector, limit, continue: cont });
+        // KubeApi.list takes no signal; racing it against stop() keeps shutdown from waiting on a dead API server.
+        page = await untilAborted(
+          this.api.list<T>(ref, { namespace, labelSelector, fieldSelector, limit, continue: cont }),
+          this.stopController.signal,
+        );
       } catch (err) {
         if (cont === undefined || !isGone(err)) throw err;
         // The continue token outlived etcd compaction: start the list over. If that keeps happening, fall back to one
@@ -348,7 +353,10 @@ export class Watcher<T extends KubeObject = KubeObject> {
         return;
       }
       default:
-        this.options.logger?.warn({ resource: this.label, type: (event as { type: unknown }).type }, 'unknown watch event');
+        this.options.logger?.warn(
+          { resource: this.label, type: (event as { type: unknown }).type },
+          'unknown watch event',
+        );
     }
   }
 
@@ -385,6 +393,25 @@ function withTypeMeta<T extends KubeObject>(item: T, page: KubeList<T>): T {
   if (item.kind && item.apiVersion) return item;
   const kind = item.kind ?? (list.kind?.endsWith('List') ? list.kind.slice(0, -4) : undefined);
   return { ...item, apiVersion: item.apiVersion ?? list.apiVersion, kind };
+}
+
+/** Settles like `promise`, or rejects with the abort reason as soon as `signal` aborts. */
+function untilAborted<R>(promise: Promise<R>, signal: AbortSignal): Promise<R> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -62,9 +62,13 @@ export function parseCommandLine(argv: string[]): { module: string; settings: Ru
   if (values.scope !== undefined && values.scope !== 'cluster' && values.scope !== 'node') {
     throw new Error(`--scope must be cluster or node, not ${values.scope}`);
   }
-  if (values['all-namespaces'] && values.namespace) throw new Error('--all-namespaces and --namespace exclude each other');
+  if (values['all-namespaces'] && values.namespace)
+    throw new Error('--all-namespaces and --namespace exclude each other');
   const settings: RuntimeSettings = {
-    probes: { host: values['probe-host'] ?? '0.0.0.0', port: integer('--probe-port', values['probe-port'] ?? '8080', 0) },
+    probes: {
+      host: values['probe-host'] ?? '0.0.0.0',
+      port: integer('--probe-port', values['probe-port'] ?? '8080', 0),
+    },
   };
   if (values.namespace) settings.namespaces = values.namespace;
   if (values['instance-id']) settings.instanceId = values['instance-id'];
@@ -97,7 +101,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { module, settings } = parsed;
-  const logger = createLogger({ level: settings.logLevel ?? 'info', pretty: Boolean(process.stdout.isTTY), name: 'opkit' });
+  const logger = createLogger({
+    level: settings.logLevel ?? 'info',
+    pretty: Boolean(process.stdout.isTTY),
+    name: 'opkit',
+  });
   const classes = await importOperators(module);
   if (classes.length === 0) {
     logger.fatal({ module }, 'the module defines no @Operator class');

@@ -79,6 +79,9 @@ export async function startOperator(options: StartOperatorOptions): Promise<Oper
   return handle;
 }
 
+/** `T` without its falsy members: what {@link waitFor} resolves with. */
+export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
 /** Options of {@link waitFor}. */
 export interface WaitForOptions {
   /** Give up after this long. Defaults to 30 000 ms. */
@@ -93,7 +96,7 @@ export interface WaitForOptions {
  * Calls `check` until it returns a truthy value (which is returned) or the timeout passes. A `check` that throws
  * counts as not yet; on timeout the last error (or falsy value) is reported.
  */
-export async function waitFor<T>(check: () => T | Promise<T>, options: WaitForOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(check: () => T | Promise<T>, options: WaitForOptions = {}): Promise<Truthy<T>> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 100;
   const deadline = Date.now() + timeoutMs;
@@ -101,7 +104,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, options: WaitForOp
   for (;;) {
     try {
       const value = await check();
-      if (value) return value as NonNullable<T>;
+      if (value) return value as Truthy<T>;
       last = value;
     } catch (error) {
       last = error;

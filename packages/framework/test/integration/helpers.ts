@@ -99,13 +99,17 @@ export async function startCluster(): Promise<TestCluster> {
 }
 
 /** Polls `check` until it returns truthy; throws after `timeoutMs` with the last error. */
-export async function until<T>(check: () => T | Promise<T>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function until<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<Exclude<T, false | 0 | '' | null | undefined>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value) return value;
+      if (value) return value as Exclude<T, false | 0 | '' | null | undefined>;
       last = value;
     } catch (error) {
       last = error;
@@ -133,7 +137,12 @@ export class Gate {
 }
 
 /** Shorthand: a cluster-scoped test object. */
-export function testObject(kind: string, name: string, spec: unknown, metadata: Record<string, unknown> = {}): KubeObject {
+export function testObject(
+  kind: string,
+  name: string,
+  spec: unknown,
+  metadata: Record<string, unknown> = {},
+): KubeObject {
   return {
     apiVersion: `${GROUP}/v1`,
     kind,

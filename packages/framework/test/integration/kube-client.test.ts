@@ -122,7 +122,11 @@ describe('createKubeApi', () => {
   });
 
   it('writes status only through the status subresource', async () => {
-    await api.create(WIDGETS, { apiVersion: 'kubetest.opkit.dev/v1', kind: 'Widget', metadata: { name: 'w2' } }, 'crud');
+    await api.create(
+      WIDGETS,
+      { apiVersion: 'kubetest.opkit.dev/v1', kind: 'Widget', metadata: { name: 'w2' } },
+      'crud',
+    );
     // The main resource ignores status changes when a status subresource exists...
     const viaMain = await api.patch<Widget>(WIDGETS, 'w2', { status: { phase: 'Main' } }, { namespace: 'crud' });
     expect(viaMain.status?.phase).toBeUndefined();
@@ -138,7 +142,11 @@ describe('createKubeApi', () => {
   });
 
   it('reports a failed json patch test as 422 with the API message', async () => {
-    await api.create(WIDGETS, { apiVersion: 'kubetest.opkit.dev/v1', kind: 'Widget', metadata: { name: 'w3' }, spec: { size: 1 } }, 'crud');
+    await api.create(
+      WIDGETS,
+      { apiVersion: 'kubetest.opkit.dev/v1', kind: 'Widget', metadata: { name: 'w3' }, spec: { size: 1 } },
+      'crud',
+    );
     const err = await api
       .patch(WIDGETS, 'w3', [{ op: 'test', path: '/spec/size', value: 5 }], { namespace: 'crud', type: 'json' })
       .catch((e: unknown) => e);
@@ -156,7 +164,10 @@ describe('createKubeApi', () => {
 
   it('counts requests and reports each through onRequest with its verb', async () => {
     const verbs: string[] = [];
-    const counted = createKubeApi({ credentials: { server: cp.server, ca: cp.caPem, token: cp.adminToken }, onRequest: (verb) => verbs.push(verb) });
+    const counted = createKubeApi({
+      credentials: { server: cp.server, ca: cp.caPem, token: cp.adminToken },
+      onRequest: (verb) => verbs.push(verb),
+    });
     try {
       await counted.create(CONFIGMAPS, { metadata: { name: 'counted' } }, 'crud');
       await counted.get(CONFIGMAPS, 'counted', 'crud');
@@ -185,6 +196,22 @@ describe('createKubeApi', () => {
       expect(calls).toBe(2);
       expect(rotating.credentialResolutions).toBe(2);
       expect(rotating.requestCount).toBe(2);
+    } finally {
+      rotating.close();
+    }
+  });
+
+  it('shares one re-resolve between concurrent requests that get 401', async () => {
+    let calls = 0;
+    const rotating = createKubeApi({
+      credentials: async () => {
+        calls += 1;
+        return { server: cp.server, ca: cp.caPem, token: calls === 1 ? 'expired' : cp.adminToken };
+      },
+    });
+    try {
+      await Promise.all(Array.from({ length: 8 }, () => rotating.list(CONFIGMAPS, { namespace: 'crud' })));
+      expect(calls).toBe(2);
     } finally {
       rotating.close();
     }
@@ -293,7 +320,9 @@ describe('service-account token files and exec plugins', () => {
       const oldToken = createKubeApi({ credentials: { server: cp.server, ca: cp.caPem, token: tokenC } });
       try {
         await waitFor(
-          async () => (await oldToken.list(CONFIGMAPS, { namespace: 'sa-test' }).catch((e: unknown) => e) as ApiError).statusCode === 401,
+          async () =>
+            ((await oldToken.list(CONFIGMAPS, { namespace: 'sa-test' }).catch((e: unknown) => e)) as ApiError)
+              .statusCode === 401,
           'the deleted ServiceAccount token to be refused',
         );
       } finally {
@@ -327,11 +356,18 @@ describe('service-account token files and exec plugins', () => {
       JSON.stringify({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'c', cluster: { server: cp.server, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64') } }],
+        clusters: [
+          {
+            name: 'c',
+            cluster: { server: cp.server, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64') },
+          },
+        ],
         users: [
           {
             name: 'u',
-            user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } },
+            user: {
+              exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' },
+            },
           },
         ],
         contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],

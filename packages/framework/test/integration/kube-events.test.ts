@@ -39,7 +39,10 @@ async function configMap(name: string): Promise<KubeObject> {
 }
 
 async function eventsAbout(target: KubeObject, namespace = 'ev'): Promise<CoreEvent[]> {
-  const list = await api.list<CoreEvent>(EVENTS, { namespace, fieldSelector: `involvedObject.uid=${target.metadata.uid}` });
+  const list = await api.list<CoreEvent>(EVENTS, {
+    namespace,
+    fieldSelector: `involvedObject.uid=${target.metadata.uid}`,
+  });
   return list.items;
 }
 
@@ -80,7 +83,11 @@ describe('EventRecorder', () => {
     const target = await configMap('repeated');
     const clock = manualClock();
     const outcomes: EventOutcome[] = [];
-    const recorder = new EventRecorder(api, { component: 'test-operator', now: clock.now, onOutcome: (o) => outcomes.push(o) });
+    const recorder = new EventRecorder(api, {
+      component: 'test-operator',
+      now: clock.now,
+      onOutcome: (o) => outcomes.push(o),
+    });
     for (let i = 0; i < 3; i += 1) {
       recorder.record(target, 'Warning', 'Failed', 'gateway unreachable');
       await recorder.flush();

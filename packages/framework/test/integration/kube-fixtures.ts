@@ -2,6 +2,7 @@
  * Shared set-up for the kube-layer integration tests: a test CRD with a status subresource on the real control plane,
  * and a polling helper. Not a test file itself.
  */
+import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import type { ControlPlane } from '@opkit/testbed';
 import type { KubeApi, KubeObject, ResourceRef } from '../../src/kube/types.js';
 
@@ -50,7 +51,8 @@ export async function installWidgetCrd(cp: ControlPlane): Promise<void> {
     },
   };
   const created = await cp.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  if (created.status !== 201 && created.status !== 409) throw new Error(`CRD create: ${created.status} ${created.text}`);
+  if (created.status !== 201 && created.status !== 409)
+    throw new Error(`CRD create: ${created.status} ${created.text}`);
   await waitFor(async () => {
     const list = await cp.request('GET', '/apis/kubetest.opkit.dev/v1/widgets');
     return list.status === 200;
@@ -96,9 +98,14 @@ export async function listVersions(api: KubeApi, ref: ResourceRef, namespace?: s
  * or a hung load balancer, which no error ever reports).
  */
 export class TcpProxy {
-  private server: import('node:net').Server | undefined;
-  private readonly pairs = new Set<{ client: import('node:net').Socket; upstream: import('node:net').Socket; stalled: boolean }>();
+  private server: Server | undefined;
+  private readonly pairs = new Set<{
+    client: Socket;
+    upstream: Socket;
+    stalled: boolean;
+  }>();
   private refusing = false;
+  private stallingNew = false;
   /** Connections accepted so far. */
   connections = 0;
 
@@ -109,26 +116,25 @@ export class TcpProxy {
 
   /** Starts a proxy to `target` (an `https://host:port` URL). */
   static async start(target: string): Promise<TcpProxy & { url: string }> {
-    const net = await import('node:net');
     const url = new URL(target);
     const proxy = new TcpProxy(url.hostname, Number(url.port));
-    const server = net.createServer((client) => proxy.accept(net, client));
+    const server = net.createServer((client) => proxy.accept(client));
     proxy.server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as import('node:net').AddressInfo;
+    const { port } = server.address() as AddressInfo;
     return Object.assign(proxy, { url: `${url.protocol}//127.0.0.1:${port}` });
   }
 
-  private accept(net: typeof import('node:net'), client: import('node:net').Socket): void {
+  private accept(client: Socket): void {
     if (this.refusing) {
       client.resetAndDestroy();
       return;
     }
     this.connections += 1;
     const upstream = net.connect(this.targetPort, this.targetHost);
-    const pair = { client, upstream, stalled: false };
+    const pair = { client, upstream, stalled: this.stallingNew };
     this.pairs.add(pair);
-    const forward = (from: import('node:net').Socket, to: import('node:net').Socket): void => {
+    const forward = (from: Socket, to: Socket): void => {
       from.on('data', (chunk: Buffer) => {
         // A stalled pair swallows bytes in both directions and never closes: silence, not an error.
         if (!pair.stalled) to.write(chunk);
@@ -151,6 +157,11 @@ export class TcpProxy {
   stallExisting(): number {
     for (const pair of this.pairs) pair.stalled = true;
     return this.pairs.size;
+  }
+
+  /** New connections are accepted and then stay silent (a black-holed server) while `on`. */
+  stallNew(on: boolean): void {
+    this.stallingNew = on;
   }
 
   /** Resets every open connection. */

@@ -9,7 +9,11 @@ function get(port: number, path: string, method = 'GET'): Promise<{ status: numb
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), type: String(res.headers['content-type']) }),
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          type: String(res.headers['content-type']),
+        }),
       );
     });
     req.on('error', reject);
@@ -28,7 +32,13 @@ describe('probe server', () => {
     let healthy = true;
     let ready = false;
     const metrics = createMetrics();
-    server = await startProbeServer({ host: '127.0.0.1', port: 0, health: () => healthy, ready: () => ready, registry: metrics.registry });
+    server = await startProbeServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: () => healthy,
+      ready: () => ready,
+      registry: metrics.registry,
+    });
     expect(server.port).toBeGreaterThan(0);
     expect((await get(server.port, '/healthz')).status).toBe(200);
     expect((await get(server.port, '/readyz')).status).toBe(503);
@@ -60,11 +70,19 @@ describe('probe server', () => {
     metrics.apiRequests.inc({ verb: 'patch' }, 3);
     metrics.queueDepth.set({ operator: 'sr' }, 2);
     metrics.handlerDuration.observe({ operator: 'sr', handler: 'create', cause: 'create' }, 0.02);
-    server = await startProbeServer({ host: '127.0.0.1', port: 0, health: () => true, ready: () => true, registry: metrics.registry });
+    server = await startProbeServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: () => true,
+      ready: () => true,
+      registry: metrics.registry,
+    });
     const res = await get(server.port, '/metrics');
     expect(res.status).toBe(200);
     expect(res.type).toContain('text/plain');
-    expect(res.body).toContain('opkit_handler_runs_total{operator="sr",handler="create",cause="create",outcome="success"} 1');
+    expect(res.body).toContain(
+      'opkit_handler_runs_total{operator="sr",handler="create",cause="create",outcome="success"} 1',
+    );
     expect(res.body).toContain('opkit_watch_restarts_total{resource="staticroutes",reason="gone"} 1');
     expect(res.body).toContain('opkit_api_requests_total{verb="patch"} 3');
     expect(res.body).toContain('opkit_queue_depth{operator="sr"} 2');
@@ -74,7 +92,13 @@ describe('probe server', () => {
 
   it('answers 404 elsewhere and 405 for other methods', async () => {
     const metrics = createMetrics();
-    server = await startProbeServer({ host: '127.0.0.1', port: 0, health: () => true, ready: () => true, registry: metrics.registry });
+    server = await startProbeServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: () => true,
+      ready: () => true,
+      registry: metrics.registry,
+    });
     expect((await get(server.port, '/')).status).toBe(404);
     expect((await get(server.port, '/healthz/extra')).status).toBe(404);
     expect((await get(server.port, '/healthz', 'POST')).status).toBe(405);
@@ -90,9 +114,19 @@ describe('probe server', () => {
 
   it('close() returns even with a keep-alive client connected', async () => {
     const metrics = createMetrics();
-    server = await startProbeServer({ host: '127.0.0.1', port: 0, health: () => true, ready: () => true, registry: metrics.registry });
+    server = await startProbeServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: () => true,
+      ready: () => true,
+      registry: metrics.registry,
+    });
     const agent = new http.Agent({ keepAlive: true });
-    await new Promise<void>((resolve) => http.get({ host: '127.0.0.1', port: server!.port, path: '/healthz', agent }, (res) => res.resume().on('end', resolve)));
+    await new Promise<void>((resolve) =>
+      http.get({ host: '127.0.0.1', port: server!.port, path: '/healthz', agent }, (res) =>
+        res.resume().on('end', resolve),
+      ),
+    );
     await server.close();
     server = undefined;
     agent.destroy();

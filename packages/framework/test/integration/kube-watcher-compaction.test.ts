@@ -38,9 +38,15 @@ describe('Watcher after etcd compaction', () => {
     await api.create(CONFIGMAPS, { metadata: { name: 'bump-2' } }, 'premise');
     await cp.compactEtcd();
     const err = await api
-      .watch(CONFIGMAPS, { namespace: 'premise', resourceVersion: old, timeoutSeconds: 5 }, (event) => {
-        if (event.type === 'ERROR') throw new ApiError((event.object as unknown as { code: number }).code, 'watch error');
-      }, new AbortController().signal)
+      .watch(
+        CONFIGMAPS,
+        { namespace: 'premise', resourceVersion: old, timeoutSeconds: 5 },
+        (event) => {
+          if (event.type === 'ERROR')
+            throw new ApiError((event.object as unknown as { code: number }).code, 'watch error');
+        },
+        new AbortController().signal,
+      )
       .catch((e: unknown) => e);
     expect(isGone(err)).toBe(true);
   });

@@ -65,7 +65,12 @@ describe('KubeApi.watch (one stream)', () => {
   it('rejects when aborted', async () => {
     const controller = new AbortController();
     const start = await api.list(CONFIGMAPS, { namespace: 'default' });
-    const watching = api.watch(CONFIGMAPS, { namespace: 'default', resourceVersion: start.metadata.resourceVersion }, () => undefined, controller.signal);
+    const watching = api.watch(
+      CONFIGMAPS,
+      { namespace: 'default', resourceVersion: start.metadata.resourceVersion },
+      () => undefined,
+      controller.signal,
+    );
     controller.abort(new Error('test abort'));
     await expect(watching).rejects.toThrow('test abort');
   });
@@ -189,11 +194,14 @@ describe('Watcher', () => {
     proxy.refuse(true);
     proxy.cutAll();
     await waitFor(() => restarts.includes('connection-error'), 'connection error noticed');
-    for (let i = 1; i <= 3; i += 1) await api.patch(CONFIGMAPS, 'x', { data: { v: String(i) } }, { namespace: 'resets' });
+    for (let i = 1; i <= 3; i += 1)
+      await api.patch(CONFIGMAPS, 'x', { data: { v: String(i) } }, { namespace: 'resets' });
     proxy.refuse(false);
     const fresh = await listVersions(api, CONFIGMAPS, 'resets');
     await waitFor(() => watcher.store.get('resets/x')?.metadata.resourceVersion === fresh.get('x'), 'caught up');
-    const versions = events.filter((e) => e.type === 'upsert').map((e) => (e as { object: KubeObject }).object.metadata.resourceVersion);
+    const versions = events
+      .filter((e) => e.type === 'upsert')
+      .map((e) => (e as { object: KubeObject }).object.metadata.resourceVersion);
     expect(new Set(versions).size).toBe(versions.length);
     expect(watcher.restarts).toBeGreaterThan(0);
   });
@@ -232,10 +240,14 @@ describe('Watcher', () => {
       () => names.every((name) => watcher.store.get(`restart/${name}`)?.metadata.resourceVersion === fresh.get(name)),
       'store equal to a fresh list',
     );
-    expect(new Map([...watcher.store.values()].map((o) => [o.metadata.name, o.metadata.resourceVersion]))).toEqual(fresh);
+    expect(new Map([...watcher.store.values()].map((o) => [o.metadata.name, o.metadata.resourceVersion]))).toEqual(
+      fresh,
+    );
     for (const name of names) {
       const seen = events
-        .filter((e): e is { type: 'upsert'; object: KubeObject } => e.type === 'upsert' && e.object.metadata.name === name)
+        .filter(
+          (e): e is { type: 'upsert'; object: KubeObject } => e.type === 'upsert' && e.object.metadata.name === name,
+        )
         .map((e) => BigInt(e.object.metadata.resourceVersion));
       for (let i = 1; i < seen.length; i += 1) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
       expect(watcher.store.get(`restart/${name}`)?.data).toEqual({ v: '40' });
@@ -249,6 +261,26 @@ describe('Watcher', () => {
     expect(events.some((e) => e.type === 'delete')).toBe(false);
     expect(restarts.length).toBeGreaterThan(0);
     expect(restarts.every((r) => r !== 'stream-ended')).toBe(true);
+  });
+
+  it('stops while a list hangs on a black-holed API server', async () => {
+    const proxy = await TcpProxy.start(cp.server);
+    cleanups.push(() => proxy.stop());
+    proxy.stallNew(true);
+    // No request timeout to save the day: only stop() can end this list.
+    const hanging = createKubeApi({
+      credentials: { server: proxy.url, ca: cp.caPem, token: cp.adminToken },
+      requestTimeoutMs: 3_600_000,
+    });
+    cleanups.push(() => hanging.close());
+    const events: WatcherEvent<KubeObject>[] = [];
+    const watcher = new Watcher(hanging, { ref: CONFIGMAPS, namespace: 'default' });
+    watcher.start((event) => events.push(event));
+    await waitFor(() => proxy.connections > 0, 'the list to connect');
+    expect(watcher.state).toBe('listing');
+    await watcher.stop();
+    expect(watcher.state).toBe('stopped');
+    expect(events).toEqual([]);
   });
 
   it('stops: no more events, state stopped, and stop() is idempotent', async () => {

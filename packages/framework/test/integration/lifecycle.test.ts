@@ -27,7 +27,15 @@ const calls: Call[] = [];
 const stubborn = new Set<string>();
 
 function record(handler: string, ctx: HandlerContext<Spec, unknown, unknown>): void {
-  calls.push({ handler, cause: ctx.cause, name: ctx.name, old: ctx.old, new: ctx.new, diff: ctx.diff, retry: ctx.retry });
+  calls.push({
+    handler,
+    cause: ctx.cause,
+    name: ctx.name,
+    old: ctx.old,
+    new: ctx.new,
+    diff: ctx.diff,
+    retry: ctx.retry,
+  });
 }
 const callsFor = (name: string, handler?: string): Call[] =>
   calls.filter((call) => call.name === name && (handler === undefined || call.handler === handler));
@@ -91,7 +99,8 @@ describe('cluster scope lifecycle', () => {
     await createWidget('w1', { gateway: '10.0.0.1', destinations: ['1.1.1.1'] });
     const object = await waitFor(async () => {
       const current = await get('w1');
-      return (current.status as { handlers?: { created?: unknown } } | undefined)?.handlers?.created && current;
+      const handled = Boolean((current.status as { handlers?: { created?: unknown } } | undefined)?.handlers?.created);
+      return handled && current;
     });
     expect(object.metadata.finalizers).toEqual(['opkit.dev/finalizer']);
     expect(JSON.parse(object.metadata.annotations?.['opkit.dev/last-handled-configuration'] ?? '{}')).toEqual({
@@ -105,7 +114,9 @@ describe('cluster scope lifecycle', () => {
     expect(callsFor('w1', 'created')).toHaveLength(1);
     expect(callsFor('w1', 'created')[0]).toMatchObject({ cause: 'create', old: undefined, retry: 0 });
     // Field handlers fire on create when their field is set, with the field's values.
-    expect(callsFor('w1', 'gateway')).toEqual([expect.objectContaining({ cause: 'create', old: undefined, new: '10.0.0.1' })]);
+    expect(callsFor('w1', 'gateway')).toEqual([
+      expect.objectContaining({ cause: 'create', old: undefined, new: '10.0.0.1' }),
+    ]);
   });
 
   test('update: old/new/diff of the essence; field handlers only for their field', async () => {
@@ -131,8 +142,18 @@ describe('cluster scope lifecycle', () => {
 
   test('status-only changes and the framework own writes cause nothing', async () => {
     const before = calls.length;
-    await cluster.api.patch(ref, 'w1', { status: { external: 'written by someone else' } }, { type: 'merge', subresource: 'status' });
-    await cluster.api.patch(ref, 'w1', { metadata: { annotations: { 'opkit.dev/unrelated': 'x' } } }, { type: 'merge' });
+    await cluster.api.patch(
+      ref,
+      'w1',
+      { status: { external: 'written by someone else' } },
+      { type: 'merge', subresource: 'status' },
+    );
+    await cluster.api.patch(
+      ref,
+      'w1',
+      { metadata: { annotations: { 'opkit.dev/unrelated': 'x' } } },
+      { type: 'merge' },
+    );
     // A label change is a real change; it is handled after the two above (per-object order), so if either had caused
     // a cycle it would show up as an extra call or in this diff.
     await cluster.api.patch(ref, 'w1', { metadata: { labels: { tier: 'gold' } } }, { type: 'merge' });
@@ -181,7 +202,11 @@ describe('cluster scope lifecycle', () => {
       const status = (await get('w3')).status as { handlers?: { deleted?: { outcome: string; retries: number } } };
       return status.handlers?.deleted?.outcome === 'retrying' && status.handlers.deleted.retries >= 2;
     });
-    expect(callsFor('w3', 'deleted').map((call) => call.retry).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(
+      callsFor('w3', 'deleted')
+        .map((call) => call.retry)
+        .slice(0, 3),
+    ).toEqual([0, 1, 2]);
     stubborn.delete('w3');
     await waitFor(async () => (await get('w3').catch(() => 'gone')) === 'gone');
   });

@@ -53,7 +53,9 @@ const count = (instance: string, cause: string, name: string): number =>
   calls.filter((call) => call.instance === instance && call.cause === cause && call.name === name).length;
 const get = (name: string) => cluster.api.get<KubeObject>(ref, name);
 const gone = async (name: string): Promise<boolean> => (await get(name).catch(() => 'gone')) === 'gone';
-const statusEntries = (object: KubeObject): Record<string, { state?: string; handlers?: Record<string, { outcome: string }> }> =>
+const statusEntries = (
+  object: KubeObject,
+): Record<string, { state?: string; handlers?: Record<string, { outcome: string }> }> =>
   ((object.status as { nodes?: Record<string, never> } | undefined)?.nodes ?? {}) as never;
 
 async function startInstance(id: Id): Promise<void> {

@@ -45,10 +45,18 @@ class PlainOperator {
   }
 }
 
+@Operator({ group: GROUP, version: 'v1', plural: 'tenants', kind: 'Tenant', namespaced: true })
+class TenantOperator {
+  @OnCreate() created(ctx: HandlerContext) {
+    return `seen in ${ctx.namespace}`;
+  }
+}
+
 let cluster: TestCluster;
 let counters: ResourceRef;
 let nodeCounters: ResourceRef;
 let plain: ResourceRef;
+let tenants: ResourceRef;
 let operator: OperatorHandle;
 const requests: Array<{ verb: string; plural: string }> = [];
 
@@ -57,8 +65,13 @@ beforeAll(async () => {
   counters = await cluster.installCrd('counters', 'Counter');
   nodeCounters = await cluster.installCrd('nodecounters', 'NodeCounter');
   plain = await cluster.installCrd('plainthings', 'PlainThing', { statusSubresource: false });
+  tenants = await cluster.installCrd('tenants', 'Tenant', { namespaced: true });
+  for (const name of ['team-a', 'team-b']) {
+    await cluster.api.create({ group: '', version: 'v1', plural: 'namespaces' }, { metadata: { name } });
+  }
   operator = await startOperator({
-    classes: [ClusterCounter, NodeCounter, PlainOperator],
+    classes: [ClusterCounter, NodeCounter, PlainOperator, TenantOperator],
+    namespaces: ['team-a'],
     kubeconfigPath: cluster.kubeconfigPath,
     instanceId: 'ops-node',
     stateDir: await cluster.tempDir('ops-state'),
@@ -92,7 +105,12 @@ describe('probes', () => {
 });
 
 /** Writes to `plural` (not list/watch/event requests) made while `change` is handled. */
-async function writesPerChange(ref: ResourceRef, name: string, change: () => Promise<unknown>, handled: (o: KubeObject) => boolean): Promise<string[]> {
+async function writesPerChange(
+  ref: ResourceRef,
+  name: string,
+  change: () => Promise<unknown>,
+  handled: (o: KubeObject) => boolean,
+): Promise<string[]> {
   const from = requests.length;
   await change();
   await waitFor(async () => handled(await cluster.api.get<KubeObject>(ref, name)));
@@ -153,7 +171,9 @@ describe('metrics', () => {
   test('/metrics exposes handler runs, durations, queue depth, API requests', async () => {
     const { status, body } = await probe('/metrics');
     expect(status).toBe(200);
-    expect(body).toMatch(/opkit_handler_runs_total\{operator="ClusterCounter",handler="updated",cause="update",outcome="success"\} 3/);
+    expect(body).toMatch(
+      /opkit_handler_runs_total\{operator="ClusterCounter",handler="updated",cause="update",outcome="success"\} 3/,
+    );
     expect(body).toContain('opkit_handler_duration_seconds_bucket');
     expect(body).toContain('opkit_queue_depth{operator="ClusterCounter"}');
     expect(body).toMatch(/opkit_api_requests_total\{verb="patch"\} \d+/);
@@ -168,5 +188,20 @@ describe('status without a status subresource', () => {
       return (current.status as { created?: string } | undefined)?.created === 'done' && current;
     });
     expect(object.status).toMatchObject({ created: 'done', handlers: { created: { outcome: 'success' } } });
+  });
+});
+
+describe('namespaced resources', () => {
+  test('only the configured namespaces are watched and handled', async () => {
+    await cluster.api.create(tenants, testObject('Tenant', 't1', {}), 'team-b');
+    await cluster.api.create(tenants, testObject('Tenant', 't1', {}), 'team-a');
+    const handled = await waitFor(async () => {
+      const object = await cluster.api.get<KubeObject>(tenants, 't1', 'team-a');
+      return (object.status as { created?: string } | undefined)?.created;
+    });
+    expect(handled).toBe('seen in team-a');
+    const ignored = await cluster.api.get<KubeObject>(tenants, 't1', 'team-b');
+    expect(ignored.status).toBeUndefined();
+    expect(ignored.metadata.finalizers).toBeUndefined();
   });
 });

@@ -151,11 +151,17 @@ describe('retries', () => {
   test('PermanentError stops retrying; the failure is in status and a Warning Event', async () => {
     await cluster.api.create(ref, testObject('Flaky', 'perm-1', {}));
     await waitFor(async () => (await outcomeOf('perm-1', 'flaky'))?.outcome === 'failed');
-    expect(await outcomeOf('perm-1', 'flaky')).toMatchObject({ outcome: 'failed', retries: 1, message: 'spec is invalid' });
+    expect(await outcomeOf('perm-1', 'flaky')).toMatchObject({
+      outcome: 'failed',
+      retries: 1,
+      message: 'spec is invalid',
+    });
     // The remaining handlers of the cause still run; the diff-base is stored so the failure does not loop.
     await waitFor(async () => (await outcomeOf('perm-1', 'bounded'))?.outcome === 'success');
     expect(attempts.get('flaky/perm-1')).toEqual([0]);
-    await waitFor(async () => (await eventsOf('perm-1')).some((e) => e.reason === 'HandlerFailed' && e.type === 'Warning'));
+    await waitFor(async () =>
+      (await eventsOf('perm-1')).some((e) => e.reason === 'HandlerFailed' && e.type === 'Warning'),
+    );
   });
 
   test('`retries` bounds the attempts, then the failure is permanent', async () => {

@@ -28,9 +28,14 @@ describe('guarded metadata patches', () => {
     const object = await create('g1');
     const writer = new ObjectWriter(cluster.api, ref);
     // Two instances both believe there is no finalizer array yet.
-    const first = await cluster.api.patch<KubeObject>(ref, 'g1', buildMetadataPatch(object.metadata, { addFinalizers: ['p/a'] }), {
-      type: 'json',
-    });
+    const first = await cluster.api.patch<KubeObject>(
+      ref,
+      'g1',
+      buildMetadataPatch(object.metadata, { addFinalizers: ['p/a'] }),
+      {
+        type: 'json',
+      },
+    );
     expect(first.metadata.finalizers).toEqual(['p/a']);
     const stale = buildMetadataPatch(object.metadata, { addFinalizers: ['p/b'] });
     const error = await cluster.api.patch(ref, 'g1', stale, { type: 'json' }).catch((e: unknown) => e);

@@ -1,5 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { classifyFailure, describeError, HandlerTimeoutError, PermanentError, TemporaryError } from '../../src/core/errors.js';
+import {
+  classifyFailure,
+  describeError,
+  HandlerTimeoutError,
+  PermanentError,
+  TemporaryError,
+} from '../../src/core/errors.js';
 import { runAttempt } from '../../src/engine/executor.js';
 
 describe('runAttempt', () => {

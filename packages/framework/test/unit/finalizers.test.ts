@@ -17,7 +17,9 @@ describe('finalizer names', () => {
 
   test('short node names are used verbatim', () => {
     expect(instanceFinalizer(prefix, 'worker-1')).toBe('staticroute.opkit.dev/worker-1');
-    expect(instanceFinalizer(prefix, 'ip-10-0-0-1.ec2.internal')).toBe('staticroute.opkit.dev/ip-10-0-0-1.ec2.internal');
+    expect(instanceFinalizer(prefix, 'ip-10-0-0-1.ec2.internal')).toBe(
+      'staticroute.opkit.dev/ip-10-0-0-1.ec2.internal',
+    );
   });
 
   test('long ids are hashed deterministically into valid names', () => {

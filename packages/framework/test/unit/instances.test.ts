@@ -14,7 +14,9 @@ describe('dead instances', () => {
       instanceFinalizer(prefix, longNode),
       'kubernetes.io/pv-protection',
     ];
-    expect(deadInstanceFinalizers(finalizers, prefix, ['alive', longNode])).toEqual([instanceFinalizer(prefix, 'dead')]);
+    expect(deadInstanceFinalizers(finalizers, prefix, ['alive', longNode])).toEqual([
+      instanceFinalizer(prefix, 'dead'),
+    ]);
     expect(deadInstanceFinalizers(finalizers, prefix, ['alive'])).toEqual([
       instanceFinalizer(prefix, 'dead'),
       instanceFinalizer(prefix, longNode),

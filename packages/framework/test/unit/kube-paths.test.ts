@@ -29,7 +29,9 @@ describe('resourcePath', () => {
   });
 
   it('encodes every segment', () => {
-    expect(resourcePath(configmaps, { namespace: 'ns', name: 'a/b?c' })).toBe('/api/v1/namespaces/ns/configmaps/a%2Fb%3Fc');
+    expect(resourcePath(configmaps, { namespace: 'ns', name: 'a/b?c' })).toBe(
+      '/api/v1/namespaces/ns/configmaps/a%2Fb%3Fc',
+    );
   });
 
   it('refuses ambiguous or invalid requests', () => {

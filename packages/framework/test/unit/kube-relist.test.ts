@@ -7,10 +7,13 @@ function obj(name: string, resourceVersion: string, uid = `uid-${name}`, namespa
 }
 
 function storeOf(...objects: KubeObject[]): Map<string, KubeObject> {
-  return new Map(objects.map((o) => [o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name, o]));
+  return new Map(
+    objects.map((o) => [o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name, o]),
+  );
 }
 
-const names = (objects: KubeObject[]): string[] => objects.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`);
+const names = (objects: KubeObject[]): string[] =>
+  objects.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`);
 
 describe('compareRelist', () => {
   it('turns everything into upserts on the first list', () => {

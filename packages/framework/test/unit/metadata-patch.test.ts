@@ -20,16 +20,16 @@ describe('buildMetadataPatch', () => {
   });
 
   test('removal tests the exact element, highest index first', () => {
-    expect(buildMetadataPatch({ finalizers: ['p/a', 'x', 'p/b', 'p/a'] }, { removeFinalizers: ['p/a', 'p/b'] })).toEqual(
-      [
-        { op: 'test', path: '/metadata/finalizers/3', value: 'p/a' },
-        { op: 'remove', path: '/metadata/finalizers/3' },
-        { op: 'test', path: '/metadata/finalizers/2', value: 'p/b' },
-        { op: 'remove', path: '/metadata/finalizers/2' },
-        { op: 'test', path: '/metadata/finalizers/0', value: 'p/a' },
-        { op: 'remove', path: '/metadata/finalizers/0' },
-      ],
-    );
+    expect(
+      buildMetadataPatch({ finalizers: ['p/a', 'x', 'p/b', 'p/a'] }, { removeFinalizers: ['p/a', 'p/b'] }),
+    ).toEqual([
+      { op: 'test', path: '/metadata/finalizers/3', value: 'p/a' },
+      { op: 'remove', path: '/metadata/finalizers/3' },
+      { op: 'test', path: '/metadata/finalizers/2', value: 'p/b' },
+      { op: 'remove', path: '/metadata/finalizers/2' },
+      { op: 'test', path: '/metadata/finalizers/0', value: 'p/a' },
+      { op: 'remove', path: '/metadata/finalizers/0' },
+    ]);
   });
 
   test('removing an absent finalizer is a no-op', () => {

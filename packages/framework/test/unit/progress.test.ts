@@ -44,8 +44,13 @@ describe('nextStep', () => {
   });
 
   test('a permanent failure lets later handlers run and ends as failed', () => {
-    let progress = recordAttempt(fresh(), 'a', { kind: 'failure', failure: 'permanent', message: 'no' }, limits, now)
-      .progress;
+    let progress = recordAttempt(
+      fresh(),
+      'a',
+      { kind: 'failure', failure: 'permanent', message: 'no' },
+      limits,
+      now,
+    ).progress;
     expect(nextStep(progress, ['a', 'b'], now)).toEqual({ kind: 'run', handlerId: 'b', retry: 0 });
     progress = recordAttempt(progress, 'b', { kind: 'success' }, limits, now).progress;
     expect(nextStep(progress, ['a', 'b'], now)).toEqual({ kind: 'done', succeeded: ['b'], failed: ['a'] });

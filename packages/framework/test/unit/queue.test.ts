@@ -105,8 +105,7 @@ describe('WorkQueue', () => {
 
   test('a requeue requested during a run is scheduled after it', async () => {
     const runs: number[] = [];
-    let queue!: WorkQueue;
-    queue = new WorkQueue({
+    const queue: WorkQueue = new WorkQueue({
       concurrency: 1,
       worker: async () => {
         runs.push(runs.length);

@@ -60,6 +60,11 @@ export class NodeRouteAgent {
   private driftTimer: ReturnType<typeof setTimeout> | undefined;
   private periodicTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
+  /**
+   * Set once the StaticRoutes were listed. Before that the view is incomplete, and a reconcile would remove the routes
+   * of every object not seen yet: nothing may trigger one (e.g. the first Node list) until then.
+   */
+  private listed = false;
   /** Completed reconciles (for logs and tests). */
   reconciles = 0;
 
@@ -81,6 +86,7 @@ export class NodeRouteAgent {
         agent.onNodesChanged(change.ownLabelsChanged),
       );
       await agent.relistObjects();
+      agent.listed = true;
       agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event));
       await agent.reconcile();
       agent.periodicTimer = setInterval(() => void agent.periodicPass(), options.config.reconcileIntervalMs);
@@ -115,6 +121,7 @@ export class NodeRouteAgent {
    */
   reconcile(): Promise<ReconcileResult> {
     if (this.stopped) return Promise.reject(new Error('the route agent is stopped'));
+    if (!this.listed) return Promise.reject(new Error('the route agent has not listed the StaticRoutes yet'));
     if (!this.running) {
       this.running = this.reconcileOnce().finally(() => (this.running = undefined));
       return this.running;
@@ -129,7 +136,7 @@ export class NodeRouteAgent {
   }
 
   private scheduleReconcile(delayMs: number): void {
-    if (this.stopped || this.driftTimer) return;
+    if (this.stopped || !this.listed || this.driftTimer) return;
     this.driftTimer = setTimeout(() => {
       this.driftTimer = undefined;
       this.reconcile().catch((error: unknown) => this.options.logger.warn({ err: error }, 'reconcile failed'));

@@ -154,8 +154,6 @@ export class StatusWriter {
   /** Writes this node's entry when it differs from the stored one; returns the object as written (or as known). */
   private async writeEntry(object: StaticRouteObject, outcome: NodeOutcome): Promise<StaticRouteObject | undefined> {
     const existing = ((object.status ?? {}) as StatusShape).nodes?.[this.nodeName] ?? undefined;
-    // Nodes that were never selected stay out of the status: with hundreds of nodes, they would be most of it.
-    if (outcome.state === 'NotSelected' && !existing) return object;
     const entry: NodeStatusEntry = {
       state: outcome.state,
       message: outcome.message,

@@ -66,4 +66,72 @@ describe('StaticRoute lifecycle', () => {
     }
     await eventually(async () => (await cluster.getStaticRoute('gw'))?.status?.ready === '3/3', 'ready 3/3 after patch');
   });
+
+  it('gateway and destinations change together: unchanged destinations move to the new gateway too', async () => {
+    await cluster.apply(cluster.staticRoute('mixed', { destinations: ['34.117.59.81', '203.0.113.0/24'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`203.0.113.0/24 via ${GATEWAY_A}`, `34.117.59.81/32 via ${GATEWAY_A}`]);
+    await cluster.apply(cluster.staticRoute('mixed', { destinations: ['34.117.59.81', '198.51.100.0/24'], gateway: GATEWAY_B }));
+    await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B}`, `34.117.59.81/32 via ${GATEWAY_B}`]);
+    for (const node of cluster.nodes) {
+      const all = await node.routes({ table: 254 });
+      expect(all.filter((route) => route.gateway === GATEWAY_A)).toEqual([]);
+    }
+  });
+
+  it('destinations change: only the changed destinations are touched (no flap)', async () => {
+    await cluster.apply(cluster.staticRoute('dests', { destinations: ['198.51.100.1', '198.51.100.2'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`198.51.100.1/32 via ${GATEWAY_A}`, `198.51.100.2/32 via ${GATEWAY_A}`]);
+    const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
+    await cluster.apply(cluster.staticRoute('dests', { destinations: ['198.51.100.1', '198.51.100.3'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`198.51.100.1/32 via ${GATEWAY_A}`, `198.51.100.3/32 via ${GATEWAY_A}`]);
+    for (const monitor of monitors) {
+      await monitor.stop();
+      const touched = monitor
+        .events()
+        .filter((event) => event.route.protocol === 201)
+        .map((event) => `${event.kind} ${event.route.dst}`);
+      expect(touched).toEqual(['delete 198.51.100.2/32', 'add 198.51.100.3/32']);
+    }
+  });
+
+  it('delete after a gateway change removes every route (nothing orphaned via either gateway)', async () => {
+    await cluster.apply(cluster.staticRoute('del-after', { destinations: ['34.160.111.145', '34.117.59.81'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`34.117.59.81/32 via ${GATEWAY_A}`, `34.160.111.145/32 via ${GATEWAY_A}`]);
+    await cluster.kubectl(['patch', 'sr', 'del-after', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await waitForRoutes(cluster.nodes, [`34.117.59.81/32 via ${GATEWAY_B}`, `34.160.111.145/32 via ${GATEWAY_B}`]);
+    await cluster.deleteStaticRoute('del-after');
+    await cluster.waitGone('del-after');
+    await waitForRoutes(cluster.nodes, []);
+    for (const node of cluster.nodes) {
+      const all = await node.routes({ table: 254 });
+      expect(all.filter((route) => route.dst.startsWith('34.'))).toEqual([]);
+    }
+  });
+
+  it('delete: every node removes its routes, then releases its finalizer', async () => {
+    await cluster.apply(cluster.staticRoute('gone', { destinations: ['203.0.113.10'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`203.0.113.10/32 via ${GATEWAY_A}`]);
+    const before = await eventually(async () => {
+      const object = await cluster.getStaticRoute('gone');
+      return object?.metadata.finalizers?.length === 3 ? object : undefined;
+    }, 'three node finalizers');
+    expect(before.metadata.finalizers?.every((name) => name.startsWith('staticroute.opkit.dev/'))).toBe(true);
+    await cluster.deleteStaticRoute('gone');
+    await cluster.waitGone('gone');
+    await waitForRoutes(cluster.nodes, []);
+  });
+
+  it('restart after a gateway change: converges to the new gateway without EEXIST', async () => {
+    await cluster.apply(cluster.staticRoute('restart', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
+    const codes = await Promise.all([...cluster.operators.values()].map((operator) => operator.stop()));
+    expect(codes).toEqual([0, 0, 0]);
+    // Routes outlive the operator: a restart never flaps them.
+    await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
+    await cluster.kubectl(['patch', 'sr', 'restart', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await cluster.startOperators();
+    await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_B}`]);
+    await eventually(async () => (await cluster.getStaticRoute('restart'))?.status?.ready === '3/3', 'ready 3/3');
+    for (const operator of cluster.operators.values()) expect(operator.logs()).not.toContain('EEXIST');
+  });
 });

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { runCommand } from '../exec.js';
+import { requireTools, runCommand } from '../exec.js';
 import {
   DEFAULT_GATEWAYS,
   FIRST_NODE_HOST,
@@ -96,19 +96,6 @@ function assertPrivileges(): void {
       `the test bed network needs ${missing.join(' and ')} (run the tests as root): network namespaces, veth ` +
         'pairs and bridges cannot be created without them',
     );
-  }
-}
-
-async function assertTools(): Promise<void> {
-  for (const [tool, args, pkg] of [
-    ['ip', ['-V'], 'iproute2'],
-    ['setpriv', ['--version'], 'util-linux'],
-  ] as const) {
-    try {
-      await runCommand([tool, ...args]);
-    } catch {
-      throw new Error(`the test bed network needs '${tool}' (Debian package ${pkg}) on PATH`);
-    }
   }
 }
 
@@ -340,7 +327,10 @@ class Network implements SimNetwork {
  */
 export async function startNetwork(opts: StartNetworkOptions): Promise<SimNetwork> {
   assertPrivileges();
-  await assertTools();
+  await requireTools([
+    { command: ['ip', '-V'], debianPackage: 'iproute2' },
+    { command: ['setpriv', '--version'], debianPackage: 'util-linux' },
+  ]);
   const destinations = opts.gatewayDestinations ?? [];
   destinations.forEach(assertAllowedDestination);
   const scope = RunScope.create('network');

@@ -3,7 +3,7 @@
  * its control plane and network with it, and cleanupLeftovers removes what dead runs left.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -79,6 +79,24 @@ describe('a test process killed with SIGKILL', () => {
     );
     expect(processesMentioning(started.runId)).toEqual([]);
   });
+});
+
+test('without CAP_NET_ADMIN and CAP_SYS_ADMIN, startNetwork names what is missing and creates nothing', async () => {
+  const index = await transpileTestbed();
+  transpiled.push(index);
+  const script = `
+    const { startNetwork } = await import(${JSON.stringify(index)});
+    console.log(process.pid);
+    try { await startNetwork({ nodes: 1 }); console.log('started'); } catch (error) { console.log(error.message); }
+  `;
+  const result = await runCommand([
+    'setpriv', '--bounding-set=-net_admin,-sys_admin', '--inh-caps=-net_admin,-sys_admin', '--',
+    process.execPath, '--input-type=module', '-e', script,
+  ]); // prettier-ignore
+  expect(result.stdout).toContain('needs CAP_NET_ADMIN and CAP_SYS_ADMIN');
+  const pid = result.stdout.split('\n')[0];
+  expect(readdirSync(testbedRoot()).filter((name) => name.startsWith(`${pid}-`))).toEqual([]);
+  expect((await runCommand(['ip', 'netns', 'list'])).stdout).not.toContain(`otb-${pid}-`);
 });
 
 test('cleanupLeftovers removes namespaces, processes and folders of dead owners, and nothing of live ones', async () => {

@@ -203,7 +203,9 @@ export class E2eCluster {
     await this.stopOperators().catch(() => undefined);
     await this.network.destroy().catch(() => undefined);
     await this.controlPlane.stop().catch(() => undefined);
-    rmSync(this.stateRoot, { recursive: true, force: true });
+    // SR_E2E_KEEP_LOGS=1 keeps the operators' logs (the folder is printed) for debugging.
+    if (process.env.SR_E2E_KEEP_LOGS) console.log(`operator logs kept in ${this.stateRoot}`);
+    else rmSync(this.stateRoot, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,157 @@
+/**
+ * Conflicts between objects, ECMP next hops, and nodeSelector, on three simulated nodes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SimNode } from '@opkit/testbed';
+import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, waitForRoutes } from './support/cluster.js';
+
+let cluster: E2eCluster;
+
+async function nodeStates(name: string): Promise<Record<string, string>> {
+  const object = await cluster.getStaticRoute(name);
+  return Object.fromEntries(Object.entries(object?.status?.nodes ?? {}).map(([node, entry]) => [node, entry.state]));
+}
+
+async function eventsFor(name: string): Promise<Array<{ type: string; reason: string; message: string }>> {
+  const result = await cluster.kubectl([
+    'get',
+    'events',
+    '-n',
+    'default',
+    '--field-selector',
+    `involvedObject.name=${name}`,
+    '-o',
+    'json',
+  ]);
+  return (JSON.parse(result.stdout) as { items: Array<{ type: string; reason: string; message: string }> }).items;
+}
+
+beforeAll(async () => {
+  cluster = await E2eCluster.start(3);
+  await cluster.startOperators();
+});
+
+afterEach(async () => {
+  await cluster.deleteAllStaticRoutes();
+  await waitForRoutes(cluster.nodes, []);
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describe('conflicts', () => {
+  it('the older object wins a destination; the other reports Conflict; deleting the winner installs the other', async () => {
+    await cluster.apply(cluster.staticRoute('primary', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
+    // creationTimestamp has a resolution of one second: make the order unambiguous.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await cluster.apply(
+      cluster.staticRoute('secondary', { destinations: ['34.160.111.145', '198.51.100.5'], gateway: GATEWAY_B }),
+    );
+    await waitForRoutes(cluster.nodes, [`198.51.100.5/32 via ${GATEWAY_B}`, `34.160.111.145/32 via ${GATEWAY_A}`]);
+    const conflicted = await eventually(async () => {
+      const object = await cluster.getStaticRoute('secondary');
+      const states = Object.values(object?.status?.nodes ?? {}).map((entry) => entry.state);
+      return states.length === 3 && states.every((state) => state === 'Conflict') ? object : undefined;
+    }, 'secondary to report Conflict on every node');
+    expect(Object.values(conflicted.status?.nodes ?? {})[0]?.message).toContain(
+      'conflict: 34.160.111.145/32 is routed by StaticRoute primary',
+    );
+    expect(conflicted.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Conflict', status: 'True' }));
+    expect(conflicted.status?.ready).toBe('0/3');
+    expect(await nodeStates('primary')).toEqual({ 'node-1': 'Applied', 'node-2': 'Applied', 'node-3': 'Applied' });
+    await eventually(
+      async () => (await eventsFor('secondary')).some((event) => event.type === 'Warning' && event.reason === 'Conflict'),
+      'a Conflict warning event',
+    );
+
+    await cluster.deleteStaticRoute('primary');
+    await cluster.waitGone('primary');
+    await waitForRoutes(cluster.nodes, [`198.51.100.5/32 via ${GATEWAY_B}`, `34.160.111.145/32 via ${GATEWAY_B}`]);
+    await eventually(async () => (await cluster.getStaticRoute('secondary'))?.status?.ready === '3/3', 'secondary 3/3');
+  });
+
+  it('deleting the losing object never removes the route the winner still wants', async () => {
+    await cluster.apply(cluster.staticRoute('winner', { destinations: ['203.0.113.5'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`203.0.113.5/32 via ${GATEWAY_A}`]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await cluster.apply(cluster.staticRoute('loser', { destinations: ['203.0.113.5'], gateway: GATEWAY_B }));
+    await eventually(async () => Object.values(await nodeStates('loser')).length === 3, 'loser reported');
+    const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
+    await cluster.deleteStaticRoute('loser');
+    await cluster.waitGone('loser');
+    await waitForRoutes(cluster.nodes, [`203.0.113.5/32 via ${GATEWAY_A}`]);
+    for (const monitor of monitors) {
+      await monitor.stop();
+      expect(monitor.events().filter((event) => event.route.dst === '203.0.113.5/32')).toEqual([]);
+    }
+  });
+
+  it('objects asking for the same route share it: deleting one keeps it', async () => {
+    await cluster.apply(cluster.staticRoute('twin-a', { destinations: ['198.51.100.77'], gateway: GATEWAY_A }));
+    await cluster.apply(cluster.staticRoute('twin-b', { destinations: ['198.51.100.77'], gateway: GATEWAY_A }));
+    await eventually(async () => (await cluster.getStaticRoute('twin-b'))?.status?.ready === '3/3', 'twin-b applied');
+    await cluster.deleteStaticRoute('twin-a');
+    await cluster.waitGone('twin-a');
+    await waitForRoutes(cluster.nodes, [`198.51.100.77/32 via ${GATEWAY_A}`]);
+  });
+});
+
+describe('ECMP', () => {
+  it('installs one multipath route per destination and updates the next hops in place', async () => {
+    await cluster.apply(
+      cluster.staticRoute('ecmp', { destinations: ['198.51.100.0/24'], gateways: [GATEWAY_A, GATEWAY_B] }),
+    );
+    await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B},${GATEWAY_A}`]);
+    const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
+    await cluster.kubectl(['patch', 'sr', 'ecmp', '--type=merge', '-p', JSON.stringify({ spec: { gateways: [GATEWAY_B] } })]);
+    await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B}`]);
+    for (const monitor of monitors) {
+      await monitor.stop();
+      // One replace: the destination is never without a route.
+      expect(monitor.events().filter((event) => event.kind === 'delete' && event.route.dst === '198.51.100.0/24')).toEqual([]);
+    }
+    const table = await cluster.kubectl(['get', 'sr', 'ecmp']);
+    expect(table.stdout).toContain('["10.116.0.12"]');
+  });
+
+  it('handles IPv6 ECMP', async () => {
+    const [gw1, gw2] = ['fd00:116::5', 'fd00:116::c'];
+    await cluster.apply(cluster.staticRoute('ecmp6', { destinations: ['2001:db8:100::/48'], gateways: [gw1, gw2] }));
+    await waitForRoutes(cluster.nodes, [`2001:db8:100::/48 via ${gw1},${gw2}`]);
+    await eventually(async () => (await cluster.getStaticRoute('ecmp6'))?.status?.ready === '3/3', 'ecmp6 applied');
+  });
+});
+
+describe('nodeSelector', () => {
+  it('only selected nodes install the routes; relabeling moves them', async () => {
+    const [node1, node2, node3] = cluster.nodes as [SimNode, SimNode, SimNode];
+    await cluster.kubectl(['label', 'node', node2.name, 'egress=nat', '--overwrite']);
+    await cluster.apply(
+      cluster.staticRoute('selected', {
+        destinations: ['203.0.113.0/24'],
+        gateway: GATEWAY_A,
+        nodeSelector: { matchLabels: { egress: 'nat' } },
+      }),
+    );
+    await waitForRoutes([node2], [`203.0.113.0/24 via ${GATEWAY_A}`]);
+    await waitForRoutes([node1, node3], []);
+    await eventually(async () => (await cluster.getStaticRoute('selected'))?.status?.ready === '1/1', 'ready 1/1');
+
+    await cluster.kubectl(['label', 'node', node3.name, 'egress=nat', '--overwrite']);
+    await cluster.kubectl(['label', 'node', node2.name, 'egress-']);
+    await waitForRoutes([node3], [`203.0.113.0/24 via ${GATEWAY_A}`]);
+    await waitForRoutes([node1, node2], []);
+    const object = await eventually(async () => {
+      const current = await cluster.getStaticRoute('selected');
+      return current?.status?.ready === '1/1' && current.status.nodes?.[node2.name]?.state === 'NotSelected'
+        ? current
+        : undefined;
+    }, 'node-2 NotSelected, node-3 Applied');
+    expect(object.status?.nodes?.[node3.name]?.state).toBe('Applied');
+    expect(object.status?.nodes?.[node1.name]?.state).toBe('NotSelected');
+    expect(await ourRoutes(node1)).toEqual([]);
+    await cluster.kubectl(['label', 'node', node3.name, 'egress-']);
+  });
+});
