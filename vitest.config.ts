@@ -2,11 +2,15 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Tests import workspace packages from source so that no build is needed before `vitest`.
-const alias = {
-  opkit: fileURLToPath(new URL('./packages/framework/src/index.ts', import.meta.url)),
-  'opkit/testing': fileURLToPath(new URL('./packages/framework/src/testing/index.ts', import.meta.url)),
-  '@opkit/testbed': fileURLToPath(new URL('./packages/testbed/src/index.ts', import.meta.url)),
-};
+// Exact-match patterns: a plain `opkit` key would also capture `opkit/testing`.
+const alias = [
+  { find: /^opkit$/, replacement: fileURLToPath(new URL('./packages/framework/src/index.ts', import.meta.url)) },
+  {
+    find: /^opkit\/testing$/,
+    replacement: fileURLToPath(new URL('./packages/framework/src/testing/index.ts', import.meta.url)),
+  },
+  { find: /^@opkit\/testbed$/, replacement: fileURLToPath(new URL('./packages/testbed/src/index.ts', import.meta.url)) },
+];
 
 // Legacy (experimental) decorators, as in tsconfig: vite's transform must be told, since test files sit outside
 // the packages' tsconfig `include`.

@@ -16,11 +16,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { ClusterCredentials } from './credentials.js';
-import { NdjsonParser } from './ndjson.js';
+import { consumeStream, destroyIdleSockets, readBody, toApiError } from './http.js';
 import { resourcePath } from './paths.js';
-import { parseRetryAfter } from './retry.js';
 import {
-  ApiError,
   type KubeApi,
   type KubeList,
   type KubeObject,
@@ -358,83 +356,4 @@ async function buildConnection(credentials: ClusterCredentials, previous?: Conne
     }
   }
   return conn;
-}
-
-function destroyIdleSockets(agent: http.Agent): void {
-  for (const sockets of Object.values(agent.freeSockets)) {
-    for (const socket of sockets ?? []) socket.destroy();
-  }
-}
-
-function readBody(res: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('response aborted')));
-  });
-}
-
-async function toApiError(res: http.IncomingMessage): Promise<ApiError> {
-  const status = res.statusCode ?? 0;
-  const retryAfter = parseRetryAfter(res.headers['retry-after']);
-  let message = `HTTP ${status} ${res.statusMessage ?? ''}`.trim();
-  let reason: string | undefined;
-  try {
-    const body = (await readBody(res)).toString('utf8');
-    try {
-      const decoded = JSON.parse(body) as { kind?: string; message?: string; reason?: string };
-      if (decoded.message) message = `${message}: ${decoded.message}`;
-      reason = decoded.reason;
-    } catch {
-      if (body.trim()) message = `${message}: ${body.trim().slice(0, 500)}`;
-    }
-  } catch {
-    // The status line is enough.
-  }
-  return new ApiError(status, message, reason, retryAfter);
-}
-
-/** Streams newline-delimited JSON to `onValue`; resolves when the server ends the stream cleanly. */
-function consumeStream(
-  res: http.IncomingMessage,
-  onValue: (value: unknown) => void,
-  signal: AbortSignal,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let done = false;
-    const finish = (err?: unknown): void => {
-      if (done) return;
-      done = true;
-      signal.removeEventListener('abort', onAbort);
-      if (err === undefined) resolve();
-      else {
-        res.destroy();
-        reject(err);
-      }
-    };
-    const onAbort = (): void => finish(signal.reason ?? new Error('watch aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    const parser = new NdjsonParser(onValue);
-    res.on('data', (chunk: Buffer) => {
-      if (done) return;
-      try {
-        parser.push(chunk);
-      } catch (err) {
-        finish(err);
-      }
-    });
-    res.on('end', () => {
-      try {
-        parser.end();
-        finish();
-      } catch (err) {
-        finish(err);
-      }
-    });
-    res.on('error', (err) => finish(err));
-    // 'close' without 'end' means the connection dropped mid-stream (reset, proxy cut, API server killed).
-    res.on('close', () => finish(new Error('watch stream closed before it ended')));
-  });
 }

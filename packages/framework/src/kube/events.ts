@@ -124,9 +124,26 @@ export class EventRecorder {
     }
   }
 
-  /** Resolves when every queued record was posted (or failed). Call on shutdown. */
-  async flush(): Promise<void> {
-    while (this.draining) await this.draining;
+  /**
+   * Resolves when every queued record was posted (or failed). Call on shutdown.
+   *
+   * @param timeoutMs - Resolve after this long even if records are still queued (an unreachable API server must not
+   *   hold up shutdown past its grace period). Defaults to waiting until drained.
+   */
+  async flush(timeoutMs?: number): Promise<void> {
+    const drained = (async () => {
+      while (this.draining) await this.draining;
+    })();
+    if (timeoutMs === undefined) return drained;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    try {
+      await Promise.race([drained, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private outcome(outcome: EventOutcome): void {

@@ -23,6 +23,7 @@
  *   that one bad consumer cannot stop the watch.
  */
 import type { Logger } from 'pino';
+import { sleep, untilAborted } from './abort.js';
 import { objectKey, resourceLabel } from './paths.js';
 import { compareRelist } from './relist.js';
 import { nextRetryDelay, type BackoffSettings } from './retry.js';
@@ -393,36 +394,4 @@ function withTypeMeta<T extends KubeObject>(item: T, page: KubeList<T>): T {
   if (item.kind && item.apiVersion) return item;
   const kind = item.kind ?? (list.kind?.endsWith('List') ? list.kind.slice(0, -4) : undefined);
   return { ...item, apiVersion: item.apiVersion ?? list.apiVersion, kind };
-}
-
-/** Settles like `promise`, or rejects with the abort reason as soon as `signal` aborts. */
-function untilAborted<R>(promise: Promise<R>, signal: AbortSignal): Promise<R> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<R>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted || ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

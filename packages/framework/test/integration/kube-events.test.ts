@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeApi, type KubeClient } from '../../src/kube/client.js';
 import { EventRecorder, type EventOutcome } from '../../src/kube/events.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { CONFIGMAPS, EVENTS, ensureNamespace } from './kube-fixtures.js';
+import { CONFIGMAPS, EVENTS, TcpProxy, ensureNamespace } from './kube-fixtures.js';
 
 interface CoreEvent extends KubeObject {
   involvedObject: Record<string, string>;
@@ -182,5 +182,24 @@ describe('EventRecorder', () => {
     expect(() => recorder.record(ghost, 'Warning', 'Failed', 'nowhere to go')).not.toThrow();
     await recorder.flush();
     expect(outcomes).toEqual(['failed']);
+  });
+
+  it('flush(timeout) returns while the API server does not answer', async () => {
+    const proxy = await TcpProxy.start(cp.server);
+    proxy.stallNew(true);
+    const silent = createKubeApi({
+      credentials: { server: proxy.url, ca: cp.caPem, token: cp.adminToken },
+      requestTimeoutMs: 3_600_000,
+    });
+    try {
+      const target = await configMap('unanswered');
+      const recorder = new EventRecorder(silent, { component: 'test-operator' });
+      recorder.record(target, 'Normal', 'Waiting', 'no answer');
+      await recorder.flush(200);
+      expect(await eventsAbout(target)).toEqual([]);
+    } finally {
+      silent.close();
+      await proxy.stop();
+    }
   });
 });
