@@ -43,7 +43,7 @@ export default defineConfig({
         oxc,
         test: {
           name: 'e2e',
-          include: ['packages/*/test/e2e/**/*.test.ts'],
+          include: ['packages/*/test/e2e/**/*.test.ts', 'packages/*/test/reliability/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,

@@ -6,8 +6,10 @@
  * source first (into node_modules/.cache, so nothing in the tree changes), and a real control plane (testbed) serves
  * the API, so the "client idle" row has a real TLS keep-alive connection and an open watch.
  *
- * Run (the driver needs Node >= 22.18 for type stripping; children may be any Node):
- *   node packages/framework/bench/rss.ts [--runs=5] [--node=/usr/bin/node --node=/path/to/node24] [--flags="--lite-mode"]
+ * Run (from the repository root; the driver runs through the benchmarks' TypeScript hooks, children are plain JS):
+ *   node --import ./packages/framework/bench/register.mjs packages/framework/bench/rss.ts
+ *        [--runs=5] [--node=/usr/bin/node --node=/path/to/node24] [--flags="--lite-mode"]
+ * On Node >= 22.18 `node packages/framework/bench/rss.ts ...` works too (built-in type stripping).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

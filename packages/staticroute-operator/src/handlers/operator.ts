@@ -113,6 +113,21 @@ export class StaticRouteOperator {
     }
     agent.upsert(ctx.body);
     agent.refreshSummary(ctx.body);
+    const { deletionTimestamp, finalizers } = ctx.body.metadata;
+    if (deletionTimestamp && kopfFinalizerIndex(finalizers) !== -1 && !finalizers?.some((f) => f.startsWith(`${PERSISTENCE_PREFIX}/`))) {
+      // Deleted before any of our instances saw it (e.g. while the seed was being replaced): no delete handler
+      // will run, so release the seed's finalizer here once this node holds no route for it.
+      void this.releaseSeedFinalizer(ctx, agent);
+    }
+  }
+
+  private async releaseSeedFinalizer(ctx: EventContext, agent: NodeRouteAgent): Promise<void> {
+    try {
+      await agent.reconcile();
+      await dropKopfFinalizer(ctx);
+    } catch (error) {
+      ctx.logger.warn({ err: error }, "cannot release the seed operator's finalizer");
+    }
   }
 
   private requireAgent(): NodeRouteAgent {
@@ -139,7 +154,7 @@ export class StaticRouteOperator {
  * per-node finalizers protect the object from here on. A JSON patch with a `test` makes the removal exact even when
  * several nodes try at once (the losers get 422 and ignore it).
  */
-async function dropKopfFinalizer(ctx: Context): Promise<void> {
+async function dropKopfFinalizer(ctx: Context | EventContext): Promise<void> {
   const finalizers = (ctx.body as KubeObject).metadata.finalizers;
   const index = kopfFinalizerIndex(finalizers);
   if (index === -1) return;

@@ -3,9 +3,11 @@
  * an operator that was down converges to whatever happened meanwhile, without touching routes it does not own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, waitForRoutes } from './support/cluster.js';
+import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, RELEASE, waitForRoutes } from './support/cluster.js';
 
 let cluster: E2eCluster;
+/** Set by the uninstall test, the last one: there is no CRD to clean up after it. */
+let uninstalled = false;
 
 beforeAll(async () => {
   cluster = await E2eCluster.start(3);
@@ -13,6 +15,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  if (uninstalled) return;
   await cluster.deleteAllStaticRoutes();
   await waitForRoutes(cluster.nodes, []);
 });
@@ -117,5 +120,18 @@ describe('operator down', () => {
       await node.exec(['ip', 'route', 'del', '203.0.113.64/26']);
       await node.exec(['ip', 'route', 'del', '203.0.113.128/26']);
     }
+  });
+});
+
+describe('uninstall in one step', () => {
+  it('kubectl delete -f the release with StaticRoutes present: every node removes its routes', async () => {
+    await cluster.apply(cluster.staticRoute('left-behind', { destinations: ['198.51.100.44'], gateway: GATEWAY_A }));
+    await waitForRoutes(cluster.nodes, [`198.51.100.44/32 via ${GATEWAY_A}`]);
+    uninstalled = true;
+    const deleted = await cluster.kubectl(['delete', '-f', RELEASE, '--wait=false']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    // The CRD goes first (release order), so the StaticRoutes are deleted while the operators still run; removing
+    // routes is node-local and happens even if the ServiceAccount is gone before a node could release its finalizer.
+    await waitForRoutes(cluster.nodes, []);
   });
 });

@@ -1,0 +1,122 @@
+/**
+ * The benchmarks' cluster: a real control plane (testbed), test CRDs, and objects shaped like StaticRoutes.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startControlPlane, type ControlPlane } from '@opkit/testbed';
+import { benchClient, inParallel, type BenchClient, type BenchObject } from './api.js';
+
+/** API group of every benchmark CRD. */
+export const GROUP = 'bench.opkit.dev';
+/**
+ * The kind of a benchmark CRD: one CRD per plural (so each run starts from an empty collection), and kinds must be
+ * unique within the group: `load1widgets` -> `Load1widget` (fixtures/widget-operator.mjs derives it the same way).
+ */
+export const kindOf = (plural: string): string => `${plural[0]!.toUpperCase()}${plural.slice(1, -1)}`;
+
+/** A started control plane with the driver's client. */
+export interface BenchCluster {
+  controlPlane: ControlPlane;
+  client: BenchClient;
+  /** Installs a cluster-scoped CRD (status subresource, any spec) and waits until it is served. */
+  installCrd(plural: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The collection path of a benchmark CRD. */
+export const collectionPath = (plural: string): string => `/apis/${GROUP}/v1/${plural}`;
+/** The path of one object. */
+export const objectPath = (plural: string, name: string): string => `${collectionPath(plural)}/${name}`;
+
+/** Starts a control plane (binaries cached by the testbed). */
+export async function startBenchCluster(): Promise<BenchCluster> {
+  const controlPlane = await startControlPlane();
+  const client = benchClient(controlPlane);
+  return {
+    controlPlane,
+    client,
+    async installCrd(plural) {
+      await client.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd(plural));
+      for (let i = 0; ; i += 1) {
+        const res = await client.request('GET', collectionPath(plural));
+        if (res.status === 200) return;
+        if (i > 300) throw new Error(`CRD ${plural} not served: ${res.status}`);
+        await sleep(100);
+      }
+    },
+    async stop() {
+      client.close();
+      await controlPlane.stop();
+    },
+  };
+}
+
+function crd(plural: string): unknown {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: 'Cluster',
+      names: { plural, singular: plural.slice(0, -1), kind: kindOf(plural) },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              properties: {
+                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** An object the size of a typical StaticRoute (two destinations and a gateway). */
+export function widget(plural: string, index: number, seq = 0): unknown {
+  const a = (index >> 8) & 255;
+  const b = index & 255;
+  return {
+    apiVersion: `${GROUP}/v1`,
+    kind: kindOf(plural),
+    metadata: { name: `w-${index}`, labels: { 'bench.opkit.dev/set': plural } },
+    spec: { destinations: [`10.${a}.${b}.0/24`, `172.16.${a}.${b}/32`], gateway: '10.116.0.5', seq },
+  };
+}
+
+/**
+ * Creates `count` widgets with `parallel` creates in flight; resolves with the wall time in ms. `onCreated` is
+ * called with each name right after its create returned.
+ */
+export async function createWidgets(
+  client: BenchClient,
+  plural: string,
+  count: number,
+  parallel: number,
+  onCreated?: (name: string) => void,
+): Promise<number> {
+  const started = performance.now();
+  await inParallel(count, parallel, async (i) => {
+    await client.ok('POST', collectionPath(plural), widget(plural, i));
+    onCreated?.(`w-${i}`);
+  });
+  return performance.now() - started;
+}
+
+/** What the framework writes when it handled a create (cluster scope, default prefix `opkit.dev`). */
+export function handledByOperator(object: BenchObject, handlerId: string, prefix = 'opkit.dev'): boolean {
+  const handlers = object.status?.handlers as Record<string, { outcome?: string }> | undefined;
+  return (
+    (object.metadata.finalizers?.includes(`${prefix}/finalizer`) ?? false) &&
+    object.metadata.annotations?.[`${prefix}/last-handled-configuration`] !== undefined &&
+    handlers?.[handlerId]?.outcome === 'success'
+  );
+}

@@ -1,0 +1,166 @@
+/**
+ * The operator as a separate process, started with the real CLI (`node dist/ops/cli.js run <fixture>`), as in a
+ * pod: its readiness and metrics come from its probe server, its memory and CPU time from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { benchDir, frameworkDir } from './report.js';
+
+const cli = path.join(frameworkDir, 'dist/ops/cli.js');
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every Linux architecture Node runs on). */
+const USER_HZ = 100;
+
+/** Options of {@link startOperatorProcess}. */
+export interface OperatorProcessOptions {
+  kubeconfigPath: string;
+  /** The benchmark CRD the fixture operator handles. */
+  plural: string;
+  /** Objects handled in parallel (the CLI's `--concurrency`); default: the framework's default. */
+  concurrency?: number;
+}
+
+/** A running operator process. */
+export interface OperatorProcess {
+  readonly pid: number;
+  readonly probePort: number;
+  /** Resolves when `/readyz` answers 200 (startup done, every object of the initial list handled once). */
+  waitReady(timeoutMs: number): Promise<number>;
+  /** The `/metrics` text. */
+  metrics(): Promise<string>;
+  /** VmRSS and VmHWM (peak) in bytes, from /proc/<pid>/status. */
+  memory(): { rss: number; peak: number };
+  /** User + system CPU time used so far, in ms. */
+  cpuMs(): number;
+  /** Two full GCs in the process (see fixtures/gc-on-signal.mjs). */
+  forceGc(): Promise<void>;
+  /** SIGTERM, then waits for the exit (SIGKILL after 60 s). */
+  stop(): Promise<void>;
+}
+
+/** Starts the fixture operator with the CLI and a probe server on a free loopback port. */
+export async function startOperatorProcess(options: OperatorProcessOptions): Promise<OperatorProcess> {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`pnpm run build\` first`);
+  const probePort = await freePort();
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'opkit-bench-'));
+  const logFile = path.join(logDir, 'operator.log');
+  const log = createWriteStream(logFile);
+  const args = [
+    '--expose-gc',
+    '--import',
+    path.join(benchDir, 'fixtures/gc-on-signal.mjs'),
+    cli,
+    'run',
+    path.join(benchDir, 'fixtures/widget-operator.mjs'),
+    '--kubeconfig',
+    options.kubeconfigPath,
+    '--probe-host',
+    '127.0.0.1',
+    '--probe-port',
+    String(probePort),
+    '--log-level',
+    'warn',
+    ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),
+  ];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: frameworkDir,
+    env: { ...process.env, BENCH_PLURAL: options.plural, NODE_NAME: 'bench' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const pid = child.pid as number;
+  const failIfExited = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const text = await readFile(logFile, 'utf8').catch(() => '');
+      throw new Error(`operator exited (${child.exitCode ?? child.signalCode}):\n${text.slice(-3000)}`);
+    }
+  };
+  return {
+    pid,
+    probePort,
+    async waitReady(timeoutMs) {
+      const started = performance.now();
+      for (;;) {
+        await failIfExited();
+        const status = await probe(probePort, '/readyz').catch(() => 0);
+        if (status === 200) return performance.now() - started;
+        if (performance.now() - started > timeoutMs) throw new Error(`operator not ready after ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    },
+    metrics: () => fetchText(probePort, '/metrics'),
+    memory() {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+      return { rss: kib('VmRSS') * 1024, peak: kib('VmHWM') * 1024 };
+    },
+    cpuMs() {
+      // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+    },
+    async forceGc() {
+      child.kill('SIGUSR2');
+      await sleep(1000);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      await exited;
+      clearTimeout(timer);
+      log.end();
+    },
+  };
+}
+
+/** A sample of a Prometheus text exposition: the sum of every series of `name` whose labels contain `match`. */
+export function metricSum(text: string, name: string, match = ''): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (match && !line.includes(match)) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function probe(port: number, pathname: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathname, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+}
+
+function fetchText(port: number, pathname: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathname, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+  });
+}

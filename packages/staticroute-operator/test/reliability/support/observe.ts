@@ -1,0 +1,185 @@
+/**
+ * What the reliability tests read back from a running cluster: operator logs (pino JSON), the operators' Prometheus
+ * metrics (scraped inside each node's namespace), process liveness and the node-local state files.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { SimNode } from '@opkit/testbed';
+import type { E2eCluster, OperatorProcess } from '../../e2e/support/cluster.js';
+
+/** The operators' probe port (the fixture sets PROBE_PORT=9860). */
+export const PROBE_PORT = 9860;
+/** Where opkit keeps node-local state for StaticRoutes below the state directory. */
+export const STATE_SUBDIR = 'staticroutes.networking.digitalocean.com';
+/** Prefix of the operator's finalizers and annotations. */
+export const PREFIX = 'staticroute.opkit.dev';
+
+/** One pino log line. */
+export interface LogEntry {
+  level: number;
+  time: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** Parses pino JSON lines; anything else (a crash trace on stderr) is kept as a level-60 entry. */
+export function parseLogs(text: string): LogEntry[] {
+  const entries: LogEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const parsed = JSON.parse(line) as LogEntry;
+      if (typeof parsed === 'object' && parsed !== null && typeof parsed.level === 'number') {
+        entries.push(parsed);
+        continue;
+      }
+    } catch {
+      // not JSON: fall through
+    }
+    entries.push({ level: 60, time: '', msg: `unstructured: ${line}` });
+  }
+  return entries;
+}
+
+/** Logs of one operator process. */
+export function logsOf(operator: OperatorProcess): LogEntry[] {
+  return parseLogs(operator.logs());
+}
+
+/** Every log file the fixture wrote for `nodeName` (one per operator start), oldest first. */
+export function logFilesOf(cluster: E2eCluster, nodeName: string): string[] {
+  const operator = cluster.operators.get(nodeName);
+  if (!operator) return [];
+  const folder = path.dirname(operator.logFile);
+  // `<node>-<start time in ms>.log`; the exact pattern keeps node-1 from matching node-10's files.
+  const started = (file: string) => {
+    const match = /^(.+)-(\d+)\.log$/.exec(file);
+    return match && match[1] === nodeName ? Number(match[2]) : undefined;
+  };
+  return readdirSync(folder)
+    .filter((file) => started(file) !== undefined)
+    .sort((a, b) => (started(a) as number) - (started(b) as number))
+    .map((file) => path.join(folder, file));
+}
+
+/** Logs of every operator process that ever ran on `nodeName`, in start order. */
+export function allLogsOf(cluster: E2eCluster, nodeName: string): LogEntry[] {
+  return logFilesOf(cluster, nodeName).flatMap((file) => parseLogs(readFileSync(file, 'utf8')));
+}
+
+/** The node-local state folder of the operator on `nodeName` (the fixture keeps it next to the logs). */
+export function stateDirOf(cluster: E2eCluster, nodeName: string): string {
+  const operator = cluster.operators.get(nodeName);
+  if (!operator) throw new Error(`no operator on ${nodeName}`);
+  return path.join(path.dirname(operator.logFile), `state-${nodeName}`, STATE_SUBDIR);
+}
+
+/** Uids that have a state file on `nodeName`. */
+export function stateFileUids(cluster: E2eCluster, nodeName: string): string[] {
+  const folder = stateDirOf(cluster, nodeName);
+  if (!existsSync(folder)) return [];
+  return readdirSync(folder)
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => file.slice(0, -'.json'.length))
+    .sort();
+}
+
+/** Prometheus text -> `name{label="value",...}` (labels sorted) -> value. */
+export type Metrics = Map<string, number>;
+
+export function parsePrometheus(text: string): Metrics {
+  const metrics: Metrics = new Map();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels = [...(match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)]
+      .map(([, key, value]) => `${key}="${value}"`)
+      .sort()
+      .join(',');
+    metrics.set(`${match[1]}{${labels}}`, Number(match[4]));
+  }
+  return metrics;
+}
+
+/** Sum of the series of `name` whose labels include every pair of `labels`. */
+export function metricSum(metrics: Metrics, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const [key, value] of metrics) {
+    if (!key.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([label, wanted]) => key.includes(`${label}="${wanted}"`))) sum += value;
+  }
+  return sum;
+}
+
+/** Scrapes `/metrics` of the operator on `node` (inside its namespace). */
+export async function scrapeOperator(node: SimNode): Promise<Metrics> {
+  const result = await node.exec(['curl', '-sf', '--max-time', '10', `http://127.0.0.1:${PROBE_PORT}/metrics`], {
+    allowFailure: true,
+  });
+  if (result.code !== 0) throw new Error(`cannot scrape the operator on ${node.name}: curl exited ${result.code}`);
+  return parsePrometheus(result.stdout);
+}
+
+/** Scrapes the API server's `/metrics` (as admin, on loopback). */
+export async function scrapeApiServer(cluster: E2eCluster): Promise<Metrics> {
+  const response = await cluster.controlPlane.request('GET', '/metrics');
+  if (response.status !== 200) throw new Error(`API server /metrics answered ${response.status}`);
+  return parsePrometheus(response.text);
+}
+
+/** Successful handler runs by cause, from an operator's metrics. */
+export function handlerSuccesses(metrics: Metrics): Record<'create' | 'update' | 'delete' | 'resume', number> {
+  const of = (cause: string) => metricSum(metrics, 'opkit_handler_runs_total', { cause, outcome: 'success' });
+  return { create: of('create'), update: of('update'), delete: of('delete'), resume: of('resume') };
+}
+
+/** Whether the process is still the one started (no exit, no signal). */
+export function isAlive(operator: OperatorProcess): boolean {
+  return operator.child.exitCode === null && operator.child.signalCode === null;
+}
+
+/** Resident set size of a process in bytes (from /proc), or undefined when it is gone. */
+export function rssBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Per uid, how often each node completed a cause (from the framework's debug lines `cause handled` and
+ * `delete handled; finalizer released`, which carry the object's uid).
+ */
+export function completionsByUid(entries: readonly LogEntry[]): Map<string, Record<string, number>> {
+  const counts = new Map<string, Record<string, number>>();
+  for (const entry of entries) {
+    const uid = typeof entry.uid === 'string' ? entry.uid : undefined;
+    if (!uid) continue;
+    let cause: string | undefined;
+    if (entry.msg === 'cause handled' && typeof entry.cause === 'string') cause = entry.cause;
+    else if (entry.msg === 'delete handled; finalizer released') cause = 'delete';
+    if (!cause) continue;
+    const record = counts.get(uid) ?? {};
+    record[cause] = (record[cause] ?? 0) + 1;
+    counts.set(uid, record);
+  }
+  return counts;
+}
+
+/** Percentile (nearest rank) of a list of numbers; NaN for an empty list. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** Log entries at warn level or above. */
+export function warnings(entries: readonly LogEntry[]): LogEntry[] {
+  return entries.filter((entry) => entry.level >= 40);
+}
