@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
 import { benchClient, inParallel, type BenchClient, type BenchObject } from './api.js';
+import { pidsMentioning, processCpuMs } from './operator-process.js';
 
 /** API group of every benchmark CRD. */
 export const GROUP = 'bench.opkit.dev';
@@ -17,6 +18,8 @@ export const kindOf = (plural: string): string => `${plural[0]!.toUpperCase()}${
 export interface BenchCluster {
   controlPlane: ControlPlane;
   client: BenchClient;
+  /** CPU time used so far by kube-apiserver and etcd, in ms. */
+  controlPlaneCpuMs(): { apiServer: number; etcd: number };
   /** Installs a cluster-scoped CRD (status subresource, any spec) and waits until it is served. */
   installCrd(plural: string): Promise<void>;
   stop(): Promise<void>;
@@ -31,9 +34,15 @@ export const objectPath = (plural: string, name: string): string => `${collectio
 export async function startBenchCluster(): Promise<BenchCluster> {
   const controlPlane = await startControlPlane();
   const client = benchClient(controlPlane);
+  const pids = pidsMentioning(controlPlane.dir);
+  const cpu = (name: string): number => {
+    const pid = pids.get(name);
+    return pid === undefined ? Number.NaN : processCpuMs(pid);
+  };
   return {
     controlPlane,
     client,
+    controlPlaneCpuMs: () => ({ apiServer: cpu('kube-apiserver'), etcd: cpu('etcd') }),
     async installCrd(plural) {
       await client.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd(plural));
       for (let i = 0; ; i += 1) {

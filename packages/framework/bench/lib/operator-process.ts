@@ -3,7 +3,7 @@
  * pod: its readiness and metrics come from its probe server, its memory and CPU time from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -101,12 +101,7 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
       const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
       return { rss: kib('VmRSS') * 1024, peak: kib('VmHWM') * 1024 };
     },
-    cpuMs() {
-      // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
-    },
+    cpuMs: () => processCpuMs(pid),
     async forceGc() {
       child.kill('SIGUSR2');
       await sleep(1000);
@@ -119,6 +114,29 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
       log.end();
     },
   };
+}
+
+/** User + system CPU time of process `pid` so far, in ms (from /proc/<pid>/stat). */
+export function processCpuMs(pid: number): number {
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
+/** The pids of the processes whose command line mentions `text` (e.g. a control plane's run folder). */
+export function pidsMentioning(text: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.some((arg) => arg.includes(text))) found.set(path.basename(args[0] ?? ''), Number(entry));
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return found;
 }
 
 /** A sample of a Prometheus text exposition: the sum of every series of `name` whose labels contain `match`. */

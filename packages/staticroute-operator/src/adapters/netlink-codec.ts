@@ -233,7 +233,12 @@ export function errorCode(message: RawMessage): number {
   return -message.buffer.readInt32LE(message.start);
 }
 
-function forEachAttribute(buffer: Buffer, start: number, end: number, visit: (type: number, at: number, length: number) => void) {
+function forEachAttribute(
+  buffer: Buffer,
+  start: number,
+  end: number,
+  visit: (type: number, at: number, length: number) => void,
+) {
   let offset = start;
   while (offset + 4 <= end) {
     const length = buffer.readUInt16LE(offset);
@@ -266,7 +271,8 @@ export function decodeRoute(message: RawMessage): DecodedRoute | undefined {
   const gateways: bigint[] = [];
   forEachAttribute(buffer, start + RTMSG_LEN, end, (attribute, at, length) => {
     if (attribute === RTA_DST && length >= addressLength) destination = bytesToAddress(buffer, at, addressLength);
-    else if (attribute === RTA_GATEWAY && length >= addressLength) gateways.push(bytesToAddress(buffer, at, addressLength));
+    else if (attribute === RTA_GATEWAY && length >= addressLength)
+      gateways.push(bytesToAddress(buffer, at, addressLength));
     else if (attribute === RTA_PRIORITY && length >= 4) metric = buffer.readUInt32LE(at);
     else if (attribute === RTA_TABLE && length >= 4) table = buffer.readUInt32LE(at);
     else if (attribute === RTA_OIF && length >= 4) oif = buffer.readUInt32LE(at);

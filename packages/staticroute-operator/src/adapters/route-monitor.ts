@@ -46,7 +46,13 @@ export class RouteMonitor {
   ) {
     // A large buffer rides out bursts (our own batches of 50,000 changes notify too); overflow is still handled.
     this.socket = new RawNetlinkSocket(netlink.Protocol.ROUTE, { recvBufferSize: 8 << 20, sendBufferSize: 65536 });
-    for (const group of [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR]) {
+    for (const group of [
+      RTNLGRP_IPV4_ROUTE,
+      RTNLGRP_IPV6_ROUTE,
+      RTNLGRP_LINK,
+      RTNLGRP_IPV4_IFADDR,
+      RTNLGRP_IPV6_IFADDR,
+    ]) {
       this.socket.addMembership(group);
     }
     this.socket.on('message', (datagram: Buffer) => {

@@ -215,7 +215,14 @@ export class RtnlChannel {
     let offset = 0;
     for (let index = 0; index < batch.length; index++) {
       // Earlier requests only hear back on error; the last one's ACK (or error) closes the batch.
-      offset = encodeRouteRequest(buffer, offset, batch[index] as RouteRequest, this.nextSeq(), this.pid, index === batch.length - 1);
+      offset = encodeRouteRequest(
+        buffer,
+        offset,
+        batch[index] as RouteRequest,
+        this.nextSeq(),
+        this.pid,
+        index === batch.length - 1,
+      );
     }
     return new Promise<number[]>((resolve) => {
       const pending: PendingBatch = {

@@ -63,7 +63,12 @@ export class EventPoster {
       previous.count++;
       previous.at = at;
       try {
-        await this.api.patch(EVENTS, previous.name, { count: previous.count, lastTimestamp: when }, { namespace: NAMESPACE });
+        await this.api.patch(
+          EVENTS,
+          previous.name,
+          { count: previous.count, lastTimestamp: when },
+          { namespace: NAMESPACE },
+        );
         return;
       } catch {
         // Expired or deleted: post a new one below.

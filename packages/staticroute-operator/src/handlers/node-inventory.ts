@@ -96,24 +96,27 @@ export class NodeInventory {
         const onStop = () => stream.abort();
         this.abort.signal.addEventListener('abort', onStop, { once: true });
         let streamError: Error | undefined;
-        await this.api.watch<KubeObject>(
-          NODES,
-          { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
-          (event) => {
-            if (event.type === 'BOOKMARK') resourceVersion = event.object.metadata.resourceVersion;
-            else if (event.type === 'ADDED' || event.type === 'MODIFIED') this.apply('upsert', event.object);
-            else if (event.type === 'DELETED') this.apply('delete', event.object);
-            else if (event.type === 'ERROR') {
-              streamError = new Error(`Nodes watch error: ${JSON.stringify(event.object)}`);
-              stream.abort();
-              return;
-            }
-            if (event.type !== 'BOOKMARK') resourceVersion = event.object.metadata.resourceVersion;
-          },
-          stream.signal,
-        ).catch((error: unknown) => {
-          if (!streamError) throw error;
-        }).finally(() => this.abort.signal.removeEventListener('abort', onStop));
+        await this.api
+          .watch<KubeObject>(
+            NODES,
+            { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
+            (event) => {
+              if (event.type === 'BOOKMARK') resourceVersion = event.object.metadata.resourceVersion;
+              else if (event.type === 'ADDED' || event.type === 'MODIFIED') this.apply('upsert', event.object);
+              else if (event.type === 'DELETED') this.apply('delete', event.object);
+              else if (event.type === 'ERROR') {
+                streamError = new Error(`Nodes watch error: ${JSON.stringify(event.object)}`);
+                stream.abort();
+                return;
+              }
+              if (event.type !== 'BOOKMARK') resourceVersion = event.object.metadata.resourceVersion;
+            },
+            stream.signal,
+          )
+          .catch((error: unknown) => {
+            if (!streamError) throw error;
+          })
+          .finally(() => this.abort.signal.removeEventListener('abort', onStop));
         if (streamError) throw streamError;
         // A normal end of the stream (server timeout): resume from where it stopped.
       } catch (error) {

@@ -98,7 +98,9 @@ export class StaticRouteOperator {
     const result = await agent.reconcile();
     const stuck = NodeRouteAgent.destinationsOf(ctx.body).filter((destination) => result.undeleted.has(destination));
     if (stuck.length > 0) {
-      throw new TemporaryError(`cannot remove routes: ${stuck.map((d) => `${d}: ${result.undeleted.get(d)}`).join('; ')}`);
+      throw new TemporaryError(
+        `cannot remove routes: ${stuck.map((d) => `${d}: ${result.undeleted.get(d)}`).join('; ')}`,
+      );
     }
   }
 
@@ -114,7 +116,11 @@ export class StaticRouteOperator {
     agent.upsert(ctx.body);
     agent.refreshSummary(ctx.body);
     const { deletionTimestamp, finalizers } = ctx.body.metadata;
-    if (deletionTimestamp && kopfFinalizerIndex(finalizers) !== -1 && !finalizers?.some((f) => f.startsWith(`${PERSISTENCE_PREFIX}/`))) {
+    if (
+      deletionTimestamp &&
+      kopfFinalizerIndex(finalizers) !== -1 &&
+      !finalizers?.some((f) => f.startsWith(`${PERSISTENCE_PREFIX}/`))
+    ) {
       // Deleted before any of our instances saw it (e.g. while the seed was being replaced): no delete handler
       // will run, so release the seed's finalizer here once this node holds no route for it.
       void this.releaseSeedFinalizer(ctx, agent);
@@ -168,7 +174,7 @@ async function dropKopfFinalizer(ctx: Context | EventContext): Promise<void> {
       ],
       { type: 'json' },
     );
-    ctx.logger.info('removed the seed operator\'s Kopf finalizer');
+    ctx.logger.info("removed the seed operator's Kopf finalizer");
   } catch (error) {
     if (!isApiStatus(error, 422) && !isApiStatus(error, 404) && !isApiStatus(error, 409)) throw error;
   }

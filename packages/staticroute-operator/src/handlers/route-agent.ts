@@ -207,7 +207,10 @@ export class NodeRouteAgent {
         else if (!failures.has(key)) failures.set(key, outcome.error);
       }
       for (const { route, by } of plan.blocked) {
-        failures.set(route.key, `a route the operator does not manage holds the destination: ${describeKernelRoute(by)}`);
+        failures.set(
+          route.key,
+          `a route the operator does not manage holds the destination: ${describeKernelRoute(by)}`,
+        );
       }
       const outcomes = new Map<string, NodeOutcome>();
       for (const [name, assessment] of state.assessments) outcomes.set(name, objectOutcome(assessment, failures));

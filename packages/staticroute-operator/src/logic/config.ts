@@ -71,8 +71,13 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): O
     protectedCidrs,
     apiServerAddresses,
     reconcileIntervalMs:
-      integer('RECONCILE_INTERVAL_SECONDS', env.RECONCILE_INTERVAL_SECONDS, DEFAULT_RECONCILE_INTERVAL_SECONDS, 1, 86_400) *
-      1000,
+      integer(
+        'RECONCILE_INTERVAL_SECONDS',
+        env.RECONCILE_INTERVAL_SECONDS,
+        DEFAULT_RECONCILE_INTERVAL_SECONDS,
+        1,
+        86_400,
+      ) * 1000,
     probePort: integer('PROBE_PORT', env.PROBE_PORT, DEFAULT_PROBE_PORT, 1, 65_535),
     logLevel: (env.LOG_LEVEL ?? 'info').trim() || 'info',
   };

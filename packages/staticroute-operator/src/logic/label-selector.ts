@@ -67,7 +67,10 @@ export function validateLabelSelector(selector: unknown, path: string): string[]
 }
 
 /** Whether `labels` satisfy `selector`. `undefined` selects every node. Assumes a validated selector. */
-export function selectorMatches(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(
+  selector: LabelSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   if (!selector) return true;
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
     if (labels[key] !== value) return false;

@@ -29,7 +29,8 @@ export function lastHandledGateways(annotations: Readonly<Record<string, string>
   }
   const spec = (parsed as { spec?: { gateway?: unknown; gateways?: unknown } } | null)?.spec;
   if (!spec) return undefined;
-  const candidates = typeof spec.gateway === 'string' ? [spec.gateway] : Array.isArray(spec.gateways) ? spec.gateways : [];
+  const candidates =
+    typeof spec.gateway === 'string' ? [spec.gateway] : Array.isArray(spec.gateways) ? spec.gateways : [];
   const gateways = sortAddresses(candidates.filter((value): value is string => typeof value === 'string'));
   return gateways.length > 0 ? gateways : undefined;
 }

@@ -110,7 +110,8 @@ export function planRouteChanges(
     const metric = defaultMetric(route.destination.family);
     const mine = ours.get(route.key) ?? NONE;
     const exact = mine.find(
-      (kernel) => kernel.metric === metric && kernel.type === RTN_UNICAST && sameAddresses(kernel.gateways, route.gateways),
+      (kernel) =>
+        kernel.metric === metric && kernel.type === RTN_UNICAST && sameAddresses(kernel.gateways, route.gateways),
     );
     if (exact) {
       unchanged++;
@@ -120,7 +121,8 @@ export function planRouteChanges(
     const inPlace = mine.find((kernel) => kernel.metric === metric && kernel.type === RTN_UNICAST);
     if (inPlace && (route.gateways.length > 1 || inPlace.gateways.length > 1)) {
       replaces.push({ op: 'replace', route, previous: inPlace, reason: 'multipath-changed' });
-      for (const extra of mine) if (extra !== inPlace) deletes.push({ op: 'delete', route: extra, reason: 'duplicate' });
+      for (const extra of mine)
+        if (extra !== inPlace) deletes.push({ op: 'delete', route: extra, reason: 'duplicate' });
       continue;
     }
     for (const old of mine) deletes.push({ op: 'delete', route: old, reason: 'gateway-changed' });

@@ -6,7 +6,15 @@
  * Safety depends only on the destination and the node, never on which object asks, so conflict resolution and
  * safety commute.
  */
-import { formatPrefix, hostPrefix, mustParsePrefix, networkOf, prefixesOverlap, type Family, type Prefix } from './ip.js';
+import {
+  formatPrefix,
+  hostPrefix,
+  mustParsePrefix,
+  networkOf,
+  prefixesOverlap,
+  type Family,
+  type Prefix,
+} from './ip.js';
 
 /** One address configured on a node interface. */
 export interface NodeAddress {

@@ -84,7 +84,8 @@ export function gatewayProblem(text: string): string | undefined {
   if (address === 0n) return 'is the unspecified address';
   const inRange = (cidr: string) => prefixContains(mustParsePrefix(cidr), hostPrefix(family, address));
   if (inRange('127.0.0.0/8') || inRange('::1/128')) return 'is a loopback address';
-  if (inRange('169.254.0.0/16') || inRange('fe80::/10')) return 'is a link-local address (not usable without an interface)';
+  if (inRange('169.254.0.0/16') || inRange('fe80::/10'))
+    return 'is a link-local address (not usable without an interface)';
   if (inRange('224.0.0.0/4') || inRange('ff00::/8')) return 'is a multicast address';
   if (inRange('255.255.255.255/32') || inRange('0.0.0.0/8')) return 'is not a unicast address';
   return undefined;

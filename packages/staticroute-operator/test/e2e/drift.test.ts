@@ -62,7 +62,9 @@ describe('drift repair', () => {
       const entry = (await cluster.getStaticRoute('drift-foreign'))?.status?.nodes?.[node.name];
       return entry?.state === 'Failed' ? entry : undefined;
     }, `${node.name} to report the foreign route`);
-    expect(failed.message).toContain('a route the operator does not manage holds the destination: 198.51.100.9/32 via 10.116.0.12 proto 3');
+    expect(failed.message).toContain(
+      'a route the operator does not manage holds the destination: 198.51.100.9/32 via 10.116.0.12 proto 3',
+    );
     const routes = await node.routes({ table: 254 });
     expect(routes.filter((route) => route.dst === '198.51.100.9/32')).toEqual([
       expect.objectContaining({ gateway: GATEWAY_B, protocol: 3 }),
@@ -97,7 +99,14 @@ describe('operator down', () => {
 
     await cluster.stopOperators();
     await cluster.apply(cluster.staticRoute('created', { destinations: ['198.51.100.4'], gateway: GATEWAY_B }));
-    await cluster.kubectl(['patch', 'sr', 'changed', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await cluster.kubectl([
+      'patch',
+      'sr',
+      'changed',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { gateway: GATEWAY_B } }),
+    ]);
     await cluster.deleteStaticRoute('removed'); // held by the nodes' finalizers until they are back
     expect((await cluster.getStaticRoute('removed'))?.metadata.finalizers?.length).toBe(3);
 

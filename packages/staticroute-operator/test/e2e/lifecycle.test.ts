@@ -3,14 +3,7 @@
  * cases), delete, restart, and drift repair.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  E2eCluster,
-  eventually,
-  GATEWAY_A,
-  GATEWAY_B,
-  ourRoutes,
-  waitForRoutes,
-} from './support/cluster.js';
+import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, waitForRoutes } from './support/cluster.js';
 
 let cluster: E2eCluster;
 
@@ -47,10 +40,19 @@ describe('StaticRoute lifecycle', () => {
   });
 
   it('gateway change: every node deletes the old route before adding the new one; no old-gateway route left', async () => {
-    await cluster.apply(cluster.staticRoute('gw', { destinations: ['34.117.59.81', '198.51.100.0/24'], gateway: GATEWAY_A }));
+    await cluster.apply(
+      cluster.staticRoute('gw', { destinations: ['34.117.59.81', '198.51.100.0/24'], gateway: GATEWAY_A }),
+    );
     await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_A}`, `34.117.59.81/32 via ${GATEWAY_A}`]);
     const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
-    await cluster.kubectl(['patch', 'staticroute', 'gw', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await cluster.kubectl([
+      'patch',
+      'staticroute',
+      'gw',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { gateway: GATEWAY_B } }),
+    ]);
     await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B}`, `34.117.59.81/32 via ${GATEWAY_B}`]);
     for (const monitor of monitors) {
       await monitor.stop();
@@ -64,13 +66,20 @@ describe('StaticRoute lifecycle', () => {
       ]);
       expect(lastDelete).toBeLessThan(firstAdd);
     }
-    await eventually(async () => (await cluster.getStaticRoute('gw'))?.status?.ready === '3/3', 'ready 3/3 after patch');
+    await eventually(
+      async () => (await cluster.getStaticRoute('gw'))?.status?.ready === '3/3',
+      'ready 3/3 after patch',
+    );
   });
 
   it('gateway and destinations change together: unchanged destinations move to the new gateway too', async () => {
-    await cluster.apply(cluster.staticRoute('mixed', { destinations: ['34.117.59.81', '203.0.113.0/24'], gateway: GATEWAY_A }));
+    await cluster.apply(
+      cluster.staticRoute('mixed', { destinations: ['34.117.59.81', '203.0.113.0/24'], gateway: GATEWAY_A }),
+    );
     await waitForRoutes(cluster.nodes, [`203.0.113.0/24 via ${GATEWAY_A}`, `34.117.59.81/32 via ${GATEWAY_A}`]);
-    await cluster.apply(cluster.staticRoute('mixed', { destinations: ['34.117.59.81', '198.51.100.0/24'], gateway: GATEWAY_B }));
+    await cluster.apply(
+      cluster.staticRoute('mixed', { destinations: ['34.117.59.81', '198.51.100.0/24'], gateway: GATEWAY_B }),
+    );
     await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B}`, `34.117.59.81/32 via ${GATEWAY_B}`]);
     for (const node of cluster.nodes) {
       const all = await node.routes({ table: 254 });
@@ -79,10 +88,14 @@ describe('StaticRoute lifecycle', () => {
   });
 
   it('destinations change: only the changed destinations are touched (no flap)', async () => {
-    await cluster.apply(cluster.staticRoute('dests', { destinations: ['198.51.100.1', '198.51.100.2'], gateway: GATEWAY_A }));
+    await cluster.apply(
+      cluster.staticRoute('dests', { destinations: ['198.51.100.1', '198.51.100.2'], gateway: GATEWAY_A }),
+    );
     await waitForRoutes(cluster.nodes, [`198.51.100.1/32 via ${GATEWAY_A}`, `198.51.100.2/32 via ${GATEWAY_A}`]);
     const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
-    await cluster.apply(cluster.staticRoute('dests', { destinations: ['198.51.100.1', '198.51.100.3'], gateway: GATEWAY_A }));
+    await cluster.apply(
+      cluster.staticRoute('dests', { destinations: ['198.51.100.1', '198.51.100.3'], gateway: GATEWAY_A }),
+    );
     await waitForRoutes(cluster.nodes, [`198.51.100.1/32 via ${GATEWAY_A}`, `198.51.100.3/32 via ${GATEWAY_A}`]);
     for (const monitor of monitors) {
       await monitor.stop();
@@ -95,9 +108,18 @@ describe('StaticRoute lifecycle', () => {
   });
 
   it('delete after a gateway change removes every route (nothing orphaned via either gateway)', async () => {
-    await cluster.apply(cluster.staticRoute('del-after', { destinations: ['34.160.111.145', '34.117.59.81'], gateway: GATEWAY_A }));
+    await cluster.apply(
+      cluster.staticRoute('del-after', { destinations: ['34.160.111.145', '34.117.59.81'], gateway: GATEWAY_A }),
+    );
     await waitForRoutes(cluster.nodes, [`34.117.59.81/32 via ${GATEWAY_A}`, `34.160.111.145/32 via ${GATEWAY_A}`]);
-    await cluster.kubectl(['patch', 'sr', 'del-after', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await cluster.kubectl([
+      'patch',
+      'sr',
+      'del-after',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { gateway: GATEWAY_B } }),
+    ]);
     await waitForRoutes(cluster.nodes, [`34.117.59.81/32 via ${GATEWAY_B}`, `34.160.111.145/32 via ${GATEWAY_B}`]);
     await cluster.deleteStaticRoute('del-after');
     await cluster.waitGone('del-after');
@@ -128,7 +150,14 @@ describe('StaticRoute lifecycle', () => {
     expect(codes).toEqual([0, 0, 0]);
     // Routes outlive the operator: a restart never flaps them.
     await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
-    await cluster.kubectl(['patch', 'sr', 'restart', '--type=merge', '-p', JSON.stringify({ spec: { gateway: GATEWAY_B } })]);
+    await cluster.kubectl([
+      'patch',
+      'sr',
+      'restart',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { gateway: GATEWAY_B } }),
+    ]);
     await cluster.startOperators();
     await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_B}`]);
     await eventually(async () => (await cluster.getStaticRoute('restart'))?.status?.ready === '3/3', 'ready 3/3');

@@ -51,8 +51,12 @@ describe('migration from the seed operator', () => {
       const monitor = monitors[index]!;
       await monitor.stop();
       // The adopted route was replaced in one message (never absent); the old-gateway route was deleted first.
-      const events = monitor.events().map((event) => `${event.kind} ${event.route.dst} ${event.route.gateway} ${event.route.protocol}`);
-      expect(events.filter((line) => line.includes('34.160.111.145'))).toEqual([`add 34.160.111.145/32 ${GATEWAY_A} 201`]);
+      const events = monitor
+        .events()
+        .map((event) => `${event.kind} ${event.route.dst} ${event.route.gateway} ${event.route.protocol}`);
+      expect(events.filter((line) => line.includes('34.160.111.145'))).toEqual([
+        `add 34.160.111.145/32 ${GATEWAY_A} 201`,
+      ]);
       expect(events.filter((line) => line.includes('34.117.59.81'))).toEqual([
         `delete 34.117.59.81/32 ${GATEWAY_A} 4`,
         `add 34.117.59.81/32 ${GATEWAY_B} 201`,
@@ -61,7 +65,9 @@ describe('migration from the seed operator', () => {
     for (const name of ['static-route-ifconfig.me', 'static-route-ipinfo.io']) {
       const object = await eventually(async () => {
         const current = await cluster.getStaticRoute(name);
-        return current?.status?.ready === '3/3' && !current.metadata.finalizers?.includes(KOPF_FINALIZER) ? current : undefined;
+        return current?.status?.ready === '3/3' && !current.metadata.finalizers?.includes(KOPF_FINALIZER)
+          ? current
+          : undefined;
       }, `${name} adopted`);
       expect(object.metadata.finalizers).toHaveLength(3);
     }
@@ -100,9 +106,13 @@ describe('uninstall', () => {
     await waitForRoutes(cluster.nodes, []);
     const deleted = await cluster.kubectl(['delete', '-f', RELEASE, '--wait=false']);
     expect(deleted.code, deleted.stderr).toBe(0);
-    await eventually(async () => {
-      const crd = await cluster.kubectl(['get', 'crd', 'staticroutes.networking.digitalocean.com']);
-      return crd.stderr.includes('NotFound');
-    }, 'the CRD to be gone', 60_000);
+    await eventually(
+      async () => {
+        const crd = await cluster.kubectl(['get', 'crd', 'staticroutes.networking.digitalocean.com']);
+        return crd.stderr.includes('NotFound');
+      },
+      'the CRD to be gone',
+      60_000,
+    );
   });
 });

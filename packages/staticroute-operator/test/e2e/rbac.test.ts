@@ -39,7 +39,12 @@ async function runWith(clusterRules: Rule[], eventRules: Rule[]): Promise<Operat
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
       subjects: [{ kind: 'ServiceAccount', name, namespace: 'static-routes' }],
     },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name, namespace: 'default' }, rules: eventRules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: 'default' },
+      rules: eventRules,
+    },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
@@ -96,7 +101,10 @@ describe('RBAC', () => {
     await cluster.waitReady(node);
     await eventually(async () => (await ourRoutes(node)).length === 1, 'the route');
     await eventually(async () => (await cluster.getStaticRoute('rbac-route'))?.status?.ready === '1/1', 'status');
-    await eventually(async () => (await cluster.getStaticRoute('rbac-route'))?.metadata.finalizers?.length === 1, 'finalizer');
+    await eventually(
+      async () => (await cluster.getStaticRoute('rbac-route'))?.metadata.finalizers?.length === 1,
+      'finalizer',
+    );
     await eventually(async () => {
       const events = await cluster.kubectl(['get', 'events', '-n', 'default', '-o', 'name']);
       return events.stdout.includes('rbac-refused');

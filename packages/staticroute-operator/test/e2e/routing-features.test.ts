@@ -62,7 +62,8 @@ describe('conflicts', () => {
     expect(conflicted.status?.ready).toBe('0/3');
     expect(await nodeStates('primary')).toEqual({ 'node-1': 'Applied', 'node-2': 'Applied', 'node-3': 'Applied' });
     await eventually(
-      async () => (await eventsFor('secondary')).some((event) => event.type === 'Warning' && event.reason === 'Conflict'),
+      async () =>
+        (await eventsFor('secondary')).some((event) => event.type === 'Warning' && event.reason === 'Conflict'),
       'a Conflict warning event',
     );
 
@@ -105,12 +106,21 @@ describe('ECMP', () => {
     );
     await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B},${GATEWAY_A}`]);
     const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
-    await cluster.kubectl(['patch', 'sr', 'ecmp', '--type=merge', '-p', JSON.stringify({ spec: { gateways: [GATEWAY_B] } })]);
+    await cluster.kubectl([
+      'patch',
+      'sr',
+      'ecmp',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { gateways: [GATEWAY_B] } }),
+    ]);
     await waitForRoutes(cluster.nodes, [`198.51.100.0/24 via ${GATEWAY_B}`]);
     for (const monitor of monitors) {
       await monitor.stop();
       // One replace: the destination is never without a route.
-      expect(monitor.events().filter((event) => event.kind === 'delete' && event.route.dst === '198.51.100.0/24')).toEqual([]);
+      expect(
+        monitor.events().filter((event) => event.kind === 'delete' && event.route.dst === '198.51.100.0/24'),
+      ).toEqual([]);
     }
     const table = await cluster.kubectl(['get', 'sr', 'ecmp']);
     expect(table.stdout).toContain('["10.116.0.12"]');

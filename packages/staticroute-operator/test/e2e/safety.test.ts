@@ -12,7 +12,16 @@ async function entries(name: string) {
 }
 
 async function warnings(name: string): Promise<Array<{ reason: string; message: string }>> {
-  const result = await cluster.kubectl(['get', 'events', '-n', 'default', '--field-selector', `involvedObject.name=${name},type=Warning`, '-o', 'json']);
+  const result = await cluster.kubectl([
+    'get',
+    'events',
+    '-n',
+    'default',
+    '--field-selector',
+    `involvedObject.name=${name},type=Warning`,
+    '-o',
+    'json',
+  ]);
   return (JSON.parse(result.stdout) as { items: Array<{ reason: string; message: string }> }).items;
 }
 
@@ -41,7 +50,9 @@ describe('safety refusals', () => {
     await waitForRoutes(cluster.nodes, [`198.51.100.50/32 via ${GATEWAY_A}`]);
     const refused = await eventually(async () => {
       const all = await entries('unsafe');
-      return Object.keys(all).length === 3 && Object.values(all).every((entry) => entry.state === 'Refused') ? all : undefined;
+      return Object.keys(all).length === 3 && Object.values(all).every((entry) => entry.state === 'Refused')
+        ? all
+        : undefined;
     }, 'Refused on every node');
     for (const node of cluster.nodes) {
       const message = refused[node.name]?.message ?? '';
@@ -51,10 +62,15 @@ describe('safety refusals', () => {
       const routes = await node.routes({ table: 254 });
       expect(routes.filter((route) => route.dst === '169.254.169.254/32' || route.dst === '10.116.0.0/24')).toEqual([]);
     }
-    await eventually(async () => (await warnings('unsafe')).some((event) => event.reason === 'Refused'), 'a Refused warning');
+    await eventually(
+      async () => (await warnings('unsafe')).some((event) => event.reason === 'Refused'),
+      'a Refused warning',
+    );
     const object = await cluster.getStaticRoute('unsafe');
     expect(object?.status?.ready).toBe('0/3');
-    expect(object?.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Refused' }));
+    expect(object?.status?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Refused' }),
+    );
   });
 
   it('refuses the default route unless allowed', async () => {
@@ -101,8 +117,14 @@ describe('kernel failures', () => {
     expect(Object.values(failed)[0]?.message).toContain(
       '198.51.100.60/32: ENETUNREACH: gateway 10.117.0.1 is not reachable from this node',
     );
-    await eventually(async () => (await warnings('unreachable')).some((event) => event.reason === 'Failed'), 'a Failed warning');
-    await eventually(async () => (await cluster.getStaticRoute('healthy'))?.status?.ready === '3/3', 'healthy unaffected');
+    await eventually(
+      async () => (await warnings('unreachable')).some((event) => event.reason === 'Failed'),
+      'a Failed warning',
+    );
+    await eventually(
+      async () => (await cluster.getStaticRoute('healthy'))?.status?.ready === '3/3',
+      'healthy unaffected',
+    );
     // Retried with backoff: once the gateway becomes reachable (no change to the object), the route appears.
     for (const node of cluster.nodes) await node.exec(['ip', 'route', 'add', '10.117.0.0/24', 'dev', 'eth0']);
     try {

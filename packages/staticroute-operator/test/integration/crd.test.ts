@@ -14,7 +14,12 @@ const PLACEHOLDER = '<YOUR_NAT_GW_DROPLET_PRIVATE_IP_HERE>';
 let controlPlane: ControlPlane;
 
 function staticRoute(name: string, spec: unknown): string {
-  return JSON.stringify({ apiVersion: 'networking.digitalocean.com/v1', kind: 'StaticRoute', metadata: { name }, spec });
+  return JSON.stringify({
+    apiVersion: 'networking.digitalocean.com/v1',
+    kind: 'StaticRoute',
+    metadata: { name },
+    spec,
+  });
 }
 
 async function kubectl(args: string[], input?: string) {
@@ -66,46 +71,160 @@ describe('examples', () => {
     const result = await kubectl(['get', 'sr']);
     expect(result.stdout).toMatch(/^NAME\s+DESTINATIONS\s+GATEWAY\s+READY\s+AGE/);
     expect(result.stdout).toMatch(/static-route-ifconfig.me\s+\["34.160.111.145"\]\s+10.116.0.5\s/);
-    expect(result.stdout).toMatch(/static-route-ecmp\s+\["198.51.100.0\/24","203.0.113.0\/24"\]\s+\["10.116.0.5","10.116.0.12"\]/);
+    expect(result.stdout).toMatch(
+      /static-route-ecmp\s+\["198.51.100.0\/24","203.0.113.0\/24"\]\s+\["10.116.0.5","10.116.0.12"\]/,
+    );
   });
 });
 
 describe('validation at admission', () => {
   const many = (count: number, make: (i: number) => string) => Array.from({ length: count }, (_, i) => make(i));
   const refused: Array<[string, unknown, string]> = [
-    ['no gateway', { destinations: ['34.160.111.145'] }, 'spec: Invalid value: "object": exactly one of spec.gateway or spec.gateways'],
-    ['gateway and gateways', { destinations: ['1.1.1.1'], gateway: '10.0.0.1', gateways: ['10.0.0.2'] }, 'exactly one of spec.gateway or spec.gateways'],
+    [
+      'no gateway',
+      { destinations: ['34.160.111.145'] },
+      'spec: Invalid value: "object": exactly one of spec.gateway or spec.gateways',
+    ],
+    [
+      'gateway and gateways',
+      { destinations: ['1.1.1.1'], gateway: '10.0.0.1', gateways: ['10.0.0.2'] },
+      'exactly one of spec.gateway or spec.gateways',
+    ],
     ['no destinations', { gateway: '10.0.0.1' }, 'spec.destinations: Required value'],
     ['empty destinations', { destinations: [], gateway: '10.0.0.1' }, 'spec.destinations: Invalid value: 0'],
-    ['malformed IPv4', { destinations: ['34.160.111.1455'], gateway: '10.0.0.1' }, 'spec.destinations[0]: Invalid value: "string": must be an IP address or a CIDR'],
-    ['octet out of range', { destinations: ['1.1.1.1', '256.1.1.1'], gateway: '10.0.0.1' }, 'spec.destinations[1]: Invalid value'],
+    [
+      'malformed IPv4',
+      { destinations: ['34.160.111.1455'], gateway: '10.0.0.1' },
+      'spec.destinations[0]: Invalid value: "string": must be an IP address or a CIDR',
+    ],
+    [
+      'octet out of range',
+      { destinations: ['1.1.1.1', '256.1.1.1'], gateway: '10.0.0.1' },
+      'spec.destinations[1]: Invalid value',
+    ],
     ['leading zeros', { destinations: ['010.1.1.1'], gateway: '10.0.0.1' }, 'spec.destinations[0]: Invalid value'],
     ['hostname', { destinations: ['ifconfig.me'], gateway: '10.0.0.1' }, 'spec.destinations[0]: Invalid value'],
     ['malformed IPv6', { destinations: ['2001:db8::g'], gateway: 'fd00::1' }, 'spec.destinations[0]: Invalid value'],
     ['IPv6 zone', { destinations: ['fe80::1%eth0'], gateway: 'fd00::1' }, 'spec.destinations[0]: Invalid value'],
-    ['IPv4-mapped IPv6', { destinations: ['::ffff:1.2.3.4'], gateway: '10.0.0.1' }, 'spec.destinations[0]: Invalid value'],
+    [
+      'IPv4-mapped IPv6',
+      { destinations: ['::ffff:1.2.3.4'], gateway: '10.0.0.1' },
+      'spec.destinations[0]: Invalid value',
+    ],
     ['prefix too long', { destinations: ['10.0.0.0/33'], gateway: '10.0.0.1' }, 'spec.destinations[0]: Invalid value'],
-    ['host bits (IPv4)', { destinations: ['10.0.0.1/8'], gateway: '10.116.0.5' }, 'spec.destinations[0]: Invalid value: "string": CIDR has host bits set'],
-    ['host bits (IPv6)', { destinations: ['2001:db8::1/32'], gateway: 'fd00::1' }, 'spec.destinations[0]: Invalid value: "string": CIDR has host bits set'],
-    ['duplicate destination', { destinations: ['1.1.1.1', '1.1.1.1'], gateway: '10.0.0.1' }, 'spec.destinations[1]: Duplicate value'],
-    ['IPv6 destination, IPv4 gateway', { destinations: ['2001:db8::/32'], gateway: '10.0.0.1' }, "spec.destinations: Invalid value: \"object\": every destination must be of the gateway's address family"],
-    ['IPv4 destination, IPv6 gateways', { destinations: ['1.1.1.1'], gateways: ['fd00::1'] }, "spec.destinations: Invalid value: \"object\": every destination must be of the gateways' address family"],
-    ['too many destinations', { destinations: many(2001, (i) => `198.18.${i >> 8}.${i & 255}`), gateway: '10.0.0.1' }, 'spec.destinations: Too many: 2001: must have at most 2000 items'],
-    ['malformed gateway', { destinations: ['1.1.1.1'], gateway: '10.0.0' }, 'spec.gateway: Invalid value: "string": must be an IP address'],
-    ['gateway as CIDR', { destinations: ['1.1.1.1'], gateway: '10.0.0.1/32' }, 'spec.gateway: Invalid value: "string": must be an IP address'],
-    ['placeholder gateway', { destinations: ['1.1.1.1'], gateway: PLACEHOLDER }, 'spec.gateway: Invalid value: "string": must be an IP address'],
-    ['loopback gateway', { destinations: ['1.1.1.1'], gateway: '127.0.0.1' }, 'spec.gateway: Invalid value: "string": must be a unicast address'],
-    ['link-local gateway', { destinations: ['1.1.1.1'], gateway: '169.254.0.1' }, 'spec.gateway: Invalid value: "string": must be a unicast address'],
-    ['multicast gateway', { destinations: ['2001:db8::/32'], gateway: 'ff02::1' }, 'spec.gateway: Invalid value: "string": must be a unicast address'],
+    [
+      'host bits (IPv4)',
+      { destinations: ['10.0.0.1/8'], gateway: '10.116.0.5' },
+      'spec.destinations[0]: Invalid value: "string": CIDR has host bits set',
+    ],
+    [
+      'host bits (IPv6)',
+      { destinations: ['2001:db8::1/32'], gateway: 'fd00::1' },
+      'spec.destinations[0]: Invalid value: "string": CIDR has host bits set',
+    ],
+    [
+      'duplicate destination',
+      { destinations: ['1.1.1.1', '1.1.1.1'], gateway: '10.0.0.1' },
+      'spec.destinations[1]: Duplicate value',
+    ],
+    [
+      'IPv6 destination, IPv4 gateway',
+      { destinations: ['2001:db8::/32'], gateway: '10.0.0.1' },
+      'spec.destinations: Invalid value: "object": every destination must be of the gateway\'s address family',
+    ],
+    [
+      'IPv4 destination, IPv6 gateways',
+      { destinations: ['1.1.1.1'], gateways: ['fd00::1'] },
+      'spec.destinations: Invalid value: "object": every destination must be of the gateways\' address family',
+    ],
+    [
+      'too many destinations',
+      { destinations: many(2001, (i) => `198.18.${i >> 8}.${i & 255}`), gateway: '10.0.0.1' },
+      'spec.destinations: Too many: 2001: must have at most 2000 items',
+    ],
+    [
+      'malformed gateway',
+      { destinations: ['1.1.1.1'], gateway: '10.0.0' },
+      'spec.gateway: Invalid value: "string": must be an IP address',
+    ],
+    [
+      'gateway as CIDR',
+      { destinations: ['1.1.1.1'], gateway: '10.0.0.1/32' },
+      'spec.gateway: Invalid value: "string": must be an IP address',
+    ],
+    [
+      'placeholder gateway',
+      { destinations: ['1.1.1.1'], gateway: PLACEHOLDER },
+      'spec.gateway: Invalid value: "string": must be an IP address',
+    ],
+    [
+      'loopback gateway',
+      { destinations: ['1.1.1.1'], gateway: '127.0.0.1' },
+      'spec.gateway: Invalid value: "string": must be a unicast address',
+    ],
+    [
+      'link-local gateway',
+      { destinations: ['1.1.1.1'], gateway: '169.254.0.1' },
+      'spec.gateway: Invalid value: "string": must be a unicast address',
+    ],
+    [
+      'multicast gateway',
+      { destinations: ['2001:db8::/32'], gateway: 'ff02::1' },
+      'spec.gateway: Invalid value: "string": must be a unicast address',
+    ],
     ['empty gateways', { destinations: ['1.1.1.1'], gateways: [] }, 'spec.gateways: Invalid value: 0'],
-    ['malformed gateways entry', { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', 'x'] }, 'spec.gateways[1]: Invalid value: "string": must be an IP address'],
-    ['duplicate gateways', { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', '10.0.0.1'] }, 'spec.gateways[1]: Duplicate value'],
-    ['mixed gateway families', { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', 'fd00::1'] }, 'spec.gateways: Invalid value: "object": all gateways must be of one address family'],
-    ['too many gateways', { destinations: ['1.1.1.1'], gateways: many(17, (i) => `10.0.0.${i + 1}`) }, 'spec.gateways: Too many: 17: must have at most 16 items'],
-    ['nodeSelector In without values', { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector: { matchExpressions: [{ key: 'a', operator: 'In' }] } }, 'spec.nodeSelector.matchExpressions[0]: Invalid value: "object": values must be non-empty for In and NotIn'],
-    ['nodeSelector Exists with values', { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] } }, 'spec.nodeSelector.matchExpressions[0]: Invalid value: "object": values must be non-empty for In and NotIn, and empty'],
-    ['nodeSelector bad operator', { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector: { matchExpressions: [{ key: 'a', operator: 'Equals' }] } }, 'spec.nodeSelector.matchExpressions[0].operator: Unsupported value: "Equals"'],
-    ['nodeSelector matchLabels not strings', { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector: { matchLabels: { a: 1 } } }, 'spec.nodeSelector.matchLabels.a: Invalid value'],
+    [
+      'malformed gateways entry',
+      { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', 'x'] },
+      'spec.gateways[1]: Invalid value: "string": must be an IP address',
+    ],
+    [
+      'duplicate gateways',
+      { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', '10.0.0.1'] },
+      'spec.gateways[1]: Duplicate value',
+    ],
+    [
+      'mixed gateway families',
+      { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', 'fd00::1'] },
+      'spec.gateways: Invalid value: "object": all gateways must be of one address family',
+    ],
+    [
+      'too many gateways',
+      { destinations: ['1.1.1.1'], gateways: many(17, (i) => `10.0.0.${i + 1}`) },
+      'spec.gateways: Too many: 17: must have at most 16 items',
+    ],
+    [
+      'nodeSelector In without values',
+      {
+        destinations: ['1.1.1.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'a', operator: 'In' }] },
+      },
+      'spec.nodeSelector.matchExpressions[0]: Invalid value: "object": values must be non-empty for In and NotIn',
+    ],
+    [
+      'nodeSelector Exists with values',
+      {
+        destinations: ['1.1.1.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] },
+      },
+      'spec.nodeSelector.matchExpressions[0]: Invalid value: "object": values must be non-empty for In and NotIn, and empty',
+    ],
+    [
+      'nodeSelector bad operator',
+      {
+        destinations: ['1.1.1.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'a', operator: 'Equals' }] },
+      },
+      'spec.nodeSelector.matchExpressions[0].operator: Unsupported value: "Equals"',
+    ],
+    [
+      'nodeSelector matchLabels not strings',
+      { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector: { matchLabels: { a: 1 } } },
+      'spec.nodeSelector.matchLabels.a: Invalid value',
+    ],
   ];
 
   it(`has at least 25 refusal cases (${refused.length})`, () => expect(refused.length).toBeGreaterThanOrEqual(25));
@@ -119,7 +238,10 @@ describe('validation at admission', () => {
   it.each<[string, unknown]>([
     ['IPv6 with ECMP', { destinations: ['2001:db8::/32', '2001:db8:1::1'], gateways: ['fd00::5', 'fd00::c'] }],
     ['upper-case IPv6', { destinations: ['2001:DB8::/32'], gateway: 'FD00::5' }],
-    ['default route (refused later by the operator unless allowed)', { destinations: ['0.0.0.0/0'], gateway: '10.0.0.1' }],
+    [
+      'default route (refused later by the operator unless allowed)',
+      { destinations: ['0.0.0.0/0'], gateway: '10.0.0.1' },
+    ],
     [
       '2000 IPv6 destinations at maximal length and 16 gateways (CEL cost within budget)',
       {

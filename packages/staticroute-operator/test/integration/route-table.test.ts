@@ -44,8 +44,11 @@ afterAll(async () => {
 
 describe('RouteTable in a network namespace', () => {
   it("reads the node's addresses and connected subnets", async () => {
-    const addresses = await agent.call<Array<{ address: string; prefixLength: number; interfaceName?: string }>>('addresses');
-    expect(addresses).toContainEqual(expect.objectContaining({ address: node.address, prefixLength: 20, interfaceName: 'eth0' }));
+    const addresses =
+      await agent.call<Array<{ address: string; prefixLength: number; interfaceName?: string }>>('addresses');
+    expect(addresses).toContainEqual(
+      expect.objectContaining({ address: node.address, prefixLength: 20, interfaceName: 'eth0' }),
+    );
     expect(addresses).toContainEqual(expect.objectContaining({ address: node.addressV6, prefixLength: 64 }));
     expect(addresses).toContainEqual(expect.objectContaining({ address: '127.0.0.1', prefixLength: 8 }));
   });
@@ -59,7 +62,9 @@ describe('RouteTable in a network namespace', () => {
     expect(first.failures).toEqual([]);
     expect(first.operations.map((op) => op.op)).toEqual(['add', 'add']);
     const routes = await ourRoutes('34.160.111.145');
-    expect(routes).toEqual([expect.objectContaining({ dst: '34.160.111.145/32', gateway: '10.116.0.5', protocol: OURS })]);
+    expect(routes).toEqual([
+      expect.objectContaining({ dst: '34.160.111.145/32', gateway: '10.116.0.5', protocol: OURS }),
+    ]);
 
     const monitor = await node.monitorRoutes();
     const second = await agent.reconcile(desired);
@@ -76,12 +81,20 @@ describe('RouteTable in a network namespace', () => {
     await agent.reconcile([{ destination: '34.117.59.81', gateways: ['10.116.0.5'] }]);
     const monitor = await node.monitorRoutes();
     const report = await agent.reconcile([{ destination: '34.117.59.81', gateways: ['10.116.0.12'] }]);
-    expect(report.operations.map((op) => `${op.op} ${op.reason}`)).toEqual(['delete gateway-changed', 'add gateway-changed']);
+    expect(report.operations.map((op) => `${op.op} ${op.reason}`)).toEqual([
+      'delete gateway-changed',
+      'add gateway-changed',
+    ]);
     await monitor.waitFor((event) => event.kind === 'add' && event.route.dst === '34.117.59.81/32');
     const events = monitor.events().filter((event) => event.route.dst === '34.117.59.81/32');
-    expect(events.map((event) => `${event.kind} ${event.route.gateway}`)).toEqual(['delete 10.116.0.5', 'add 10.116.0.12']);
+    expect(events.map((event) => `${event.kind} ${event.route.gateway}`)).toEqual([
+      'delete 10.116.0.5',
+      'add 10.116.0.12',
+    ]);
     await monitor.stop();
-    expect(await ourRoutes('34.117.59.81')).toEqual([expect.objectContaining({ gateway: '10.116.0.12', protocol: OURS })]);
+    expect(await ourRoutes('34.117.59.81')).toEqual([
+      expect.objectContaining({ gateway: '10.116.0.12', protocol: OURS }),
+    ]);
     await agent.reconcile([]);
     expect(await ourRoutes('34.117.59.81')).toEqual([]);
   });
@@ -147,7 +160,9 @@ describe('RouteTable in a network namespace', () => {
       await monitor.waitFor((event) => event.route.dst === '198.51.100.0/24');
       await monitor.stop();
       expect(monitor.events().filter((event) => event.kind === 'delete')).toEqual([]);
-      expect(await ourRoutes('198.51.100.0/24')).toEqual([expect.objectContaining({ gateway: '10.116.0.12', protocol: OURS })]);
+      expect(await ourRoutes('198.51.100.0/24')).toEqual([
+        expect.objectContaining({ gateway: '10.116.0.12', protocol: OURS }),
+      ]);
       await agent.reconcile([]);
     });
 
@@ -159,8 +174,17 @@ describe('RouteTable in a network namespace', () => {
       ]);
       expect(report.failures).toEqual([]);
       let routes = await node.routes({ family: 6, table: 254 });
-      expect(routes.find((route) => route.dst === '2001:db8:1::/48')).toMatchObject({ gateway: gw1, protocol: OURS, metric: 1024 });
-      expect(routes.find((route) => route.dst === '2001:db8:2::/48')?.nexthops?.map((hop) => hop.gateway).sort()).toEqual([gw1, gw2]);
+      expect(routes.find((route) => route.dst === '2001:db8:1::/48')).toMatchObject({
+        gateway: gw1,
+        protocol: OURS,
+        metric: 1024,
+      });
+      expect(
+        routes
+          .find((route) => route.dst === '2001:db8:2::/48')
+          ?.nexthops?.map((hop) => hop.gateway)
+          .sort(),
+      ).toEqual([gw1, gw2]);
       report = await agent.reconcile([
         { destination: '2001:db8:1::/48', gateways: [gw1] },
         { destination: '2001:db8:2::/48', gateways: [gw1, gw2] },
@@ -191,17 +215,24 @@ describe('RouteTable in a network namespace', () => {
       await monitor.waitFor((event) => event.route.dst === '34.160.111.145/32' && event.route.protocol === OURS);
       await monitor.stop();
       expect(monitor.events().filter((event) => event.kind === 'delete')).toEqual([]);
-      expect(await ourRoutes('34.160.111.145')).toEqual([expect.objectContaining({ gateway: '10.116.0.5', protocol: OURS })]);
+      expect(await ourRoutes('34.160.111.145')).toEqual([
+        expect.objectContaining({ gateway: '10.116.0.5', protocol: OURS }),
+      ]);
       await agent.reconcile([]);
     });
 
-    it("replaces a seed route via the last handled gateway: delete first, then ours", async () => {
+    it('replaces a seed route via the last handled gateway: delete first, then ours', async () => {
       await ip('route', 'add', '34.160.111.145/32', 'via', '10.116.0.5', 'proto', 'static');
       const report = await agent.reconcile([
         { destination: '34.160.111.145', gateways: ['10.116.0.12'], seedGateways: [['10.116.0.5']] },
       ]);
-      expect(report.operations.map((op) => `${op.op} ${op.reason}`)).toEqual(['delete seed-old-gateway', 'add gateway-changed']);
-      expect(await ourRoutes('34.160.111.145')).toEqual([expect.objectContaining({ gateway: '10.116.0.12', protocol: OURS })]);
+      expect(report.operations.map((op) => `${op.op} ${op.reason}`)).toEqual([
+        'delete seed-old-gateway',
+        'add gateway-changed',
+      ]);
+      expect(await ourRoutes('34.160.111.145')).toEqual([
+        expect.objectContaining({ gateway: '10.116.0.12', protocol: OURS }),
+      ]);
       await agent.reconcile([]);
     });
   });
@@ -211,13 +242,16 @@ describe('RouteTable in a network namespace', () => {
       await agent.call('monitor-start');
       await agent.reconcile([{ destination: '198.51.100.20', gateways: ['10.116.0.5'] }]);
       await ip('route', 'del', '198.51.100.20/32');
-      const deleted = await waitForEvent((event) => event.kind === 'route-deleted' && event.route?.destination === '198.51.100.20/32');
+      const deleted = await waitForEvent(
+        (event) => event.kind === 'route-deleted' && event.route?.destination === '198.51.100.20/32',
+      );
       expect(deleted.route).toMatchObject({ protocol: OURS, gateways: ['10.116.0.5'], table: 254 });
 
       await agent.reconcile([{ destination: '198.51.100.20', gateways: ['10.116.0.5'] }]);
       await ip('route', 'replace', '198.51.100.20/32', 'via', '10.116.0.12', 'proto', 'boot');
       const replaced = await waitForEvent(
-        (event) => event.kind === 'route-added' && event.route?.destination === '198.51.100.20/32' && event.route.protocol === 3,
+        (event) =>
+          event.kind === 'route-added' && event.route?.destination === '198.51.100.20/32' && event.route.protocol === 3,
       );
       expect(replaced.route?.gateways).toEqual(['10.116.0.12']);
       await ip('route', 'del', '198.51.100.20/32');

@@ -52,7 +52,13 @@ export class NetlinkAgent {
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`netlink agent exited (${code}): ${agent.stderr}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
-        const message = JSON.parse(line) as { ready?: boolean; id?: number; result?: unknown; error?: string; event?: AgentEvent };
+        const message = JSON.parse(line) as {
+          ready?: boolean;
+          id?: number;
+          result?: unknown;
+          error?: string;
+          event?: AgentEvent;
+        };
         if (message.ready) resolve();
         else if (message.event) agent.events.push(message.event);
         else if (message.id !== undefined) {

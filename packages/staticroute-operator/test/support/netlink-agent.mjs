@@ -1,5 +1,6 @@
 // A small process that runs inside a node's network namespace and drives the operator's netlink adapters on
 // behalf of a test: JSON commands on stdin, JSON replies (and monitor events) on stdout, one per line.
+import process from 'node:process';
 import { createInterface } from 'node:readline';
 import { RouteTable } from '../../dist/adapters/route-table.js';
 import { RouteMonitor } from '../../dist/adapters/route-monitor.js';
@@ -63,7 +64,9 @@ async function reconcile(desired) {
     operations: plan.operations.map(describe),
     blocked: plan.blocked.map((item) => ({ destination: item.route.key, by: item.by })),
     unchanged: plan.unchanged,
-    failures: outcomes.filter((outcome) => !outcome.ok).map((outcome) => ({ ...describe(outcome.operation), errno: outcome.errno, error: outcome.error })),
+    failures: outcomes
+      .filter((outcome) => !outcome.ok)
+      .map((outcome) => ({ ...describe(outcome.operation), errno: outcome.errno, error: outcome.error })),
   };
 }
 
@@ -87,7 +90,10 @@ const commands = {
   bench: async ({ count, gateway }) => {
     const desired = [];
     for (let index = 0; index < count; index++) {
-      desired.push({ destination: `198.${18 + (index >> 16)}.${(index >> 8) & 255}.${index & 255}`, gateways: [gateway] });
+      desired.push({
+        destination: `198.${18 + (index >> 16)}.${(index >> 8) & 255}.${index & 255}`,
+        gateways: [gateway],
+      });
     }
     const map = desiredMap(desired);
     const started = process.hrtime.bigint();

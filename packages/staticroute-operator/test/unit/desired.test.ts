@@ -14,7 +14,11 @@ const policy: SafetyPolicy = {
 const node: NodeView = { name: 'node-a', labels: { zone: 'fra1' } };
 
 let clock = 0;
-function route(name: string, spec: Record<string, unknown>, meta: Partial<StaticRouteObject['metadata']> = {}): StaticRouteObject {
+function route(
+  name: string,
+  spec: Record<string, unknown>,
+  meta: Partial<StaticRouteObject['metadata']> = {},
+): StaticRouteObject {
   clock++;
   return {
     metadata: {
@@ -35,7 +39,11 @@ describe('computeDesiredState', () => {
       policy,
     );
     expect([...state.routes.keys()]).toEqual(['198.51.100.0/24', '34.160.111.145/32']);
-    expect(state.routes.get('34.160.111.145/32')).toMatchObject({ owner: 'ifconfig', gateways: ['10.116.0.5'], sharedWith: [] });
+    expect(state.routes.get('34.160.111.145/32')).toMatchObject({
+      owner: 'ifconfig',
+      gateways: ['10.116.0.5'],
+      sharedWith: [],
+    });
     expect(state.assessments.get('ifconfig')).toMatchObject({
       selected: true,
       invalid: [],
@@ -47,7 +55,13 @@ describe('computeDesiredState', () => {
 
   it('skips objects whose nodeSelector does not select the node', () => {
     const state = computeDesiredState(
-      [route('elsewhere', { destinations: ['192.0.2.1'], gateway: '10.116.0.5', nodeSelector: { matchLabels: { zone: 'ams3' } } })],
+      [
+        route('elsewhere', {
+          destinations: ['192.0.2.1'],
+          gateway: '10.116.0.5',
+          nodeSelector: { matchLabels: { zone: 'ams3' } },
+        }),
+      ],
       node,
       policy,
     );
@@ -56,9 +70,16 @@ describe('computeDesiredState', () => {
   });
 
   it('reports invalid specs and installs nothing for them', () => {
-    const state = computeDesiredState([route('bad', { destinations: ['192.0.2.1/24'], gateway: '10.116.0.5' })], node, policy);
+    const state = computeDesiredState(
+      [route('bad', { destinations: ['192.0.2.1/24'], gateway: '10.116.0.5' })],
+      node,
+      policy,
+    );
     expect(state.routes.size).toBe(0);
-    expect(state.assessments.get('bad')).toMatchObject({ selected: true, invalid: [expect.stringContaining('host bits')] });
+    expect(state.assessments.get('bad')).toMatchObject({
+      selected: true,
+      invalid: [expect.stringContaining('host bits')],
+    });
   });
 
   it('refuses unsafe destinations but keeps the safe ones of the same object', () => {
@@ -84,7 +105,9 @@ describe('computeDesiredState', () => {
       ]) {
         const state = computeDesiredState(objects, node, policy);
         expect(state.routes.get('34.160.111.145/32')).toMatchObject({ owner: 'primary', gateways: ['10.116.0.5'] });
-        expect(state.assessments.get('secondary')?.conflicts).toEqual([{ destination: '34.160.111.145/32', winner: 'primary' }]);
+        expect(state.assessments.get('secondary')?.conflicts).toEqual([
+          { destination: '34.160.111.145/32', winner: 'primary' },
+        ]);
         expect(state.assessments.get('secondary')?.claimed).toEqual(['192.0.2.9/32']);
       }
     });

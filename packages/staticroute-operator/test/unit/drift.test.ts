@@ -8,7 +8,14 @@ const OURS = 201;
 const desired = new Map<string, DesiredRoute>([
   [
     '192.0.2.1/32',
-    { key: '192.0.2.1/32', destination: mustParsePrefix('192.0.2.1'), gateways: ['10.0.0.2'], owner: 'a', sharedWith: [], seedGateways: [] },
+    {
+      key: '192.0.2.1/32',
+      destination: mustParsePrefix('192.0.2.1'),
+      gateways: ['10.0.0.2'],
+      owner: 'a',
+      sharedWith: [],
+      seedGateways: [],
+    },
   ],
 ]);
 const route = (destination: string, gateways: string[], protocol = OURS): KernelRoute => ({
@@ -49,6 +56,8 @@ describe('changeNeedsReconcile', () => {
 
   it('always reacts to link and address changes, lost notifications, and before the first reconcile', () => {
     for (const kind of ['link-changed', 'address-changed', 'overflow'] as const) expect(check({ kind })).toBe(true);
-    expect(changeNeedsReconcile({ kind: 'route-added', route: route('192.0.2.1/32', ['10.0.0.2']) }, undefined, OURS)).toBe(true);
+    expect(
+      changeNeedsReconcile({ kind: 'route-added', route: route('192.0.2.1/32', ['10.0.0.2']) }, undefined, OURS),
+    ).toBe(true);
   });
 });

@@ -61,11 +61,15 @@ describe('validateLabelSelector', () => {
   });
 
   it('names the field of each problem', () => {
-    expect(validateLabelSelector('x', 'spec.nodeSelector')).toEqual(['spec.nodeSelector: must be a label selector object']);
+    expect(validateLabelSelector('x', 'spec.nodeSelector')).toEqual([
+      'spec.nodeSelector: must be a label selector object',
+    ]);
     expect(validateLabelSelector({ matchLabels: { a: 1 } }, 's')).toEqual(['s.matchLabels.a: must be a string']);
     expect(validateLabelSelector({ matchLabels: [] }, 's')).toEqual(['s.matchLabels: must be a map of strings']);
     expect(validateLabelSelector({ matchExpressions: {} }, 's')).toEqual(['s.matchExpressions: must be a list']);
-    expect(validateLabelSelector({ matchExpressions: [null] }, 's')).toEqual(['s.matchExpressions[0]: must be an object']);
+    expect(validateLabelSelector({ matchExpressions: [null] }, 's')).toEqual([
+      's.matchExpressions[0]: must be an object',
+    ]);
     expect(validateLabelSelector({ matchExpressions: [{ key: 'a', operator: 'Equals' }] }, 's')).toEqual([
       's.matchExpressions[0].operator: must be one of In, NotIn, Exists, DoesNotExist',
     ]);
@@ -75,9 +79,9 @@ describe('validateLabelSelector', () => {
     expect(validateLabelSelector({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }, 's')).toEqual([
       's.matchExpressions[0].values: must be non-empty for operator In',
     ]);
-    expect(validateLabelSelector({ matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }, 's')).toEqual([
-      's.matchExpressions[0].values: must be empty for operator Exists',
-    ]);
+    expect(validateLabelSelector({ matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }, 's')).toEqual(
+      ['s.matchExpressions[0].values: must be empty for operator Exists'],
+    );
     expect(validateLabelSelector({ matchExpressions: [{ key: 'a', operator: 'In', values: [1] }] }, 's')).toEqual([
       's.matchExpressions[0].values: must be a list of strings',
     ]);

@@ -15,7 +15,10 @@ describe('lastHandledGateways', () => {
   });
 
   it('reads a gateways list, canonical and sorted', () => {
-    expect(lastHandledGateways(annotate('{"spec":{"gateways":["fd00::B","fd00::a"]}}'))).toEqual(['fd00::a', 'fd00::b']);
+    expect(lastHandledGateways(annotate('{"spec":{"gateways":["fd00::B","fd00::a"]}}'))).toEqual([
+      'fd00::a',
+      'fd00::b',
+    ]);
   });
 
   it('is undefined when absent or unreadable', () => {

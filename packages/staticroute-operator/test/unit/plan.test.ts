@@ -12,7 +12,12 @@ function want(destination: string, gateways: string[], extra: Partial<DesiredRou
   return { key, destination: prefix, gateways, owner: 'sr', sharedWith: [], seedGateways: [], ...extra };
 }
 
-function kernel(destination: string, gateways: string[], protocol = OURS, extra: Partial<KernelRoute> = {}): KernelRoute {
+function kernel(
+  destination: string,
+  gateways: string[],
+  protocol = OURS,
+  extra: Partial<KernelRoute> = {},
+): KernelRoute {
   const family = destination.includes(':') ? 6 : 4;
   return { family, destination, gateways, protocol, metric: family === 4 ? 0 : 1024, type: 1, ...extra };
 }
@@ -83,8 +88,16 @@ describe('planRouteChanges', () => {
 
   it('touches only changed destinations', () => {
     const result = plan(
-      desired(want('192.0.2.1/32', ['10.0.0.1']), want('192.0.2.2/32', ['10.0.0.1']), want('192.0.2.4/32', ['10.0.0.1'])),
-      [kernel('192.0.2.1/32', ['10.0.0.1']), kernel('192.0.2.2/32', ['10.0.0.1']), kernel('192.0.2.3/32', ['10.0.0.1'])],
+      desired(
+        want('192.0.2.1/32', ['10.0.0.1']),
+        want('192.0.2.2/32', ['10.0.0.1']),
+        want('192.0.2.4/32', ['10.0.0.1']),
+      ),
+      [
+        kernel('192.0.2.1/32', ['10.0.0.1']),
+        kernel('192.0.2.2/32', ['10.0.0.1']),
+        kernel('192.0.2.3/32', ['10.0.0.1']),
+      ],
     );
     expect(show(result.operations)).toEqual([
       'delete 192.0.2.3/32 via 10.0.0.1 (not-desired)',
@@ -132,28 +145,42 @@ describe('planRouteChanges', () => {
 
     it('replaces when going from single path to multipath and back', () => {
       expect(
-        show(plan(desired(want('192.0.2.0/24', ['10.0.0.1', '10.0.0.2'])), [kernel('192.0.2.0/24', ['10.0.0.1'])]).operations),
+        show(
+          plan(desired(want('192.0.2.0/24', ['10.0.0.1', '10.0.0.2'])), [kernel('192.0.2.0/24', ['10.0.0.1'])])
+            .operations,
+        ),
       ).toEqual(['replace 192.0.2.0/24 via 10.0.0.1,10.0.0.2 (multipath-changed)']);
       expect(
-        show(plan(desired(want('192.0.2.0/24', ['10.0.0.2'])), [kernel('192.0.2.0/24', ['10.0.0.1', '10.0.0.2'])]).operations),
+        show(
+          plan(desired(want('192.0.2.0/24', ['10.0.0.2'])), [kernel('192.0.2.0/24', ['10.0.0.1', '10.0.0.2'])])
+            .operations,
+        ),
       ).toEqual(['replace 192.0.2.0/24 via 10.0.0.2 (multipath-changed)']);
     });
 
     it('orders replaces after deletes and before adds', () => {
-      const result = plan(desired(want('192.0.2.0/24', ['10.0.0.1', '10.0.0.3']), want('198.51.100.0/24', ['10.0.0.1'])), [
-        kernel('192.0.2.0/24', ['10.0.0.1', '10.0.0.2']),
-        kernel('203.0.113.0/24', ['10.0.0.1']),
-      ]);
+      const result = plan(
+        desired(want('192.0.2.0/24', ['10.0.0.1', '10.0.0.3']), want('198.51.100.0/24', ['10.0.0.1'])),
+        [kernel('192.0.2.0/24', ['10.0.0.1', '10.0.0.2']), kernel('203.0.113.0/24', ['10.0.0.1'])],
+      );
       expect(result.operations.map((operation) => operation.op)).toEqual(['delete', 'replace', 'add']);
     });
   });
 
   describe('IPv6', () => {
     it('uses metric 1024 as our metric', () => {
-      expect(plan(desired(want('2001:db8::/32', ['fd00::1'])), [kernel('2001:db8::/32', ['fd00::1'])]).operations).toEqual([]);
       expect(
-        show(plan(desired(want('2001:db8::/32', ['fd00::1'])), [kernel('2001:db8::/32', ['fd00::1'], OURS, { metric: 0 })]).operations),
-      ).toEqual(['delete 2001:db8::/32 via fd00::1 (gateway-changed)', 'add 2001:db8::/32 via fd00::1 (gateway-changed)']);
+        plan(desired(want('2001:db8::/32', ['fd00::1'])), [kernel('2001:db8::/32', ['fd00::1'])]).operations,
+      ).toEqual([]);
+      expect(
+        show(
+          plan(desired(want('2001:db8::/32', ['fd00::1'])), [kernel('2001:db8::/32', ['fd00::1'], OURS, { metric: 0 })])
+            .operations,
+        ),
+      ).toEqual([
+        'delete 2001:db8::/32 via fd00::1 (gateway-changed)',
+        'add 2001:db8::/32 via fd00::1 (gateway-changed)',
+      ]);
     });
   });
 
@@ -165,7 +192,7 @@ describe('planRouteChanges', () => {
       expect(result.operations[0]).toMatchObject({ previous: seed });
     });
 
-    it("deletes a seed route via the last handled (old) gateway, then adds ours", () => {
+    it('deletes a seed route via the last handled (old) gateway, then adds ours', () => {
       const result = plan(desired(want('34.160.111.145/32', ['10.116.0.12'], { seedGateways: [['10.116.0.5']] })), [
         kernel('34.160.111.145/32', ['10.116.0.5'], STATIC),
       ]);
@@ -177,7 +204,9 @@ describe('planRouteChanges', () => {
 
     it('does not touch static routes via unrelated gateways: the destination is blocked', () => {
       const foreign = kernel('34.160.111.145/32', ['10.116.0.99'], STATIC);
-      const result = plan(desired(want('34.160.111.145/32', ['10.116.0.5'], { seedGateways: [['10.116.0.4']] })), [foreign]);
+      const result = plan(desired(want('34.160.111.145/32', ['10.116.0.5'], { seedGateways: [['10.116.0.4']] })), [
+        foreign,
+      ]);
       expect(result.operations).toEqual([]);
       expect(result.blocked).toEqual([{ route: expect.objectContaining({ key: '34.160.111.145/32' }), by: foreign }]);
     });
@@ -193,7 +222,10 @@ describe('planRouteChanges', () => {
   it('reports destinations held by routes of other protocols as blocked', () => {
     const dhcp = kernel('0.0.0.0/0', ['10.0.0.254'], 16);
     const blackhole = kernel('192.0.2.0/24', [], 3, { type: 6 });
-    const result = plan(desired(want('0.0.0.0/0', ['10.0.0.1']), want('192.0.2.0/24', ['10.0.0.1'])), [dhcp, blackhole]);
+    const result = plan(desired(want('0.0.0.0/0', ['10.0.0.1']), want('192.0.2.0/24', ['10.0.0.1'])), [
+      dhcp,
+      blackhole,
+    ]);
     expect(result.operations).toEqual([]);
     expect(result.blocked.map((item) => item.by)).toEqual([dhcp, blackhole]);
   });
@@ -205,7 +237,9 @@ describe('planRouteChanges', () => {
   });
 
   it('describes kernel routes', () => {
-    expect(describeKernelRoute(kernel('192.0.2.0/24', ['10.0.0.1']))).toBe('192.0.2.0/24 via 10.0.0.1 proto 201 metric 0');
+    expect(describeKernelRoute(kernel('192.0.2.0/24', ['10.0.0.1']))).toBe(
+      '192.0.2.0/24 via 10.0.0.1 proto 201 metric 0',
+    );
     expect(describeKernelRoute(kernel('192.0.2.0/24', [], 2))).toBe('192.0.2.0/24 no gateway proto 2 metric 0');
   });
 });

@@ -9,7 +9,11 @@ function nodeAddress(text: string, interfaceName?: string): NodeAddress {
 }
 
 const policy: SafetyPolicy = {
-  nodeAddresses: [nodeAddress('10.116.0.2/20', 'eth1'), nodeAddress('206.81.0.10/20', 'eth0'), nodeAddress('fd00:10::2/64', 'eth1')],
+  nodeAddresses: [
+    nodeAddress('10.116.0.2/20', 'eth1'),
+    nodeAddress('206.81.0.10/20', 'eth0'),
+    nodeAddress('fd00:10::2/64', 'eth1'),
+  ],
   apiServerAddresses: [mustParsePrefix('203.0.113.10')],
   protectedCidrs: [mustParsePrefix('100.64.0.0/10')],
   allowDefaultRoute: false,

@@ -18,7 +18,10 @@ describe('parseRouteSpec: valid specs', () => {
   });
 
   it('normalizes destinations and keeps their order', () => {
-    const result = parseRouteSpec({ destinations: ['198.51.100.0/24', '203.0.113.7/32', '192.0.2.1'], gateway: '10.0.0.1' });
+    const result = parseRouteSpec({
+      destinations: ['198.51.100.0/24', '203.0.113.7/32', '192.0.2.1'],
+      gateway: '10.0.0.1',
+    });
     expect(result.ok && result.spec.destinations.map(formatPrefix)).toEqual([
       '198.51.100.0/24',
       '203.0.113.7/32',
@@ -80,9 +83,17 @@ describe('parseRouteSpec: refusals name the field', () => {
       { destinations: ['192.0.2.1', '192.0.2.1/32'], gateway: '10.0.0.1' },
       'spec.destinations[1]: duplicate of spec.destinations[0] (192.0.2.1/32)',
     ],
-    ['malformed gateway', { destinations: ['192.0.2.1'], gateway: '10.0.0' }, 'spec.gateway: "10.0.0" is not a valid IP'],
+    [
+      'malformed gateway',
+      { destinations: ['192.0.2.1'], gateway: '10.0.0' },
+      'spec.gateway: "10.0.0" is not a valid IP',
+    ],
     ['gateway as CIDR', { destinations: ['192.0.2.1'], gateway: '10.0.0.1/32' }, 'spec.gateway: "10.0.0.1/32" is not'],
-    ['loopback gateway', { destinations: ['192.0.2.1'], gateway: '127.0.0.1' }, 'spec.gateway: "127.0.0.1" is a loopback'],
+    [
+      'loopback gateway',
+      { destinations: ['192.0.2.1'], gateway: '127.0.0.1' },
+      'spec.gateway: "127.0.0.1" is a loopback',
+    ],
     ['empty gateways', { destinations: ['192.0.2.1'], gateways: [] }, 'spec.gateways: must not be empty'],
     ['gateways not a list', { destinations: ['192.0.2.1'], gateways: '10.0.0.1' }, 'spec.gateways: must be a list'],
     [
@@ -97,7 +108,10 @@ describe('parseRouteSpec: refusals name the field', () => {
     ],
     [
       'too many destinations',
-      { destinations: Array.from({ length: MAX_DESTINATIONS + 1 }, (_, i) => `198.18.${i >> 8}.${i & 255}`), gateway: '10.0.0.1' },
+      {
+        destinations: Array.from({ length: MAX_DESTINATIONS + 1 }, (_, i) => `198.18.${i >> 8}.${i & 255}`),
+        gateway: '10.0.0.1',
+      },
       `spec.destinations: at most ${MAX_DESTINATIONS} destinations`,
     ],
     [
@@ -107,7 +121,11 @@ describe('parseRouteSpec: refusals name the field', () => {
     ],
     [
       'bad nodeSelector',
-      { destinations: ['192.0.2.1'], gateway: '10.0.0.1', nodeSelector: { matchExpressions: [{ key: 'a', operator: 'Is' }] } },
+      {
+        destinations: ['192.0.2.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'a', operator: 'Is' }] },
+      },
       'spec.nodeSelector.matchExpressions[0].operator',
     ],
   ])('%s', (_name, spec, expected) => {

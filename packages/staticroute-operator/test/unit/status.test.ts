@@ -3,7 +3,17 @@ import type { ObjectAssessment } from '../../src/logic/desired.js';
 import { objectOutcome, summarizeStatus, type NodeStatusEntry, type StatusCondition } from '../../src/logic/status.js';
 
 function assessment(extra: Partial<ObjectAssessment> = {}): ObjectAssessment {
-  return { name: 'sr', generation: 2, deleting: false, selected: true, invalid: [], refused: [], conflicts: [], claimed: [], ...extra };
+  return {
+    name: 'sr',
+    generation: 2,
+    deleting: false,
+    selected: true,
+    invalid: [],
+    refused: [],
+    conflicts: [],
+    claimed: [],
+    ...extra,
+  };
 }
 
 describe('objectOutcome', () => {
@@ -40,7 +50,11 @@ describe('objectOutcome', () => {
 
   it('Refused over Conflict', () => {
     const outcome = objectOutcome(
-      assessment({ claimed: ['a'], refused: [{ destination: 'c', reason: 'c overlaps x' }], conflicts: [{ destination: 'd', winner: 'w' }] }),
+      assessment({
+        claimed: ['a'],
+        refused: [{ destination: 'c', reason: 'c overlaps x' }],
+        conflicts: [{ destination: 'd', winner: 'w' }],
+      }),
       new Map(),
     );
     expect(outcome).toEqual({ state: 'Refused', message: '1/3 routes applied; refused: c overlaps x', routes: 1 });
@@ -99,7 +113,12 @@ describe('summarizeStatus', () => {
   });
 
   it('counts nodes that have not reported yet as pending', () => {
-    const summary = summarizeStatus({ generation: 2, entries: { a: entry('Applied') }, selectedNodes: ['a', 'b'], now });
+    const summary = summarizeStatus({
+      generation: 2,
+      entries: { a: entry('Applied') },
+      selectedNodes: ['a', 'b'],
+      now,
+    });
     expect(summary.ready).toBe('1/2');
     expect(summary.conditions[0]).toMatchObject({ reason: 'Pending', message: 'b: not reported yet' });
   });
@@ -111,7 +130,11 @@ describe('summarizeStatus', () => {
       now,
     });
     expect(summary.ready).toBe('1/2');
-    expect(summary.conditions[1]).toMatchObject({ type: 'Conflict', status: 'True', message: 'conflict reported by c' });
+    expect(summary.conditions[1]).toMatchObject({
+      type: 'Conflict',
+      status: 'True',
+      message: 'conflict reported by c',
+    });
     expect(summary.conditions[0]).toMatchObject({ reason: 'Conflict' });
   });
 

@@ -7,7 +7,14 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startControlPlane, startNetwork, type ControlPlane, type Route, type SimNetwork, type SimNode } from '@opkit/testbed';
+import {
+  startControlPlane,
+  startNetwork,
+  type ControlPlane,
+  type Route,
+  type SimNetwork,
+  type SimNode,
+} from '@opkit/testbed';
 import { buildOperator, PACKAGE_DIR, REPO_DIR } from '../../support/build.js';
 
 export const OURS = 201;
@@ -70,7 +77,11 @@ export class E2eCluster {
     const controlPlane = await startControlPlane();
     try {
       await controlPlane.kubectl(['apply', '-f', RELEASE]);
-      await controlPlane.kubectl(['wait', '--for=condition=Established', 'crd/staticroutes.networking.digitalocean.com']);
+      await controlPlane.kubectl([
+        'wait',
+        '--for=condition=Established',
+        'crd/staticroutes.networking.digitalocean.com',
+      ]);
       const network = await startNetwork({ nodes, controlPlane });
       return new E2eCluster(controlPlane, network);
     } catch (error) {
@@ -141,7 +152,9 @@ export class E2eCluster {
     await eventually(
       async () => {
         if (operator && operator.child.exitCode !== null) {
-          throw new Error(`operator on ${node.name} exited ${operator.child.exitCode}:\n${operator.logs().slice(-3000)}`);
+          throw new Error(
+            `operator on ${node.name} exited ${operator.child.exitCode}:\n${operator.logs().slice(-3000)}`,
+          );
         }
         const result = await node.exec(['curl', '-sf', 'http://127.0.0.1:9860/readyz'], { allowFailure: true });
         return result.code === 0;
@@ -187,16 +200,24 @@ export class E2eCluster {
 
   /** Waits until the object is gone (every node released its finalizer). */
   async waitGone(name: string, timeoutMs = 60_000): Promise<void> {
-    await eventually(async () => (await this.getStaticRoute(name)) === undefined, `StaticRoute ${name} to be gone`, timeoutMs);
+    await eventually(
+      async () => (await this.getStaticRoute(name)) === undefined,
+      `StaticRoute ${name} to be gone`,
+      timeoutMs,
+    );
   }
 
   /** Deletes every StaticRoute and waits until they are gone (run between tests). */
   async deleteAllStaticRoutes(): Promise<void> {
     await this.controlPlane.kubectl(['delete', 'staticroutes', '--all', '--wait=false']);
-    await eventually(async () => {
-      const result = await this.controlPlane.kubectl(['get', 'staticroutes', '-o', 'name']);
-      return result.stdout.trim() === '';
-    }, 'all StaticRoutes to be gone', 60_000);
+    await eventually(
+      async () => {
+        const result = await this.controlPlane.kubectl(['get', 'staticroutes', '-o', 'name']);
+        return result.stdout.trim() === '';
+      },
+      'all StaticRoutes to be gone',
+      60_000,
+    );
   }
 
   async destroy(): Promise<void> {
@@ -230,7 +251,12 @@ export async function ourRoutes(node: SimNode, protocol = OURS): Promise<string[
 }
 
 export function describeRoute(route: Route): string {
-  const via = route.nexthops ? route.nexthops.map((hop) => hop.gateway).sort().join(',') : (route.gateway ?? '-');
+  const via = route.nexthops
+    ? route.nexthops
+        .map((hop) => hop.gateway)
+        .sort()
+        .join(',')
+    : (route.gateway ?? '-');
   return `${route.dst} via ${via}`;
 }
 

@@ -62,6 +62,8 @@ interface Answer {
 export class Churn {
   readonly live = new Map<string, ModelObject>();
   readonly deleted: string[] = [];
+  /** Every destination (normalized) any object of this driver ever asked for. */
+  readonly everDesired = new Set<string>();
   readonly counts: ChurnCounts = { create: 0, patchDestinations: 0, patchGateway: 0, delete: 0, retriedRequests: 0 };
   private readonly random: Random;
   private readonly busy = new Set<string>();
@@ -152,7 +154,7 @@ export class Churn {
     const lines: string[] = [];
     for (const object of this.live.values()) {
       const via = [...object.hops].sort().join(',');
-      for (const destination of object.destinations) lines.push(`${destination.includes('/') ? destination : `${destination}/32`} via ${via}`);
+      for (const destination of object.destinations) lines.push(`${normalize(destination)} via ${via}`);
     }
     return lines.sort();
   }
@@ -184,6 +186,7 @@ export class Churn {
     const picked = new Set<string>();
     if (this.random.chance(0.2)) picked.add(`${base}.0/24`);
     while (picked.size < count) picked.add(`${base}.${this.random.int(1, 254)}`);
+    for (const destination of picked) this.everDesired.add(normalize(destination));
     return [...picked];
   }
 
@@ -209,6 +212,11 @@ export class Churn {
 }
 
 class RequestRefused extends Error {}
+
+/** `a.b.c.d` -> `a.b.c.d/32`, as the kernel reports host routes. */
+function normalize(destination: string): string {
+  return destination.includes('/') ? destination : `${destination}/32`;
+}
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((item) => b.includes(item));

@@ -22,15 +22,19 @@ export interface LogEntry {
   [key: string]: unknown;
 }
 
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
 /** Parses pino JSON lines; anything else (a crash trace on stderr) is kept as a level-60 entry. */
 export function parseLogs(text: string): LogEntry[] {
   const entries: LogEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const parsed = JSON.parse(line) as LogEntry;
-      if (typeof parsed === 'object' && parsed !== null && typeof parsed.level === 'number') {
-        entries.push(parsed);
+      const parsed = JSON.parse(line) as Omit<LogEntry, 'level'> & { level: unknown };
+      // pino writes numeric levels, or their labels when configured with a level formatter.
+      const level = typeof parsed.level === 'number' ? parsed.level : LEVELS[String(parsed.level)];
+      if (typeof parsed === 'object' && parsed !== null && level !== undefined) {
+        entries.push({ ...parsed, level });
         continue;
       }
     } catch {

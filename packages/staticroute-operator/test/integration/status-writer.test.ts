@@ -1,0 +1,120 @@
+/**
+ * The status summary converges when many nodes report at the same moment: every writer patches its own entry, and
+ * the shared `status.ready` / conditions are written only with a resourceVersion precondition.
+ * Real API server; twelve StatusWriters stand in for twelve nodes.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError, type KubeApi, type KubeObject, type Logger, type ResourceRef } from 'opkit';
+import { startControlPlane, type ControlPlane } from '@opkit/testbed';
+import { StatusWriter } from '../../src/handlers/status-writer.js';
+import type { StaticRouteObject } from '../../src/logic/spec.js';
+import type { NodeOutcome } from '../../src/logic/status.js';
+import { REPO_DIR } from '../support/build.js';
+
+let controlPlane: ControlPlane;
+const BASE = '/apis/networking.digitalocean.com/v1/staticroutes';
+const quiet = { warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
+
+/** The two verbs StatusWriter uses, over the test bed's admin client (the API server itself is real). */
+function apiFor(cp: ControlPlane): KubeApi {
+  const check = <T>(response: { status: number; body: unknown; text: string }): T => {
+    if (response.status >= 400) throw new ApiError(response.status, response.text);
+    return response.body as T;
+  };
+  const unsupported = () => Promise.reject(new Error('not used by StatusWriter'));
+  return {
+    get: async <T extends KubeObject>(_ref: ResourceRef, name: string) =>
+      check<T>(await cp.request('GET', `${BASE}/${name}`)),
+    patch: async <T extends KubeObject>(
+      _ref: ResourceRef,
+      name: string,
+      body: unknown,
+      options?: { subresource?: string },
+    ) =>
+      check<T>(
+        await cp.request(
+          'PATCH',
+          `${BASE}/${name}${options?.subresource ? `/${options.subresource}` : ''}`,
+          body,
+          'application/merge-patch+json',
+        ),
+      ),
+    list: unsupported,
+    create: unsupported,
+    delete: unsupported,
+    watch: unsupported,
+    requestCount: 0,
+  } as KubeApi;
+}
+
+async function read(name: string): Promise<StaticRouteObject> {
+  return (await controlPlane.request<StaticRouteObject>('GET', `${BASE}/${name}`)).body;
+}
+
+beforeAll(async () => {
+  controlPlane = await startControlPlane();
+  await controlPlane.kubectl(['apply', '-f', path.join(REPO_DIR, 'deploy/crd.yaml')]);
+  await controlPlane.kubectl(['wait', '--for=condition=Established', 'crd/staticroutes.networking.digitalocean.com']);
+});
+
+afterAll(async () => {
+  await controlPlane?.stop();
+});
+
+describe('StatusWriter', () => {
+  const nodeNames = Array.from({ length: 12 }, (_, index) => `node-${index + 1}`);
+  const inventory = new Map(nodeNames.map((name) => [name, { 'kubernetes.io/hostname': name }]));
+  const applied: NodeOutcome = { state: 'Applied', message: '1/1 routes applied', routes: 1 };
+
+  it.each([1, 2, 3])('twelve nodes reporting at once converge on READY 12/12 (round %i)', async (round) => {
+    const name = `concurrent-${round}`;
+    await controlPlane.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'networking.digitalocean.com/v1',
+        kind: 'StaticRoute',
+        metadata: { name },
+        spec: { destinations: ['198.51.100.1'], gateway: '10.116.0.5' },
+      }),
+    });
+    const object = await read(name);
+    const writers = nodeNames.map((node) => new StatusWriter(apiFor(controlPlane), node, quiet, () => inventory));
+    for (const writer of writers) writer.report(object, applied);
+    await Promise.all(writers.map((writer) => writer.flush()));
+    const final = (await read(name)) as StaticRouteObject & {
+      status: {
+        ready: string;
+        nodes: Record<string, { state: string }>;
+        conditions: Array<{ type: string; status: string }>;
+      };
+    };
+    expect(Object.keys(final.status.nodes).sort()).toEqual([...nodeNames].sort());
+    expect(final.status.ready).toBe('12/12');
+    expect(final.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+  });
+
+  it('a summary made stale by someone else is fixed on the next event (refresh)', async () => {
+    const name = 'concurrent-1';
+    // Another writer (e.g. the framework removing a dead node's entry) changes entries without the summary.
+    await controlPlane.request(
+      'PATCH',
+      `${BASE}/${name}/status`,
+      { status: { nodes: { 'node-12': null } } },
+      'application/merge-patch+json',
+    );
+    const writer = new StatusWriter(apiFor(controlPlane), 'node-1', quiet, () => inventory);
+    writer.refresh(await read(name));
+    await writer.flush();
+    const final = (await read(name)) as StaticRouteObject & { status: { ready: string } };
+    expect(final.status.ready).toBe('11/12');
+  });
+
+  it('does not rewrite an unchanged entry', async () => {
+    const name = 'concurrent-2';
+    const before = await read(name);
+    const writer = new StatusWriter(apiFor(controlPlane), 'node-3', quiet, () => inventory);
+    writer.report(before, applied);
+    await writer.flush();
+    expect((await read(name)).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+});

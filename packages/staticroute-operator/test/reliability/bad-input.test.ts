@@ -1,0 +1,173 @@
+/**
+ * Bad input: at least 100 malformed or hostile StaticRoutes (seeded, see support/hostile-routes.ts) are sent while
+ * good objects keep changing. Each hostile object is either refused at admission with a message naming the field at
+ * fault, or accepted and then reported by every node (Refused or Failed, with a message) without any kernel change;
+ * status forged by a user is corrected. Meanwhile the good objects are handled normally, no operator process
+ * restarts or crashes, and the final tables equal the desired set exactly.
+ * `FUZZ_SEED` replays another input set; `FUZZ_COUNT` sends more (scripts/chaos.sh --long sends 400).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HUB_ADDRESS_V6, type Route, type RouteMonitor } from '@opkit/testbed';
+import { describeRoute, E2eCluster, GATEWAY_A, GATEWAY_B, OURS, waitForRoutes, type StaticRouteJson } from '../e2e/support/cluster.js';
+import { Churn } from './support/churn.js';
+import { expectConverged, LONG, recordFigures } from './support/converge.js';
+import { generateHostileRoutes, type HostileCase, type HostileTarget } from './support/hostile-routes.js';
+import { isAlive, logsOf } from './support/observe.js';
+import { seedFrom } from './support/random.js';
+
+const SEED = seedFrom('FUZZ_SEED', 34);
+const COUNT = Number(process.env.FUZZ_COUNT ?? (LONG ? 400 : 120));
+const BASE = '/apis/networking.digitalocean.com/v1/staticroutes';
+/** The server-side strictness kubectl uses by default (unknown fields are errors, not silently dropped). */
+const CREATE = `${BASE}?fieldValidation=Strict`;
+
+let cluster: E2eCluster;
+
+beforeAll(async () => {
+  cluster = await E2eCluster.start(3);
+  await cluster.startOperators();
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+function targetOf(): HostileTarget {
+  const gateway = cluster.network.gateways.find((host) => host.address === GATEWAY_A)!;
+  return {
+    gatewayV4: GATEWAY_A,
+    gatewayV6: gateway.addressV6,
+    nodeSubnetV4: cluster.network.subnet,
+    nodeSubnetV6: cluster.network.subnetV6,
+    nodeAddresses: cluster.nodes.flatMap((node) => [node.address, node.addressV6]),
+    nodeNames: cluster.nodes.map((node) => node.name),
+    apiServerAddress: new URL(cluster.network.apiServerUrl).hostname,
+    apiServerAddressV6: HUB_ADDRESS_V6,
+  };
+}
+
+/** A route as a comparable line: table, type, destination, protocol, next hops. */
+function routeLine(route: Route): string {
+  return `${route.table ?? '-'} ${route.type ?? 'unicast'} ${describeRoute(route)} proto ${route.protocol ?? '-'}`;
+}
+
+interface Outcome {
+  item: HostileCase;
+  admitted: boolean;
+  status: number;
+  message: string;
+}
+
+/** Every node reports the object as Refused or Failed, for its generation, with a message, and none counts as ready. */
+function reportedEverywhere(object: StaticRouteJson, nodes: string[]): boolean {
+  for (const node of nodes) {
+    const entry = object.status?.nodes?.[node];
+    if (!entry || !['Refused', 'Failed'].includes(entry.state) || entry.message === '') return false;
+    if (entry.observedGeneration !== object.metadata.generation) return false;
+  }
+  return object.status?.ready === `0/${nodes.length}`;
+}
+
+async function submit(item: HostileCase): Promise<Outcome> {
+  const response = await cluster.controlPlane.request<{ message?: string }>('POST', CREATE, item.manifest);
+  const message = typeof response.body === 'object' && response.body ? (response.body.message ?? response.text) : response.text;
+  if (response.status === 201 && item.userStatus) {
+    const forged = await cluster.controlPlane.request('PATCH', `${BASE}/${item.name}/status`, { status: item.userStatus });
+    expect(forged.status, `forging status of ${item.name}: ${forged.text}`).toBe(200);
+  }
+  return { item, admitted: response.status === 201, status: response.status, message };
+}
+
+describe('hostile StaticRoutes', () => {
+  it(`${COUNT} hostile objects: refused naming the field, or reported with no kernel change; good objects unaffected`, async () => {
+    const nodes = cluster.nodes;
+    const pids = new Map(nodes.map((node) => [node.name, cluster.operators.get(node.name)!.child.pid]));
+    const baseline = new Map(await Promise.all(nodes.map(async (node) => [node.name, (await node.routes()).map(routeLine)] as const)));
+    const monitors = new Map<string, RouteMonitor>(await Promise.all(nodes.map(async (node) => [node.name, await node.monitorRoutes()] as const)));
+    const cases = generateHostileRoutes(targetOf(), { seed: SEED, count: COUNT });
+    expect(cases.length).toBeGreaterThanOrEqual(100);
+
+    // Good objects keep changing while the hostile ones arrive.
+    const good = new Churn(cluster, { seed: SEED, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'good', firstSerial: 64_000, maxLive: 6, pauseMs: [100, 300] });
+    const churning = good.run(LONG ? 80 : 25);
+    const outcomes: Outcome[] = [];
+    for (let index = 0; index < cases.length; index += 4) {
+      outcomes.push(...(await Promise.all(cases.slice(index, index + 4).map(submit))));
+    }
+    await churning;
+
+    // Refused at admission: the message names the field at fault.
+    const refused = outcomes.filter((outcome) => !outcome.admitted);
+    for (const outcome of refused) {
+      expect(outcome.status, `${outcome.item.name}: ${outcome.message}`).toBeGreaterThanOrEqual(400);
+      expect(outcome.status, `${outcome.item.name}: ${outcome.message}`).toBeLessThan(500);
+      expect(outcome.message, `${outcome.item.name} (${outcome.item.description})`).toContain(outcome.item.field);
+    }
+    // Admitted: every node reports it as Refused or Failed for its generation, with a message, and `ready` counts
+    // none; forged status is replaced by the truth. All objects are watched together until each settles, so that
+    // one that never does is reported alongside every other one.
+    const admitted = outcomes.filter((outcome) => outcome.admitted);
+    const reports = new Map<string, string>();
+    const lastSeen = new Map<string, string>();
+    const deadline = Date.now() + 120_000;
+    let pending = admitted.map((outcome) => outcome.item);
+    while (pending.length > 0 && Date.now() < deadline) {
+      const list = await cluster.controlPlane.request<{ items: StaticRouteJson[] }>('GET', BASE);
+      const byName = new Map(list.body.items.map((object) => [object.metadata.name, object]));
+      pending = pending.filter((item) => {
+        const object = byName.get(item.name);
+        lastSeen.set(item.name, JSON.stringify(object?.status ?? null).slice(0, 600));
+        if (!object || !reportedEverywhere(object, nodes.map((node) => node.name))) return true;
+        const first = object.status?.nodes?.[nodes[0]!.name];
+        reports.set(item.name, `${first?.state}: ${first?.message}`);
+        return false;
+      });
+      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    for (const item of pending) {
+      expect.soft(lastSeen.get(item.name), `${item.name} (${item.description}) is not reported Refused/Failed by every node with ready 0/${nodes.length}`).toBe('reported');
+    }
+
+    // The good objects were handled normally; the tables hold exactly their routes on top of what was there.
+    await expectConverged(cluster, good, 120_000);
+    const wanted = good.expectedRoutes().map((line) => `254 unicast ${line} proto ${OURS}`);
+    for (const node of nodes) {
+      const now = (await node.routes()).map(routeLine).sort();
+      expect(now, `${node.name}: every table`).toEqual([...(baseline.get(node.name) ?? []), ...wanted].sort());
+      const monitor = monitors.get(node.name)!;
+      await monitor.stop();
+      const strays = monitor.events().filter((event) => event.kind === 'add' && !good.everDesired.has(event.route.dst));
+      expect(strays.map((event) => `${event.route.dst} proto ${event.route.protocol}`), `${node.name}: routes added for hostile objects`).toEqual([]);
+    }
+    // No operator process restarted or crashed.
+    for (const node of nodes) {
+      const operator = cluster.operators.get(node.name)!;
+      expect(operator.child.pid).toBe(pids.get(node.name));
+      expect(isAlive(operator), `${node.name}:\n${operator.logs().slice(-2000)}`).toBe(true);
+      expect(logsOf(operator).filter((entry) => entry.level >= 60)).toEqual([]);
+    }
+
+    const byCategory: Record<string, { refusedAtAdmission: number; reportedInStatus: number }> = {};
+    for (const outcome of outcomes) {
+      const counts = (byCategory[outcome.item.category] ??= { refusedAtAdmission: 0, reportedInStatus: 0 });
+      if (outcome.admitted) counts.reportedInStatus++;
+      else counts.refusedAtAdmission++;
+    }
+    recordFigures('bad-input', {
+      seed: SEED,
+      cases: outcomes.length,
+      refusedAtAdmission: refused.length,
+      reportedInStatus: admitted.length,
+      byCategory,
+      notReported: pending.map((item) => ({ name: item.name, what: item.description, status: lastSeen.get(item.name) })),
+      goodChanges: good.counts,
+      samples: outcomes.map((outcome) => ({
+        name: outcome.item.name.length > 60 ? `${outcome.item.name.slice(0, 40)}…(${outcome.item.name.length} chars)` : outcome.item.name,
+        what: outcome.item.description,
+        result: outcome.admitted ? `status: ${reports.get(outcome.item.name)?.slice(0, 200)}` : `HTTP ${outcome.status}: ${outcome.message.slice(0, 200)}`,
+      })),
+    });
+    await cluster.deleteAllStaticRoutes();
+    await waitForRoutes(nodes, [], 60_000);
+  });
+});
