@@ -3,7 +3,7 @@
  * SelfSubjectAccessReviews, so that a missing RBAC rule is reported up front, by name, instead of as a 403 in the
  * middle of some handler. rbac.yaml grants exactly this list; the integration tests run the operator with it.
  */
-import type { KubeApi } from 'opkit';
+import type { KubeApi, KubeObject } from 'opkit';
 import { GROUP } from './types.js';
 
 /** One permission: verb on a resource (and subresource) of an API group. */
@@ -34,9 +34,9 @@ export function describePermission(permission: Permission): string {
 
 const ACCESS_REVIEWS = { group: 'authorization.k8s.io', version: 'v1', plural: 'selfsubjectaccessreviews' };
 
-interface AccessReview {
-  metadata: { name: string; uid: string; resourceVersion: string };
-  status?: { allowed?: boolean };
+/** The answer to a SelfSubjectAccessReview (not stored, so its metadata is nearly empty). */
+interface AccessReview extends KubeObject {
+  status?: { allowed?: boolean; reason?: string };
 }
 
 /**

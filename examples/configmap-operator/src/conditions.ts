@@ -35,8 +35,7 @@ export function withReady(
     status: next.status,
     reason: next.reason,
     message: next.message,
-    lastTransitionTime:
-      current && current.status === next.status ? current.lastTransitionTime : now.toISOString(),
+    lastTransitionTime: current && current.status === next.status ? current.lastTransitionTime : now.toISOString(),
     ...(generation === undefined ? {} : { observedGeneration: generation }),
   };
   return [...others, ready];

@@ -13,6 +13,7 @@ import {
   MANAGED_BY_LABEL,
   TEMPLATE_LABEL,
   type ConfigMap,
+  type ConfigMapBody,
   type OwnerReference,
 } from './types.js';
 
@@ -24,7 +25,11 @@ export interface TemplateIdentity {
 }
 
 /** The ConfigMap a template should produce under `targetName` with `data`. */
-export function desiredConfigMap(owner: TemplateIdentity, targetName: string, data: Record<string, string>): ConfigMap {
+export function desiredConfigMap(
+  owner: TemplateIdentity,
+  targetName: string,
+  data: Record<string, string>,
+): ConfigMapBody {
   const ownerReference: OwnerReference = {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -43,40 +48,40 @@ export function desiredConfigMap(owner: TemplateIdentity, targetName: string, da
       namespace: owner.namespace,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [TEMPLATE_LABEL]: owner.name },
       ownerReferences: [ownerReference],
-    } as ConfigMap['metadata'],
+    },
     data,
   };
 }
 
 /** The owner references of an object (empty when none). */
-export function ownerReferencesOf(object: ConfigMap): OwnerReference[] {
+export function ownerReferencesOf(object: ConfigMap | ConfigMapBody): OwnerReference[] {
   const references = object.metadata.ownerReferences;
   return Array.isArray(references) ? (references as OwnerReference[]) : [];
 }
 
 /** True when `configMap` is owned by the ConfigTemplate with `ownerUid`. */
-export function isOwnedBy(configMap: ConfigMap, ownerUid: string): boolean {
+export function isOwnedBy(configMap: ConfigMap | ConfigMapBody, ownerUid: string): boolean {
   return ownerReferencesOf(configMap).some((reference) => reference.uid === ownerUid);
 }
 
 /** Who owns a ConfigMap, for messages: `ConfigTemplate/other`, `unmanaged`, ... */
 export function describeOwner(configMap: ConfigMap): string {
-  const controller = ownerReferencesOf(configMap).find((reference) => reference.controller) ??
-    ownerReferencesOf(configMap)[0];
-  return controller ? `owned by ${controller.kind}/${controller.name} (uid ${controller.uid})` : 'not owned by anything';
+  const controller =
+    ownerReferencesOf(configMap).find((reference) => reference.controller) ?? ownerReferencesOf(configMap)[0];
+  return controller
+    ? `owned by ${controller.kind}/${controller.name} (uid ${controller.uid})`
+    : 'not owned by anything';
 }
 
 /** True when `existing` (ours) already matches `desired`: same data, our labels present. */
-export function isInSync(existing: ConfigMap, desired: ConfigMap): boolean {
-  if (!sameStrings(existing.data ?? {}, desired.data ?? {})) return false;
+export function isInSync(existing: ConfigMap, desired: ConfigMapBody): boolean {
+  if (!sameStrings(existing.data ?? {}, desired.data)) return false;
   const labels = existing.metadata.labels ?? {};
-  return Object.entries(desired.metadata.labels ?? {}).every(([key, value]) => labels[key] === value);
+  return Object.entries(desired.metadata.labels).every(([key, value]) => labels[key] === value);
 }
 
 /** A JSON patch operation (RFC 6902), as far as {@link syncPatch} uses them. */
-export type JsonPatchOp =
-  | { op: 'test'; path: string; value: unknown }
-  | { op: 'add'; path: string; value: unknown };
+export type JsonPatchOp = { op: 'test'; path: string; value: unknown } | { op: 'add'; path: string; value: unknown };
 
 /**
  * The JSON patch that turns `existing` (ours) into `desired`.
@@ -86,10 +91,10 @@ export type JsonPatchOp =
  * resourceVersion makes the write conditional: if someone changed the ConfigMap after we read it (for example
  * took it over), the API refuses the patch and the handler runs again with a fresh read, instead of overwriting.
  */
-export function syncPatch(existing: ConfigMap, desired: ConfigMap): JsonPatchOp[] {
+export function syncPatch(existing: ConfigMap, desired: ConfigMapBody): JsonPatchOp[] {
   return [
     { op: 'test', path: '/metadata/resourceVersion', value: existing.metadata.resourceVersion },
-    { op: 'add', path: '/data', value: desired.data ?? {} },
+    { op: 'add', path: '/data', value: desired.data },
     // Keep labels others put on the ConfigMap; only ours are (re)set.
     { op: 'add', path: '/metadata/labels', value: { ...existing.metadata.labels, ...desired.metadata.labels } },
   ];

@@ -88,7 +88,7 @@ export class ConfigTemplateOperator {
    */
   @OnStartup({ id: 'preflight' })
   async preflight(ctx: ActivityContext): Promise<void> {
-    return; const namespaces = ctx.settings.namespaces.length > 0 ? [...ctx.settings.namespaces] : [undefined];
+    const namespaces = ctx.settings.namespaces.length > 0 ? [...ctx.settings.namespaces] : [undefined];
     for (const namespace of namespaces) {
       const missing = await missingPermissions(ctx.api, REQUIRED_PERMISSIONS, namespace);
       if (missing.length > 0) {
@@ -212,7 +212,11 @@ export class ConfigTemplateOperator {
       });
       const summary = describeDataChanges(existing.data ?? {}, rendered.data);
       if (repairing) ctx.events.normal('Restored', `${target} was modified; restored it (${summary})`);
-      else ctx.events.normal('Updated', `Updated ${target}${changes.length ? ` after ${changes.join(', ')}` : ''} (${summary})`);
+      else
+        ctx.events.normal(
+          'Updated',
+          `Updated ${target}${changes.length ? ` after ${changes.join(', ')}` : ''} (${summary})`,
+        );
       ctx.logger.info({ configMap: spec.targetName, trigger, summary }, 'ConfigMap updated');
     }
 

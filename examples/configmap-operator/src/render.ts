@@ -29,9 +29,7 @@ export interface TemplateProblem {
 }
 
 /** The outcome of rendering: the data, or every problem found. */
-export type RenderResult =
-  | { ok: true; data: Record<string, string> }
-  | { ok: false; problems: TemplateProblem[] };
+export type RenderResult = { ok: true; data: Record<string, string> } | { ok: false; problems: TemplateProblem[] };
 
 /**
  * Renders one template. Returns the text, or the problems found (each with its offset; `key` left unset).

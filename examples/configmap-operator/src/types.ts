@@ -14,7 +14,12 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ConfigTemplate';
 
 /** The ConfigTemplate collection (namespaced). */
-export const CONFIG_TEMPLATES: ResourceRef = { group: GROUP, version: VERSION, plural: 'configtemplates', namespaced: true };
+export const CONFIG_TEMPLATES: ResourceRef = {
+  group: GROUP,
+  version: VERSION,
+  plural: 'configtemplates',
+  namespaced: true,
+};
 /** The core ConfigMap collection. */
 export const CONFIG_MAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
 
@@ -55,6 +60,19 @@ export interface ConfigTemplateStatus {
 /** A ConfigMap as the API returns it. */
 export interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
+}
+
+/** A ConfigMap as this operator writes it: no server-assigned fields (uid, resourceVersion) yet. */
+export interface ConfigMapBody {
+  apiVersion: 'v1';
+  kind: 'ConfigMap';
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    ownerReferences: OwnerReference[];
+  };
+  data: Record<string, string>;
 }
 
 /** An entry of `metadata.ownerReferences`. */

@@ -93,7 +93,12 @@ function fixture(cp: ControlPlane, operatorKubeconfig: string): ExampleCluster {
     operatorKubeconfig,
     async installCrd() {
       await cp.kubectl(['apply', '-f', CRD_PATH]);
-      await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/configtemplates.examples.opkit.dev']);
+      await cp.kubectl([
+        'wait',
+        '--for=condition=Established',
+        '--timeout=60s',
+        'crd/configtemplates.examples.opkit.dev',
+      ]);
       // Established can precede serving by a moment.
       for (let attempt = 0; (await cp.request('GET', TEMPLATES)).status !== 200; attempt++) {
         if (attempt > 100) throw new Error('ConfigTemplates are not served');

@@ -57,7 +57,9 @@ describe('preflight (@OnStartup)', () => {
     const token = await cluster.cp.mintToken(NAMESPACE, 'nobody');
     const kubeconfig = await cluster.cp.writeKubeconfig({ token });
     const failure = start(kubeconfig);
-    await expect(failure).rejects.toThrow(/RBAC: not allowed in namespace demo to get examples\.opkit\.dev\/configtemplates/);
+    await expect(failure).rejects.toThrow(
+      /RBAC: not allowed in namespace demo to get examples\.opkit\.dev\/configtemplates/,
+    );
     await expect(failure).rejects.toThrow(/create events, patch events; grant the role in .*rbac\.yaml/);
   });
 
@@ -70,7 +72,7 @@ describe('preflight (@OnStartup)', () => {
 describe('a ConfigMap that is not ours (TemporaryError)', () => {
   test('blocks the rendering, which is retried until the ConfigMap is removed', async () => {
     await cluster.createConfigMap('shared', { owner: 'someone else' });
-    const template = await cluster.createTemplate('claims', { targetName: 'shared', data: { 'k': 'mine' } });
+    const template = await cluster.createTemplate('claims', { targetName: 'shared', data: { k: 'mine' } });
 
     const blocked = await waitFor(async () => {
       const current = await cluster.template('claims');

@@ -152,7 +152,9 @@ describe('ConfigTemplate lifecycle', () => {
     expect(after?.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
     // Repair it for the tests that follow.
     await cluster.patchTemplate('web', { spec: { data: { 'app.conf': 'database={{ host }}' } } });
-    await waitFor(async () => (await cluster.configMap('web-config-v2'))?.data?.['app.conf'] === 'database=db.internal');
+    await waitFor(
+      async () => (await cluster.configMap('web-config-v2'))?.data?.['app.conf'] === 'database=db.internal',
+    );
   });
 
   test('the drift timer recreates a deleted ConfigMap and restores an edited one', async () => {
@@ -162,7 +164,7 @@ describe('ConfigTemplate lifecycle', () => {
     expect(recreated.data?.['app.conf']).toBe('database=db.internal');
     await waitFor(async () => (await eventReasons(template.metadata.uid)).includes('Normal/Recreated'));
 
-    await cluster.patchConfigMap('web-config-v2', { data: { 'app.conf': 'edited by hand', 'junk': 'x' } });
+    await cluster.patchConfigMap('web-config-v2', { data: { 'app.conf': 'edited by hand', junk: 'x' } });
     const restored = await waitFor(async () => {
       const current = await cluster.configMap('web-config-v2');
       return current?.data?.['app.conf'] === 'database=db.internal' && current;

@@ -10,13 +10,13 @@
  * Every run uses fresh CRDs; the table shows medians. The layer-by-layer breakdown is bench/rss.ts.
  *
  * Run: node --import ./packages/framework/bench/register.mjs packages/framework/bench/memory.ts
- *        [--runs=3] [--objects=5000] [--quick]
+ *        [--runs=3] [--objects=5000] [--node-flags="--max-semi-space-size=1"] [--quick]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createWidgets, startBenchCluster, type BenchCluster } from './lib/cluster.js';
-import { metricSum, startOperatorProcess, type OperatorProcess } from './lib/operator-process.js';
+import { metricSum, nodeFlagsFromArgs, startOperatorProcess, type OperatorProcess } from './lib/operator-process.js';
 import { figure, fixed, median, options, printTable, writeResults } from './lib/report.js';
 
 const opts = options({ runs: 3, objects: 5000, parallel: 16 }, { runs: 1, objects: 2000 });
@@ -30,7 +30,13 @@ interface Reading {
   afterGcMiB: number;
   /** VmHWM: the highest RSS of the process's life. */
   peakMiB: number;
-  /** V8 heap used after the forced GCs (prom-client's process metrics). */
+  /** Settled: anonymous memory and mapped files (mostly the node binary's code) of the RSS. */
+  anonMiB: number;
+  fileMiB: number;
+  /** Settled: V8 heap committed (total) and used, from prom-client's process metrics. */
+  heapTotalMiB: number;
+  heapUsedSettledMiB: number;
+  /** V8 heap used after the forced GCs. */
   heapUsedMiB: number;
 }
 
@@ -50,10 +56,13 @@ async function settle(operator: OperatorProcess): Promise<number> {
 }
 
 async function measureOperator(cluster: BenchCluster, plural: string): Promise<Reading> {
-  const operator = await startOperatorProcess({ kubeconfigPath: cluster.controlPlane.kubeconfigPath, plural });
+  const operator = await startOperatorProcess({
+    nodeFlags: nodeFlagsFromArgs(), kubeconfigPath: cluster.controlPlane.kubeconfigPath, plural });
   try {
     const readyMs = await operator.waitReady(600_000);
     const settled = await settle(operator);
+    const { anon, file } = operator.memory();
+    const settledMetrics = await operator.metrics();
     await operator.forceGc();
     const { rss: afterGc, peak } = operator.memory();
     const heapUsed = metricSum(await operator.metrics(), 'nodejs_heap_size_used_bytes');
@@ -62,6 +71,10 @@ async function measureOperator(cluster: BenchCluster, plural: string): Promise<R
       settledMiB: settled / MiB,
       afterGcMiB: afterGc / MiB,
       peakMiB: peak / MiB,
+      anonMiB: anon / MiB,
+      fileMiB: file / MiB,
+      heapTotalMiB: metricSum(settledMetrics, 'nodejs_heap_size_total_bytes') / MiB,
+      heapUsedSettledMiB: metricSum(settledMetrics, 'nodejs_heap_size_used_bytes') / MiB,
       heapUsedMiB: heapUsed / MiB,
     };
   } finally {
@@ -106,16 +119,18 @@ async function main(): Promise<void> {
   const row = (label: string, readings: Reading[]): string[] => [
     label,
     fixed(m(readings, 'settledMiB')),
-    fixed(m(readings, 'afterGcMiB')),
-    fixed(m(readings, 'peakMiB')),
-    fixed(m(readings, 'heapUsedMiB')),
     `+${fixed(m(readings, 'settledMiB') - bareMiB)}`,
+    `${fixed(m(readings, 'anonMiB'))} / ${fixed(m(readings, 'fileMiB'))}`,
+    `${fixed(m(readings, 'heapUsedSettledMiB'))} / ${fixed(m(readings, 'heapTotalMiB'))}`,
+    fixed(m(readings, 'afterGcMiB')),
+    fixed(m(readings, 'heapUsedMiB')),
+    fixed(m(readings, 'peakMiB')),
   ];
   printTable(
-    `Operator RSS in MiB (VmRSS), median of ${opts.runs} run(s)`,
-    ['figure', 'settled', 'after GC', 'peak', 'V8 heap', 'vs bare node'],
+    `Operator RSS in MiB (VmRSS), median of ${opts.runs} run(s); settled = requests stopped and RSS stable for 5 s`,
+    ['figure', 'settled', 'vs bare', 'anon / file', 'heap used / committed', 'after GC', 'heap after GC', 'peak'],
     [
-      ['baseline: bare node process', fixed(bareMiB), '', '', '', ''],
+      ['baseline: bare node process', fixed(bareMiB), '', '', '', '', '', ''],
       row('idle, ready (target < 70)', idle),
       row(`${opts.objects} objects watched and handled (target < 100)`, loaded),
     ],

@@ -8,11 +8,12 @@
  * (the floor). Each run uses fresh CRDs; floor and operator alternate their order between runs.
  *
  * Run: node --import ./packages/framework/bench/register.mjs packages/framework/bench/throughput.ts
- *        [--runs=3] [--objects=1000] [--parallel=8 (creates in flight)] [--concurrency=N (operator)] [--quick]
+ *        [--runs=3] [--objects=1000] [--parallel=8 (creates in flight)] [--concurrency=N (operator)]
+ *        [--node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof" (operator process)] [--quick]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectionPath, createWidgets, handledByOperator, startBenchCluster, type BenchCluster } from './lib/cluster.js';
-import { metricSum, startOperatorProcess } from './lib/operator-process.js';
+import { metricSum, nodeFlagsFromArgs, startOperatorProcess } from './lib/operator-process.js';
 import { figure, fixed, median, options, printTable, summarize, writeResults } from './lib/report.js';
 
 const opts = options({ runs: 3, objects: 1000, parallel: 8, concurrency: 0 }, { runs: 1 });
@@ -52,6 +53,7 @@ async function floorRun(cluster: BenchCluster, plural: string): Promise<FloorRun
 
 async function operatorRun(cluster: BenchCluster, plural: string): Promise<OperatorRun> {
   const operator = await startOperatorProcess({
+    nodeFlags: nodeFlagsFromArgs(),
     kubeconfigPath: cluster.controlPlane.kubeconfigPath,
     plural,
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),

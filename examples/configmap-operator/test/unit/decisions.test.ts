@@ -5,14 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { describePermission, REQUIRED_PERMISSIONS } from '../../src/access.js';
 import { readyCondition, sameConditions, specChanges, withReady } from '../../src/conditions.js';
-import {
-  dataChanges,
-  describeOwner,
-  desiredConfigMap,
-  isInSync,
-  isOwnedBy,
-  syncPatch,
-} from '../../src/configmap.js';
+import { dataChanges, describeOwner, desiredConfigMap, isInSync, isOwnedBy, syncPatch } from '../../src/configmap.js';
 import { DEFAULT_TUNING, readTuning } from '../../src/tuning.js';
 import type { ConfigMap, Condition } from '../../src/types.js';
 
@@ -50,7 +43,7 @@ describe('desired ConfigMap and ownership', () => {
     expect(isOwnedBy(ours, 'uid-1')).toBe(true);
     // A template of the same name, deleted and re-created, has another uid.
     expect(isOwnedBy(ours, 'uid-2')).toBe(false);
-    expect(isOwnedBy(existing({ labels: ours.metadata.labels as Record<string, string> }), 'uid-1')).toBe(false);
+    expect(isOwnedBy(existing({ labels: ours.metadata.labels }), 'uid-1')).toBe(false);
     expect(isOwnedBy(existing({ ownerReferences: 'garbage' }), 'uid-1')).toBe(false);
   });
 
@@ -67,7 +60,7 @@ describe('desired ConfigMap and ownership', () => {
 
 describe('drift and the update patch', () => {
   const desired = desiredConfigMap(owner, 'web-config', { a: '1', b: '2' });
-  const labels = desired.metadata.labels as Record<string, string>;
+  const labels = desired.metadata.labels;
 
   test('in sync: same data and our labels (extra labels of others are fine)', () => {
     expect(isInSync(existing({ labels: { ...labels, team: 'x' } }, { b: '2', a: '1' }), desired)).toBe(true);
@@ -120,7 +113,10 @@ describe('Ready condition', () => {
     const again = withReady(first, { status: 'False', reason: 'Conflict', message: 'm' }, 1, t1);
     expect(sameConditions(first, again)).toBe(true);
     const otherReason = withReady(first, { status: 'False', reason: 'InvalidTemplate', message: 'n' }, 2, t1);
-    expect(readyCondition(otherReason)).toMatchObject({ reason: 'InvalidTemplate', lastTransitionTime: t0.toISOString() });
+    expect(readyCondition(otherReason)).toMatchObject({
+      reason: 'InvalidTemplate',
+      lastTransitionTime: t0.toISOString(),
+    });
     expect(sameConditions(first, otherReason)).toBe(false);
   });
 

@@ -2,13 +2,7 @@
  * The template language: substitution, every kind of invalid template, and the ConfigMap size limit.
  */
 import { describe, expect, test } from 'vitest';
-import {
-  dataSize,
-  describeProblems,
-  MAX_CONFIGMAP_DATA_BYTES,
-  renderAll,
-  renderTemplate,
-} from '../../src/render.js';
+import { dataSize, describeProblems, MAX_CONFIGMAP_DATA_BYTES, renderAll, renderTemplate } from '../../src/render.js';
 
 describe('renderTemplate', () => {
   test('replaces placeholders, with or without spaces inside the braces', () => {

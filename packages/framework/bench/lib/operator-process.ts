@@ -23,6 +23,14 @@ export interface OperatorProcessOptions {
   plural: string;
   /** Objects handled in parallel (the CLI's `--concurrency`); default: the framework's default. */
   concurrency?: number;
+  /** More Node.js flags for the operator process (experiments: `--max-semi-space-size=1`, `--cpu-prof`). */
+  nodeFlags?: string[];
+}
+
+/** Node.js flags for the operator process from `--node-flags="..."` on the benchmark's command line. */
+export function nodeFlagsFromArgs(): string[] {
+  const arg = process.argv.slice(2).find((a) => a.startsWith('--node-flags='));
+  return arg ? arg.slice('--node-flags='.length).split(' ').filter(Boolean) : [];
 }
 
 /** A running operator process. */
@@ -33,8 +41,8 @@ export interface OperatorProcess {
   waitReady(timeoutMs: number): Promise<number>;
   /** The `/metrics` text. */
   metrics(): Promise<string>;
-  /** VmRSS and VmHWM (peak) in bytes, from /proc/<pid>/status. */
-  memory(): { rss: number; peak: number };
+  /** VmRSS, VmHWM (peak), RssAnon and RssFile (mapped files: mostly the node binary) in bytes, from /proc. */
+  memory(): { rss: number; peak: number; anon: number; file: number };
   /** User + system CPU time used so far, in ms. */
   cpuMs(): number;
   /** Two full GCs in the process (see fixtures/gc-on-signal.mjs). */
@@ -51,6 +59,7 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
   const logFile = path.join(logDir, 'operator.log');
   const log = createWriteStream(logFile);
   const args = [
+    ...(options.nodeFlags ?? []),
     '--expose-gc',
     '--import',
     path.join(benchDir, 'fixtures/gc-on-signal.mjs'),
@@ -99,7 +108,12 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
     memory() {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-      return { rss: kib('VmRSS') * 1024, peak: kib('VmHWM') * 1024 };
+      return {
+        rss: kib('VmRSS') * 1024,
+        peak: kib('VmHWM') * 1024,
+        anon: kib('RssAnon') * 1024,
+        file: kib('RssFile') * 1024,
+      };
     },
     cpuMs: () => processCpuMs(pid),
     async forceGc() {
