@@ -9,7 +9,10 @@ const alias = [
     find: /^opkit\/testing$/,
     replacement: fileURLToPath(new URL('./packages/framework/src/testing/index.ts', import.meta.url)),
   },
-  { find: /^@opkit\/testbed$/, replacement: fileURLToPath(new URL('./packages/testbed/src/index.ts', import.meta.url)) },
+  {
+    find: /^@opkit\/testbed$/,
+    replacement: fileURLToPath(new URL('./packages/testbed/src/index.ts', import.meta.url)),
+  },
 ];
 
 // Legacy (experimental) decorators, as in tsconfig: vite's transform must be told, since test files sit outside

@@ -57,7 +57,10 @@ async function settle(operator: OperatorProcess): Promise<number> {
 
 async function measureOperator(cluster: BenchCluster, plural: string): Promise<Reading> {
   const operator = await startOperatorProcess({
-    nodeFlags: nodeFlagsFromArgs(), kubeconfigPath: cluster.controlPlane.kubeconfigPath, plural });
+    nodeFlags: nodeFlagsFromArgs(),
+    kubeconfigPath: cluster.controlPlane.kubeconfigPath,
+    plural,
+  });
   try {
     const readyMs = await operator.waitReady(600_000);
     const settled = await settle(operator);

@@ -19,7 +19,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OnCreate, OnDelete, OnUpdate, Operator, type HandlerContext, type ResourceRef } from 'opkit';
 import { startOperator } from 'opkit/testing';
 import type { BenchObject } from './lib/api.js';
-import { collectionPath, GROUP, kindOf, objectPath, startBenchCluster, widget, type BenchCluster } from './lib/cluster.js';
+import {
+  collectionPath,
+  GROUP,
+  kindOf,
+  objectPath,
+  startBenchCluster,
+  widget,
+  type BenchCluster,
+} from './lib/cluster.js';
 import { figure, fixed, options, printTable, writeResults, type Figure } from './lib/report.js';
 
 const opts = options({ objects: 50, rounds: 2 }, { objects: 20, rounds: 1 });
@@ -98,7 +106,7 @@ async function measureScope(cluster: BenchCluster, scope: 'cluster' | 'node'): P
   };
   /** Waits until the operator sent nothing for 1.5 s (its Events are posted by a background loop). */
   const quiet = async (): Promise<void> => {
-    for (let seen = -1; seen !== requests.length; ) {
+    for (let seen = -1; seen !== requests.length;) {
       seen = requests.length;
       await sleep(1500);
     }
@@ -116,12 +124,14 @@ async function measureScope(cluster: BenchCluster, scope: 'cluster' | 'node'): P
     if (scope === 'node') await cluster.client.request('POST', '/api/v1/nodes', { metadata: { name: INSTANCE } });
     await quiet();
     let start = requests.length;
-    for (let i = 0; i < opts.objects; i += 1) await cluster.client.ok('POST', collectionPath(plural), widget(plural, i));
+    for (let i = 0; i < opts.objects; i += 1)
+      await cluster.client.ok('POST', collectionPath(plural), widget(plural, i));
     for (const name of names) {
       await until(() => {
         const object = latest.get(name);
-        const outcome = (ownStatus(object ?? ({} as BenchObject), scope)?.handlers as Record<string, { outcome: string }>)
-          ?.created?.outcome;
+        const outcome = (
+          ownStatus(object ?? ({} as BenchObject), scope)?.handlers as Record<string, { outcome: string }>
+        )?.created?.outcome;
         return outcome === 'success';
       }, `${name} created`);
     }
@@ -172,12 +182,36 @@ async function main(): Promise<void> {
   for (const r of results) {
     const baseline = r.scope === 'cluster' ? 2 : 1;
     rows.push(
-      [`${r.scope}: per change (target <= 2)`, per(r.change, r.changes, false), per(r.change, r.changes, true), `${baseline}`, breakdown(r.change, r.changes)],
-      [`${r.scope}: per create`, per(r.create, opts.objects, false), per(r.create, opts.objects, true), `${baseline + 1}`, breakdown(r.create, opts.objects)],
-      [`${r.scope}: per status-only change by another writer`, per(r.foreignStatus, opts.objects, false), per(r.foreignStatus, opts.objects, true), '0', breakdown(r.foreignStatus, opts.objects)],
+      [
+        `${r.scope}: per change (target <= 2)`,
+        per(r.change, r.changes, false),
+        per(r.change, r.changes, true),
+        `${baseline}`,
+        breakdown(r.change, r.changes),
+      ],
+      [
+        `${r.scope}: per create`,
+        per(r.create, opts.objects, false),
+        per(r.create, opts.objects, true),
+        `${baseline + 1}`,
+        breakdown(r.create, opts.objects),
+      ],
+      [
+        `${r.scope}: per status-only change by another writer`,
+        per(r.foreignStatus, opts.objects, false),
+        per(r.foreignStatus, opts.objects, true),
+        '0',
+        breakdown(r.foreignStatus, opts.objects),
+      ],
     );
     figures.push(
-      figure(`${r.scope} scope: requests per change`, (r.change.total - r.change.events) / r.changes, 'requests', { op: '<=', value: 2 }, { name: 'design minimum', value: baseline }),
+      figure(
+        `${r.scope} scope: requests per change`,
+        (r.change.total - r.change.events) / r.changes,
+        'requests',
+        { op: '<=', value: 2 },
+        { name: 'design minimum', value: baseline },
+      ),
       figure(`${r.scope} scope: requests per change incl. Events`, r.change.total / r.changes, 'requests'),
     );
   }

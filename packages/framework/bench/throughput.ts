@@ -12,7 +12,13 @@
  *        [--node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof" (operator process)] [--quick]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { collectionPath, createWidgets, handledByOperator, startBenchCluster, type BenchCluster } from './lib/cluster.js';
+import {
+  collectionPath,
+  createWidgets,
+  handledByOperator,
+  startBenchCluster,
+  type BenchCluster,
+} from './lib/cluster.js';
 import { metricSum, nodeFlagsFromArgs, startOperatorProcess } from './lib/operator-process.js';
 import { figure, fixed, median, options, printTable, summarize, writeResults } from './lib/report.js';
 
@@ -93,7 +99,7 @@ async function operatorRun(cluster: BenchCluster, plural: string): Promise<Opera
     const atHandled = await operator.metrics();
     // Events are posted by one background loop; let it finish to count its requests too.
     let withEvents = atHandled;
-    for (let stable = 0, last = -1; stable < 3; ) {
+    for (let stable = 0, last = -1; stable < 3;) {
       await sleep(1000);
       withEvents = await operator.metrics();
       const total = metricSum(withEvents, 'opkit_api_requests_total');
@@ -157,7 +163,8 @@ async function main(): Promise<void> {
 
   const floorMs = median(floors.map((f) => f.ms));
   const handledMs = median(runs.map((r) => r.handledMs));
-  const requestsPerObject = median(runs.map((r) => Object.values(r.requests).reduce((a, b) => a + b, 0))) / opts.objects;
+  const requestsPerObject =
+    median(runs.map((r) => Object.values(r.requests).reduce((a, b) => a + b, 0))) / opts.objects;
   const withEventsPerObject = median(runs.map((r) => r.requestsWithEvents)) / opts.objects;
   const n = opts.objects;
   printTable(
@@ -185,7 +192,13 @@ async function main(): Promise<void> {
   writeResults(
     'throughput',
     [
-      figure(`${n} creates handled`, handledMs, 'ms', { op: '<=', value: 10_000 }, { name: 'API accepts', value: floorMs }),
+      figure(
+        `${n} creates handled`,
+        handledMs,
+        'ms',
+        { op: '<=', value: 10_000 },
+        { name: 'API accepts', value: floorMs },
+      ),
       figure('operator requests per created object', requestsPerObject, 'requests'),
     ],
     { options: opts, floors, runs },

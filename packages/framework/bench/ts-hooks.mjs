@@ -2,6 +2,7 @@
 // workspace's TypeScript (no type check: `tsc -p tsconfig.test.json` does that), and a relative `./x.js` import
 // from a `.ts` file falls back to `./x.ts`, as TypeScript's NodeNext resolution expects.
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const compilerOptions = {
@@ -28,7 +29,7 @@ export async function resolve(specifier, context, nextResolve) {
 
 export async function load(url, context, nextLoad) {
   if (!url.startsWith('file:') || !url.endsWith('.ts')) return nextLoad(url, context);
-  const source = await readFile(new URL(url), 'utf8');
+  const source = await readFile(fileURLToPath(url), 'utf8');
   const { outputText } = ts.transpileModule(source, { fileName: url, compilerOptions });
   return { format: 'module', source: outputText, shortCircuit: true };
 }

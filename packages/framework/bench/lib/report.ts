@@ -64,7 +64,9 @@ export function printTable(title: string, header: string[], rows: (string | numb
   const cells = [header, ...rows.map((row) => row.map(String))];
   const widths = header.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)));
   const line = (row: string[]): string =>
-    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+    row
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ');
   console.log(`\n${title}`);
   console.log(line(header));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
@@ -104,10 +106,11 @@ export function environment(): Environment {
     loadAverage: os.loadavg().map((value) => Number(value.toFixed(2))),
     commit: git('rev-parse', '--short', 'HEAD'),
     dirty: git('status', '--porcelain').length > 0,
-    command: `node ${process.execArgv.join(' ')} ${path.relative(repoDir, process.argv[1] ?? '')} ${process.argv.slice(2).join(' ')}`.replace(
-      /\s+/g,
-      ' ',
-    ),
+    command:
+      `node ${process.execArgv.join(' ')} ${path.relative(repoDir, process.argv[1] ?? '')} ${process.argv.slice(2).join(' ')}`.replace(
+        /\s+/g,
+        ' ',
+      ),
   };
 }
 
