@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { DiffOp } from '../core/diff.js';
 import type { ChangeCause } from '../core/progress.js';
+import type { EventTarget, EventType } from '../kube/events.js';
 import type { KubeApi, KubeObject } from '../kube/types.js';
 import type { ResolvedSettings } from './settings.js';
 
@@ -36,6 +37,73 @@ export interface HandlerPatch {
 export interface HandlerEvents {
   normal(reason: string, message: string): void;
   warning(reason: string, message: string): void;
+}
+
+/**
+ * Event posting about any object, for code that runs outside a handler (`@OnStartup` and the long-lived components it
+ * creates). It is the runtime's recorder, shared with handlers: deduplicated (repeats of the same object, type,
+ * reason and message within 10 minutes bump one Event's count), rate-limited per object, flushed at shutdown, never
+ * throwing and never waiting.
+ */
+export interface EventPublisher {
+  /**
+   * Queues an Event about `target`. A target without `apiVersion`/`kind` is taken to be of this operator's resource.
+   * Events about cluster-scoped objects go to namespace `default`.
+   */
+  record(target: EventTarget, type: EventType, reason: string, message: string): void;
+  /** The `normal`/`warning` shorthand bound to one object, as handlers have it in `ctx.events`. */
+  about(target: EventTarget): HandlerEvents;
+}
+
+/** A change of the cluster's Nodes, as {@link NodeCache.onChange} delivers it. */
+export type NodeChange =
+  | {
+      type: 'upsert';
+      /** The Node as it is now. */
+      node: KubeObject;
+      /** Its previous copy; undefined when the Node is new to this instance. */
+      previous: KubeObject | undefined;
+      /** The Node is this instance's own (its name is the instance id). */
+      own: boolean;
+    }
+  | { type: 'delete'; node: KubeObject; own: boolean }
+  /** After every complete (re)list of Nodes: the cache equals the cluster's list. */
+  | { type: 'synced' };
+
+/** Receives Node changes; runs inside the watch loop, so it must return quickly (schedule work, do not await it). */
+export type NodeChangeListener = (change: NodeChange) => void;
+
+/** Options of {@link NodeCache.onChange}. */
+export interface NodeChangeOptions {
+  /** Only changes of this instance's own Node (no `synced`). Defaults to false (every change). */
+  ownOnly?: boolean;
+}
+
+/**
+ * Read-only access to the cluster's Nodes, backed by the one Nodes watch the runtime runs in node scope (the same
+ * watch that releases what dead instances held). Objects are shared snapshots: do not mutate them.
+ */
+export interface NodeCache {
+  /** True once the first complete list of Nodes arrived. */
+  readonly synced: boolean;
+  /** Every cached Node. */
+  list(): KubeObject[];
+  /** One cached Node by name. */
+  get(name: string): KubeObject | undefined;
+  /** This instance's own Node (named like `instanceId`), if it exists. */
+  own(): KubeObject | undefined;
+  /**
+   * Resolves once the first list of Nodes arrived (at once if it did). Rejects when `signal` aborts or the runtime
+   * stops first. A list that keeps failing (e.g. without RBAC access to Nodes) keeps this pending; the watch logs why.
+   */
+  whenSynced(signal?: AbortSignal): Promise<void>;
+  /**
+   * Subscribes to Node changes (of any Node, or with `ownOnly` of this instance's own Node). Changes come in watch
+   * order; there is no replay of what is already cached (read `list()` first, then subscribe, within one tick).
+   *
+   * @returns the unsubscribe function (idempotent). Subscriptions end by themselves when the runtime stops.
+   */
+  onChange(listener: NodeChangeListener, options?: NodeChangeOptions): () => void;
 }
 
 /** Read access to the watcher's cache of this operator's resource. */
@@ -79,9 +147,13 @@ export interface HandlerContext<Spec = unknown, Status = unknown, Value = Object
   readonly instanceId: string;
   /** A pino child bound to the object, cause and handler. */
   readonly logger: Logger;
+  /** A pino child bound to the operator only, for work that outlives this handler. */
+  readonly operatorLogger: Logger;
   readonly patch: HandlerPatch;
   readonly events: HandlerEvents;
   readonly cache: ObjectCache;
+  /** The cluster's Nodes (node scope; undefined in cluster scope). */
+  readonly nodes: NodeCache | undefined;
   /** Aborted when the attempt's `timeout` elapses or the operator's shutdown grace period ends. */
   readonly signal: AbortSignal;
   readonly settings: HandlerSettings;
@@ -99,15 +171,34 @@ export interface EventContext<Spec = unknown, Status = unknown> {
   readonly spec: Spec;
   readonly status: Status | undefined;
   readonly instanceId: string;
+  /** A pino child bound to the object and the event type. */
   readonly logger: Logger;
+  /** A pino child bound to the operator only. */
+  readonly operatorLogger: Logger;
   readonly cache: ObjectCache;
+  /** The cluster's Nodes (node scope; undefined in cluster scope). */
+  readonly nodes: NodeCache | undefined;
   readonly settings: HandlerSettings;
   readonly api: KubeApi;
 }
 
-/** The context of `@OnStartup` and `@OnCleanup` handlers. */
+/**
+ * The context of `@OnStartup` and `@OnCleanup` handlers. What it holds (other than `retry` and `signal`) stays valid
+ * until the runtime stopped, so long-lived components created at startup may keep `api`, `events`, `nodes` and
+ * `operatorLogger`.
+ */
 export interface ActivityContext {
+  /** A pino child bound to this activity (`handler`, `activity`): for the activity's own messages. */
   readonly logger: Logger;
+  /** A pino child bound to the operator only: for long-lived components created here. */
+  readonly operatorLogger: Logger;
+  /** Events about any object, through the runtime's recorder. */
+  readonly events: EventPublisher;
+  /**
+   * The cluster's Nodes (node scope; undefined in cluster scope). Its watch starts before the startup handlers, so
+   * they can `await ctx.nodes.whenSynced(ctx.signal)`, and stops after the cleanup handlers.
+   */
+  readonly nodes: NodeCache | undefined;
   readonly settings: HandlerSettings;
   readonly api: KubeApi;
   readonly instanceId: string;

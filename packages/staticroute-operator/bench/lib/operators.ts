@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SimNode } from '@opkit/testbed';
 import { PACKAGE_DIR, sleep } from './report.js';
@@ -73,9 +73,11 @@ export class OperatorProcess {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm run build\` first`);
     mkdirSync(options.dir, { recursive: true });
     const logFile = path.join(options.dir, `${node.name}-${options.runtime.label}-${Date.now()}.log`);
+    // The process writes its log straight to the file: no pipe through this process, which is busy measuring.
+    const out = openSync(logFile, 'w');
     const startedAt = Date.now();
     const child = node.spawn([options.runtime.binary, ...(options.nodeFlags ?? []), MAIN], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', out, out],
       cwd: options.dir,
       env: {
         NODE_NAME: node.name,
@@ -86,9 +88,7 @@ export class OperatorProcess {
         ...options.env,
       },
     });
-    const log = createWriteStream(logFile);
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
+    closeSync(out);
     return new OperatorProcess(node, child, logFile, startedAt);
   }
 

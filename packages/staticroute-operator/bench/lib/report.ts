@@ -6,7 +6,7 @@
  * holds every raw sample so medians can be recomputed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +70,10 @@ export function numericOptions<T extends Record<string, number>>(defaults: T, qu
 /** A string option `--name=value` (undefined when absent). */
 export function stringOption(name: string): string | undefined {
   const prefix = `--${name}=`;
-  return process.argv.slice(2).find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+  return process.argv
+    .slice(2)
+    .find((arg) => arg.startsWith(prefix))
+    ?.slice(prefix.length);
 }
 
 export const flag = (name: string): boolean => process.argv.slice(2).includes(`--${name}`);
@@ -108,6 +111,8 @@ export interface Environment {
   memoryGiB: number;
   /** 1, 5 and 15 minute load averages when the benchmark ended (the machine is shared). */
   loadAverage: number[];
+  /** `/proc/pressure/cpu` "some" avg10/avg60 at the end: the share of time runnable tasks waited for a CPU. */
+  cpuPressure: string;
   commit: string;
   dirty: boolean;
   command: string;
@@ -129,12 +134,23 @@ export function environment(): Environment {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     loadAverage: os.loadavg().map((value) => Number(value.toFixed(2))),
+    cpuPressure: cpuPressure(),
     commit: git('rev-parse', '--short', 'HEAD'),
     dirty: git('status', '--porcelain').length > 0,
     command: ['node', ...process.execArgv, path.relative(REPO_DIR, process.argv[1] ?? ''), ...process.argv.slice(2)]
       .join(' ')
       .trim(),
   };
+}
+
+/** `some avg10=.. avg60=..` from /proc/pressure/cpu, or '' where PSI is not available. */
+export function cpuPressure(): string {
+  try {
+    const line = readFileSync('/proc/pressure/cpu', 'utf8').split('\n')[0] ?? '';
+    return line.replace(/ avg300=\S+ total=\S+/, '');
+  } catch {
+    return '';
+  }
 }
 
 /** A headline figure, with its same-run baseline and its target. */

@@ -93,6 +93,9 @@ function subscribed(pid: number): boolean {
   }
 }
 
+/** What the log needs of a host: a test-bed node, or a scratch namespace (lib/scratch-netns.ts). */
+export type MonitoredHost = Pick<SimHost, 'name' | 'spawn'>;
+
 /** A running `ip monitor route` of one host, read incrementally from its file. */
 export class RouteLog {
   /** Every notification read so far, in the kernel's order. */
@@ -102,7 +105,7 @@ export class RouteLog {
   private readonly fd: number;
 
   private constructor(
-    readonly host: SimHost,
+    readonly host: MonitoredHost,
     readonly file: string,
     private readonly child: ChildProcess,
   ) {
@@ -110,7 +113,7 @@ export class RouteLog {
   }
 
   /** Starts the monitor and resolves once it is subscribed (no later change can be missed). */
-  static async start(host: SimHost, file: string): Promise<RouteLog> {
+  static async start(host: MonitoredHost, file: string): Promise<RouteLog> {
     const out = openSync(file, 'w');
     const child = host.spawn(['ip', '-ts', '-o', '-N', 'monitor', 'route'], {
       stdio: ['ignore', out, 'ignore'],
@@ -167,6 +170,6 @@ export class RouteLog {
 }
 
 /** Starts one log per host, in `dir` (`<host>.routes.log`). */
-export async function startRouteLogs(hosts: SimHost[], dir: string): Promise<RouteLog[]> {
+export async function startRouteLogs(hosts: MonitoredHost[], dir: string): Promise<RouteLog[]> {
   return Promise.all(hosts.map((host) => RouteLog.start(host, `${dir}/${host.name}.routes.log`)));
 }

@@ -10,7 +10,7 @@ const PROFILE = process.env.PERF_PROFILE;
 
 beforeAll(async () => {
   cluster = await E2eCluster.start(3);
-  await cluster.startOperators(PROFILE ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE}` } } : {});
+  await cluster.startOperators(PROFILE ? { env: { NODE_OPTIONS: `--import=/tmp/prof/profiler.mjs`, PROF_DIR: PROFILE } } : {});
 });
 afterAll(async () => {
   await cluster?.destroy();

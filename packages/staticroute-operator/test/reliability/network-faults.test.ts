@@ -7,7 +7,7 @@
  *   over a quiet window that spans several periodic reconciles);
  * - a node removed from the cluster while it holds finalizers: its finalizers and status entries are released and
  *   the objects can be deleted.
- * The operators run with RECONCILE_INTERVAL_SECONDS=4 so that every observation window spans periodic passes.
+ * The operators run with RECONCILE_INTERVAL_SECONDS=2 so that every observation window spans periodic passes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteEvent, SimNode } from '@opkit/testbed';
@@ -19,8 +19,8 @@ import { seedFrom } from './support/random.js';
 
 const SEED = seedFrom('CHAOS_SEED', 34);
 const CUT_MS = LONG ? 60_000 : 15_000;
-const QUIET_WINDOW_MS = LONG ? 30_000 : 10_000;
-const RECONCILE_SECONDS = 4;
+const QUIET_WINDOW_MS = LONG ? 30_000 : 6_000;
+const RECONCILE_SECONDS = 2;
 
 let cluster: E2eCluster;
 
@@ -125,7 +125,7 @@ describe('routes changed behind the operator’s back', () => {
     await waitForRoutes(cluster.nodes, [`34.90.3.3/32 via ${GATEWAY_A}`]);
     const node = cluster.nodes[0]!;
     const monitor = await node.monitorRoutes();
-    const fightMs = LONG ? 30_000 : 8_000;
+    const fightMs = LONG ? 30_000 : 5_000;
     const until = Date.now() + fightMs;
     let deletions = 0;
     while (Date.now() < until) {

@@ -48,7 +48,10 @@ function faultPoints(operations: number, faults: number): Set<number> {
   return new Set(Array.from({ length: faults }, (_, index) => Math.floor(((index + 1) * operations) / (faults + 1))));
 }
 
-/** Runs the churn and the faults together; resolves with the duration of each fault. */
+/**
+ * Runs the churn and the faults together; resolves with the duration of each fault. Each fault strikes together
+ * with a delete, so that the nodes are in the middle of releasing an object when the control plane goes away.
+ */
 async function churnWithFaults(churn: Churn, operations: number, faults: number, inject: () => Promise<void>): Promise<number[]> {
   const points = faultPoints(operations, faults);
   const durations: number[] = [];
@@ -58,7 +61,9 @@ async function churnWithFaults(churn: Churn, operations: number, faults: number,
     // In the background: the churn goes on while the control plane is down (its requests retry).
     chain = chain.then(async () => {
       const started = Date.now();
+      const deleting = churn.removeAny();
       await inject();
+      await deleting;
       durations.push(Date.now() - started);
     });
   });

@@ -149,6 +149,12 @@ export class Churn {
     return `delete ${object.name}`;
   }
 
+  /** Deletes one idle live object, if there is one (e.g. right when a fault strikes). */
+  async removeAny(): Promise<string | undefined> {
+    const idle = [...this.live.values()].filter((object) => !this.busy.has(object.name));
+    return idle.length === 0 ? undefined : this.remove(this.random.pick(idle));
+  }
+
   /** Every route the nodes must hold, as `dst via gw[,gw]` (the fixture's {@link describeRoute} format), sorted. */
   expectedRoutes(): string[] {
     const lines: string[] = [];

@@ -57,13 +57,12 @@ export function spoilStateFile(cluster: E2eCluster, nodeName: string, uid: strin
   }
 }
 
-/** Stray files in a state folder: a temporary file left by a crash, a foreign JSON file, a text file. */
+/** Stray files in a state folder: a temporary file left by a crash mid-write, a state file of no object. */
 export function addStrayFiles(cluster: E2eCluster, nodeName: string): string[] {
   const folder = stateDirOf(cluster, nodeName);
-  const strays = ['leftover.json.4242.tmp', 'not-a-uid.json', 'README'];
+  const strays = ['leftover.json.4242.tmp', 'not-a-uid.json'];
   writeFileSync(path.join(folder, strays[0]!), '{"half":');
   writeFileSync(path.join(folder, strays[1]!), '{"version":1,"uid":"not-a-uid"}');
-  writeFileSync(path.join(folder, strays[2]!), 'hello');
   return strays;
 }
 

@@ -30,11 +30,11 @@ export function parseLogs(text: string): LogEntry[] {
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const parsed = JSON.parse(line) as Omit<LogEntry, 'level'> & { level: unknown };
+      const parsed = JSON.parse(line) as Record<string, unknown> | null;
       // pino writes numeric levels, or their labels when configured with a level formatter.
-      const level = typeof parsed.level === 'number' ? parsed.level : LEVELS[String(parsed.level)];
-      if (typeof parsed === 'object' && parsed !== null && level !== undefined) {
-        entries.push({ ...parsed, level });
+      const level = typeof parsed?.level === 'number' ? parsed.level : LEVELS[String(parsed?.level)];
+      if (parsed && typeof parsed === 'object' && level !== undefined) {
+        entries.push({ ...parsed, level, time: String(parsed.time ?? ''), msg: String(parsed.msg ?? '') });
         continue;
       }
     } catch {

@@ -1,0 +1,293 @@
+/**
+ * Figures 1 and 2: how fast a change reaches every node's routing table, and how long a destination goes without a
+ * route during a gateway change.
+ *
+ * Set-up: the e2e fixture (real API server with the release applied, 3 simulated nodes), one operator per node
+ * started with the image's entry point, and `ip -ts monitor route` in every node (lib/route-log.ts).
+ *
+ * - Create: POST a 1-destination StaticRoute; latency = the route's add notification on a node minus the instant the
+ *   API's response arrived ("accepted"); "all nodes" is the slowest node. Each sample waits until the status shows
+ *   3/3 and the cluster is quiet again.
+ * - Gateway change of a 1-destination object (merge patch of spec.gateway, alternating A/B): converged = the later
+ *   of "new route added" and "old route deleted", on the slowest node. The window without a route = the new route's
+ *   add minus the old route's delete, per node.
+ * - Gateway change of a 2,000-destination object: the window of every destination on every node (median and max per
+ *   node), and the time until all 4,000 kernel changes were seen on every node.
+ * - Baselines in the same run: the patch's own API round trip (same requests), and the kernel time of one
+ *   `ip route replace` (a scratch namespace: `ip -batch` of 2,000 replaces minus an empty batch, per replace; and
+ *   one `ip route replace` process, wall time).
+ *
+ * Run (root, after `pnpm run build`):
+ *   node --import ./packages/staticroute-operator/bench/lib/register.mjs packages/staticroute-operator/bench/apply-latency.ts
+ *     [--samples=30] [--window-runs=5] [--destinations=2000] [--profile] [--quick] [--node=PATH]
+ * `--profile` runs the operators with LOG_LEVEL=debug (adds "cause detected/handled" to the breakdown) and
+ * `--cpu-prof` (profiles land in the printed folder).
+ */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { E2eCluster, GATEWAY_A, GATEWAY_B } from '../test/e2e/support/cluster.js';
+import { BenchApi, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
+import { runtimeOf, startOperators, stopOperators, type OperatorProcess } from './lib/operators.js';
+import { reportLatency, type NodeSample, type Sample, type WindowRun } from './lib/latency-report.js';
+import { flag, numericOptions, sleep, stringOption } from './lib/report.js';
+import { startRouteLogs, type RouteLog, type RouteNotification } from './lib/route-log.js';
+import { benchAddress, ScratchNamespace } from './lib/scratch-netns.js';
+import { OperatorLogIndex, type Timeline } from './lib/timeline.js';
+
+const opts = numericOptions(
+  { samples: 30, warmup: 3, windowRuns: 5, destinations: 2000, settleMs: 250, replaceBatch: 2000 },
+  { samples: 10, windowRuns: 2 },
+);
+const profile = flag('profile');
+const OURS = 201;
+
+const isOurs = (event: RouteNotification, dst: string): boolean => event.protocol === OURS && event.dst === dst;
+
+/** Waits until the object's status shows every node applied its current generation; returns when that was seen. */
+async function waitStatus(api: BenchApi, name: string, nodes: number): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { body } = await api.request<StaticRouteStatus>('GET', `${STATIC_ROUTES_PATH}/${name}`);
+    const entries = Object.values(body.status?.nodes ?? {});
+    const done =
+      entries.length === nodes &&
+      entries.every((entry) => entry.state === 'Applied' && entry.observedGeneration === body.metadata.generation);
+    if (done) return Date.now();
+    if (Date.now() > deadline) throw new Error(`${name}: status not 3/3 Applied: ${JSON.stringify(body.status)}`);
+    await sleep(20);
+  }
+}
+
+/** Kernel time of one `ip route replace`, in a scratch namespace shaped like a node. */
+async function replaceBaseline(count: number): Promise<{ perReplaceUs: number[]; oneProcessMs: number[] }> {
+  const scratch = ScratchNamespace.create();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sr-bench-replace-'));
+  try {
+    const perReplaceUs: number[] = [];
+    const oneProcessMs: number[] = [];
+    const lines = (gateway: string): string[] =>
+      Array.from({ length: count }, (_, i) => `route replace ${benchAddress(i)}/32 via ${gateway} proto 250`);
+    await scratch.batch(lines(scratch.gateways[0] as string), path.join(dir, 'seed'));
+    for (let run = 0; run < 5; run++) {
+      const empty = await scratch.batch([], path.join(dir, 'empty'));
+      const full = await scratch.batch(lines(scratch.gateways[(run + 1) % 2] as string), path.join(dir, 'batch'));
+      perReplaceUs.push(((full - empty) / count) * 1000);
+    }
+    for (let run = 0; run < 20; run++) {
+      const gateway = scratch.gateways[run % 2] as string;
+      oneProcessMs.push(await scratch.run(['route', 'replace', '198.19.0.1/32', 'via', gateway, 'proto', '250']));
+    }
+    return { perReplaceUs, oneProcessMs };
+  } finally {
+    scratch.destroy();
+  }
+}
+
+const pickTimes = (response: { acceptedAt: number; roundTripMs: number }) => ({
+  acceptedAt: response.acceptedAt,
+  roundTripMs: response.roundTripMs,
+});
+
+async function main(): Promise<void> {
+  const nodeBinary = stringOption('node') ?? process.execPath;
+  const runtime = runtimeOf(nodeBinary);
+  console.log(`apply latency: ${runtime.version} operators, ${opts.samples} samples, ${os.loadavg()[0]} load`);
+  const baseline = await replaceBaseline(opts.replaceBatch);
+  const cluster = await E2eCluster.start(3);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sr-bench-latency-'));
+  let operators: OperatorProcess[] = [];
+  const logs: RouteLog[] = [];
+  const api = new BenchApi(cluster.controlPlane);
+  try {
+    const nodes = cluster.nodes;
+    operators = await startOperators(nodes, {
+      runtime,
+      kubeconfig: await cluster.serviceAccountKubeconfig(),
+      dir,
+      logLevel: profile ? 'debug' : 'info',
+      ...(profile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] } : {}),
+    });
+    logs.push(...(await startRouteLogs(nodes, dir)));
+    const marks = (): number[] => logs.map((log) => (log.poll(), log.events.length));
+    const since = (mark: number[], index: number): RouteNotification[] =>
+      (logs[index] as RouteLog).events.slice(mark[index]);
+
+    // Figure 1a: create -> route on every node.
+    const creates: Sample[] = [];
+    for (let i = 0; i < opts.warmup + opts.samples; i++) {
+      const name = `latency-create-${i}`;
+      const dst = `${benchAddress(i + 1)}/32`;
+      const mark = marks();
+      const response = await api.createStaticRoute(name, { destinations: [dst], gateway: GATEWAY_A });
+      const sample: Sample = { name, cause: 'create', ...pickTimes(response), allNodesMs: 0, statusMs: 0, nodes: {} };
+      await Promise.all(
+        logs.map((log, n) =>
+          log.waitUntil(() => since(mark, n).some((e) => e.kind === 'add' && isOurs(e, dst)), `${dst} added`),
+        ),
+      );
+      nodes.forEach((node, n) => {
+        const added = since(mark, n).find((e) => e.kind === 'add' && isOurs(e, dst)) as RouteNotification;
+        sample.nodes[node.name] = { routeMs: added.at - response.acceptedAt };
+      });
+      sample.allNodesMs = Math.max(...Object.values(sample.nodes).map((s) => s.routeMs));
+      sample.statusMs = (await waitStatus(api, name, nodes.length)) - response.acceptedAt;
+      if (i >= opts.warmup) creates.push(sample);
+      await sleep(opts.settleMs);
+    }
+
+    // Figures 1b and 2 (1 destination): gateway change.
+    const gatewayName = 'latency-gateway';
+    const gatewayDst = `${benchAddress(0, 4096)}/32`;
+    await api.createStaticRoute(gatewayName, { destinations: [gatewayDst], gateway: GATEWAY_A });
+    await waitStatus(api, gatewayName, nodes.length);
+    const changes: Sample[] = [];
+    let current = GATEWAY_A;
+    for (let i = 0; i < opts.warmup + opts.samples; i++) {
+      const next = current === GATEWAY_A ? GATEWAY_B : GATEWAY_A;
+      const mark = marks();
+      const response = await api.patchSpec(gatewayName, { gateway: next });
+      const sample: Sample = {
+        name: gatewayName,
+        cause: 'update',
+        ...pickTimes(response),
+        allNodesMs: 0,
+        statusMs: 0,
+        nodes: {},
+      };
+      const find = (n: number) => ({
+        added: since(mark, n).find((e) => e.kind === 'add' && isOurs(e, gatewayDst) && e.gateways[0] === next),
+        deleted: since(mark, n).find((e) => e.kind === 'delete' && isOurs(e, gatewayDst) && e.gateways[0] === current),
+      });
+      await Promise.all(
+        logs.map((log, n) =>
+          log.waitUntil(() => {
+            const { added, deleted } = find(n);
+            return added !== undefined && deleted !== undefined;
+          }, `${gatewayDst} moved to ${next}`),
+        ),
+      );
+      nodes.forEach((node, n) => {
+        const { added, deleted } = find(n) as { added: RouteNotification; deleted: RouteNotification };
+        sample.nodes[node.name] = {
+          routeMs: Math.max(added.at, deleted.at) - response.acceptedAt,
+          windowMs: added.at - deleted.at,
+        };
+      });
+      sample.allNodesMs = Math.max(...Object.values(sample.nodes).map((s) => s.routeMs));
+      sample.statusMs = (await waitStatus(api, gatewayName, nodes.length)) - response.acceptedAt;
+      current = next;
+      if (i >= opts.warmup) changes.push(sample);
+      await sleep(opts.settleMs);
+    }
+
+    // Figure 2 (many destinations): every destination's window during a gateway change.
+    const bigName = 'latency-window';
+    const bigDestinations = Array.from({ length: opts.destinations }, (_, i) => `${benchAddress(i, 8192)}/32`);
+    const bigSet = new Set(bigDestinations);
+    let bigMark = marks();
+    const bigCreate = await api.createStaticRoute(bigName, { destinations: bigDestinations, gateway: GATEWAY_A });
+    const countSince = (mark: number[], n: number, kind: 'add' | 'delete', gateway: string): number =>
+      since(mark, n).filter(
+        (e) => e.kind === kind && e.protocol === OURS && e.gateways[0] === gateway && bigSet.has(e.dst),
+      ).length;
+    await Promise.all(
+      logs.map((log, n) =>
+        log.waitUntil(() => countSince(bigMark, n, 'add', GATEWAY_A) >= bigSet.size, `${bigSet.size} routes`, 120_000),
+      ),
+    );
+    const bigCreateMs =
+      Math.max(...logs.map((_, n) => Math.max(...since(bigMark, n).map((e) => e.at)))) - bigCreate.acceptedAt;
+    await waitStatus(api, bigName, nodes.length);
+    await sleep(1000);
+    current = GATEWAY_A;
+    const windowRuns: WindowRun[] = [];
+    for (let run = 0; run < opts.windowRuns; run++) {
+      const next = current === GATEWAY_A ? GATEWAY_B : GATEWAY_A;
+      bigMark = marks();
+      const response = await api.patchSpec(bigName, { gateway: next });
+      await Promise.all(
+        logs.map((log, n) =>
+          log.waitUntil(
+            () =>
+              countSince(bigMark, n, 'add', next) >= bigSet.size &&
+              countSince(bigMark, n, 'delete', current) >= bigSet.size,
+            `${bigSet.size} routes moved`,
+            120_000,
+          ),
+        ),
+      );
+      const result: WindowRun = { ...pickTimes(response), convergedMs: 0, nodes: {} };
+      nodes.forEach((node, n) => {
+        const deletedAt = new Map<string, number>();
+        const windows: number[] = [];
+        let first = Infinity;
+        let last = 0;
+        for (const e of since(bigMark, n)) {
+          if (e.protocol !== OURS || !bigSet.has(e.dst)) continue;
+          first = Math.min(first, e.at);
+          last = Math.max(last, e.at);
+          if (e.kind === 'delete' && e.gateways[0] === current) deletedAt.set(e.dst, e.at);
+          if (e.kind === 'add' && e.gateways[0] === next) windows.push(e.at - (deletedAt.get(e.dst) ?? e.at));
+        }
+        result.nodes[node.name] = { windows, convergedMs: last - response.acceptedAt, spanMs: last - first };
+      });
+      result.convergedMs = Math.max(...Object.values(result.nodes).map((n) => n.convergedMs));
+      windowRuns.push(result);
+      current = next;
+      await waitStatus(api, bigName, nodes.length);
+      await sleep(1000);
+    }
+
+    // What one write of an object costs the API server (validation included), without changing anything.
+    const writeCost = { smallMs: [] as number[], bigMs: [] as number[] };
+    for (let i = 0; i < 5; i++) {
+      for (const [name, list] of [
+        [gatewayName, writeCost.smallMs],
+        [bigName, writeCost.bigMs],
+      ] as const) {
+        const body = { metadata: { labels: { 'bench.opkit.dev/probe': String(i) } } };
+        list.push((await api.call('PATCH', `${STATIC_ROUTES_PATH}/${name}?dryRun=All`, body)).roundTripMs);
+      }
+    }
+
+    // Breakdown per node from the operators' log lines.
+    const index = new OperatorLogIndex(operators);
+    for (const sample of [...creates, ...changes]) {
+      for (const node of nodes) {
+        const entry = sample.nodes[node.name] as NodeSample;
+        entry.timeline = index.timeline(node.name, sample.name, sample.cause, sample.acceptedAt);
+      }
+    }
+    const bigTimelines: Record<string, Timeline> = {};
+    for (const node of nodes) {
+      bigTimelines[node.name] = index.timeline(node.name, bigName, 'create', bigCreate.acceptedAt);
+    }
+    reportLatency({
+      options: { ...opts, profile },
+      runtime,
+      nodes: nodes.map((n) => n.name),
+      creates,
+      changes,
+      windowRuns,
+      destinations: opts.destinations,
+      bigCreate: { roundTripMs: bigCreate.roundTripMs, allRoutesMs: bigCreateMs, timelines: bigTimelines },
+      writeCost,
+      baseline,
+    });
+    if (profile) console.log(`\noperator logs and CPU profiles: ${dir}`);
+  } finally {
+    api.close();
+    await stopOperators(operators);
+    await Promise.all(logs.map((log) => log.stop()));
+    await cluster.destroy();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,186 @@
+/**
+ * Figures 3 and 5: cold start of 3 operators facing 1,000 StaticRoutes x 10 destinations, and the operators' memory.
+ *
+ * Each run uses a fresh e2e fixture (API server with the release, 3 nodes):
+ * 1. Idle: the operators start with no StaticRoute; once ready and after `--idle-settle-ms`, VmRSS of each.
+ * 2. The operators are stopped; OBJECTS StaticRoutes with DESTINATIONS host routes each are created (nobody handles
+ *    them yet).
+ * 3. `ip -ts monitor route` in every node, then the operators start. Per node: spawn -> the last of the
+ *    OBJECTS x DESTINATIONS routes in the kernel (target < 10 s), spawn -> `ready` (every object handled once),
+ *    and then until every object's status shows 3/3 Applied.
+ * 4. VmRSS and VmHWM (peak) of each operator holding those routes (target < 100 MB), after `--idle-settle-ms`.
+ * Runs alternate between the runtimes (this process's Node.js, and Node 24 with `--node24=PATH` / `$NODE24`).
+ *
+ * The operators' info-level log lines date the start-up steps (where the time goes); `--profile` adds debug lines
+ * and `--cpu-prof` (the folder is printed).
+ *
+ * Run (root, after `pnpm run build`):
+ *   node --import ./packages/staticroute-operator/bench/lib/register.mjs packages/staticroute-operator/bench/cold-start.ts
+ *     [--objects=1000] [--destinations=10] [--runs=3] [--node24=PATH] [--profile] [--quick]
+ */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { SimNode } from '@opkit/testbed';
+import { E2eCluster, GATEWAY_A } from '../test/e2e/support/cluster.js';
+import { BenchApi, inParallel, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
+import { reportColdStart, type ColdRun, type NodeColdStart } from './lib/cold-start-report.js';
+import { OperatorProcess, runtimes, startOperators, stopOperators, type Runtime } from './lib/operators.js';
+import { flag, numericOptions, sleep, stringOption } from './lib/report.js';
+import { startRouteLogs, type RouteLog } from './lib/route-log.js';
+import { benchAddress } from './lib/scratch-netns.js';
+
+const opts = numericOptions(
+  { objects: 1000, destinations: 10, runs: 3, idleSettleMs: 5000, convergeTimeoutS: 600 },
+  { runs: 1 },
+);
+const profile = flag('profile');
+const OURS = 201;
+/** Start-up steps logged at info level, in order. */
+const MILESTONES = ['starting the route agent', 'routing table reconciled', 'initial list received', 'ready'];
+
+async function countApplied(api: BenchApi, nodes: number): Promise<number> {
+  const { body } = await api.call<{ items: StaticRouteStatus[] }>('GET', STATIC_ROUTES_PATH);
+  return body.items.filter((item) => {
+    const entries = Object.values(item.status?.nodes ?? {});
+    return (
+      entries.length === nodes &&
+      entries.every((e) => e.state === 'Applied' && e.observedGeneration === item.metadata.generation)
+    );
+  }).length;
+}
+
+async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
+  const cluster = await E2eCluster.start(3);
+  const dir = mkdtempSync(path.join(os.tmpdir(), `sr-bench-cold-${runtime.label}-`));
+  const api = new BenchApi(cluster.controlPlane);
+  let operators: OperatorProcess[] = [];
+  const logs: RouteLog[] = [];
+  try {
+    const nodes: SimNode[] = cluster.nodes;
+    const options = {
+      runtime,
+      kubeconfig: await cluster.serviceAccountKubeconfig(),
+      dir,
+      logLevel: profile ? 'debug' : 'info',
+      ...(profile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] } : {}),
+    };
+    // 1. Idle.
+    operators = await startOperators(nodes, options);
+    await sleep(opts.idleSettleMs);
+    const idle = operators.map((operator) => operator.memory());
+    await stopOperators(operators);
+
+    // 2. The objects, created while no operator runs.
+    const destinations = (object: number): string[] =>
+      Array.from({ length: opts.destinations }, (_, j) => `${benchAddress(object * opts.destinations + j, 16384)}/32`);
+    const created = performance.now();
+    const indexes = Array.from({ length: opts.objects }, (_, i) => i);
+    await inParallel(indexes, 8, async (i) => {
+      await api.createStaticRoute(`cold-${i}`, { destinations: destinations(i), gateway: GATEWAY_A });
+    });
+    const createMs = performance.now() - created;
+    const wanted = new Set(indexes.flatMap(destinations));
+
+    // 3. Cold start.
+    logs.push(...(await startRouteLogs(nodes, dir)));
+    operators = nodes.map((node) => OperatorProcess.start(node, options));
+    const perNode: NodeColdStart[] = await Promise.all(
+      operators.map(async (operator, n) => {
+        const log = logs[n] as RouteLog;
+        let count = 0;
+        let lastAt = 0;
+        let firstAt = Infinity;
+        await log.waitUntil(
+          () => {
+            // Count incrementally: the log grows to tens of thousands of lines.
+            for (const event of log.events.splice(0)) {
+              if (event.kind !== 'add' || event.protocol !== OURS || !wanted.has(event.dst)) continue;
+              count++;
+              firstAt = Math.min(firstAt, event.at);
+              lastAt = Math.max(lastAt, event.at);
+            }
+            return count >= wanted.size;
+          },
+          `${wanted.size} routes`,
+          opts.convergeTimeoutS * 1000,
+          20,
+        );
+        const readyAt = await operator.waitReady(opts.convergeTimeoutS * 1000);
+        return {
+          node: operator.node.name,
+          allRoutesMs: lastAt - operator.startedAt,
+          firstRouteMs: firstAt - operator.startedAt,
+          programmingMs: lastAt - firstAt,
+          readyMs: readyAt - operator.startedAt,
+          milestones: milestonesOf(operator),
+          cpuMsAtReady: operator.cpuMs(),
+          rss: { rss: 0, peak: 0, anon: 0, file: 0 },
+        };
+      }),
+    );
+    const startedAt = Math.min(...operators.map((o) => o.startedAt));
+    const deadline = Date.now() + opts.convergeTimeoutS * 1000;
+    let applied = 0;
+    while ((applied = await countApplied(api, nodes.length)) < opts.objects && Date.now() < deadline) {
+      await sleep(1000);
+    }
+    const allAppliedMs = Date.now() - startedAt;
+
+    // 4. Memory holding the routes.
+    await sleep(opts.idleSettleMs);
+    operators.forEach((operator, n) => ((perNode[n] as NodeColdStart).rss = operator.memory()));
+    const result: ColdRun = {
+      runtime: runtime.version,
+      run,
+      createMs,
+      idle,
+      nodes: perNode,
+      allAppliedMs: applied >= opts.objects ? allAppliedMs : Number.NaN,
+      appliedObjects: applied,
+    };
+    console.log(
+      `${runtime.version} run ${run + 1}: all routes ${perNode.map((p) => `${p.allRoutesMs} ms`).join(', ')}; ` +
+        `ready ${perNode.map((p) => `${p.readyMs} ms`).join(', ')}; ${applied}/${opts.objects} applied 3/3`,
+    );
+    if (profile) console.log(`logs and CPU profiles: ${dir}`);
+    return result;
+  } finally {
+    api.close();
+    await stopOperators(operators);
+    await Promise.all(logs.map((log) => log.stop()));
+    await cluster.destroy();
+  }
+}
+
+/** ms after spawn of each start-up step's first log line. */
+function milestonesOf(operator: OperatorProcess): Record<string, number> {
+  const lines = operator.logLines();
+  const result: Record<string, number> = {};
+  for (const milestone of MILESTONES) {
+    const line = lines.find((l) => l.msg === milestone);
+    if (line?.time) result[milestone] = Date.parse(line.time) - operator.startedAt;
+  }
+  return result;
+}
+
+async function main(): Promise<void> {
+  const list = runtimes(stringOption('node24'));
+  console.log(
+    `cold start: ${opts.objects} objects x ${opts.destinations} destinations, 3 nodes, ${opts.runs} run(s) per ` +
+      `runtime (${list.map((r) => r.version).join(', ')})`,
+  );
+  const runs: ColdRun[] = [];
+  for (let run = 0; run < opts.runs; run++) {
+    for (const runtime of list) runs.push(await oneRun(runtime, run));
+  }
+  reportColdStart(runs, list, { ...opts, profile, milestones: MILESTONES });
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,151 @@
+/** Tables, figures and the JSON of cold-start.ts. */
+import type { Runtime } from './operators.js';
+import { figure, fixed, grouped, printFigures, printTable, summarize, writeResults, type Figure } from './report.js';
+
+type Memory = { rss: number; peak: number; anon: number; file: number };
+
+export interface NodeColdStart {
+  node: string;
+  /** Spawn -> the last expected route in the kernel. */
+  allRoutesMs: number;
+  firstRouteMs: number;
+  /** First -> last expected route (the kernel programming part). */
+  programmingMs: number;
+  /** Spawn -> `ready` (every object of the initial list handled once). */
+  readyMs: number;
+  milestones: Record<string, number>;
+  cpuMsAtReady: number;
+  /** With the routes, after the settle time. */
+  rss: Memory;
+}
+
+export interface ColdRun {
+  runtime: string;
+  run: number;
+  /** Creating the objects (8 requests in flight). */
+  createMs: number;
+  /** Each operator with no StaticRoute, after the settle time. */
+  idle: Memory[];
+  nodes: NodeColdStart[];
+  /** First spawn -> every object 3/3 Applied in status (NaN if not within the timeout). */
+  allAppliedMs: number;
+  appliedObjects: number;
+}
+
+const MB = 1024 * 1024;
+
+export function reportColdStart(
+  runs: ColdRun[],
+  list: Runtime[],
+  options: Record<string, unknown> & { objects: number; destinations: number; milestones: string[] },
+): void {
+  const routes = options.objects * options.destinations;
+  const figures: Figure[] = [];
+  const rows: (string | number)[][] = [];
+  const memoryRows: (string | number)[][] = [];
+  const stepRows: (string | number)[][] = [];
+  for (const runtime of list) {
+    const mine = runs.filter((run) => run.runtime === runtime.version);
+    const nodes = mine.flatMap((run) => run.nodes);
+    const line = (name: string, values: number[], digits = 0): void => {
+      const s = summarize(values.filter(Number.isFinite));
+      rows.push([
+        `${name} (${runtime.version})`,
+        s.n,
+        fixed(s.median, digits),
+        fixed(s.p90, digits),
+        fixed(s.max, digits),
+      ]);
+    };
+    line(
+      'spawn -> all routes on the node',
+      nodes.map((n) => n.allRoutesMs),
+    );
+    line(
+      'spawn -> first route',
+      nodes.map((n) => n.firstRouteMs),
+    );
+    line(
+      'first -> last route (kernel programming)',
+      nodes.map((n) => n.programmingMs),
+    );
+    line(
+      'spawn -> ready (each object handled once)',
+      nodes.map((n) => n.readyMs),
+    );
+    line(
+      'first spawn -> all objects 3/3 Applied',
+      mine.map((r) => r.allAppliedMs),
+    );
+    line(
+      'CPU time until ready, per operator',
+      nodes.map((n) => n.cpuMsAtReady),
+    );
+    line(
+      'creating the objects (API, 8 in flight)',
+      mine.map((r) => r.createMs),
+    );
+    const allRoutes = summarize(nodes.map((n) => n.allRoutesMs));
+    const programmingRate = summarize(nodes.map((n) => (routes / n.programmingMs) * 1000));
+    figures.push(
+      figure(
+        `cold start, spawn -> ${grouped(routes)} routes on a node, median (${runtime.label})`,
+        allRoutes.median / 1000,
+        's',
+        {
+          target: { op: '<', value: 10 },
+        },
+      ),
+      figure(
+        `cold start, spawn -> ${grouped(routes)} routes, max over nodes and runs (${runtime.label})`,
+        allRoutes.max / 1000,
+        's',
+        {
+          target: { op: '<', value: 10 },
+        },
+      ),
+      figure(
+        `kernel programming inside the operator at cold start (${runtime.label})`,
+        programmingRate.median,
+        'routes/s',
+      ),
+    );
+
+    const idle = summarize(mine.flatMap((r) => r.idle.map((m) => m.rss / MB)));
+    const loaded = summarize(nodes.map((n) => n.rss.rss / MB));
+    const peak = summarize(nodes.map((n) => n.rss.peak / MB));
+    const anon = summarize(nodes.map((n) => n.rss.anon / MB));
+    const idleAnon = summarize(mine.flatMap((r) => r.idle.map((m) => m.anon / MB)));
+    memoryRows.push(
+      [`idle, VmRSS (${runtime.version})`, idle.n, fixed(idle.median), fixed(idle.max)],
+      [`idle, RssAnon (${runtime.version})`, idleAnon.n, fixed(idleAnon.median), fixed(idleAnon.max)],
+      [`${grouped(routes)} routes, VmRSS (${runtime.version})`, loaded.n, fixed(loaded.median), fixed(loaded.max)],
+      [`${grouped(routes)} routes, RssAnon (${runtime.version})`, anon.n, fixed(anon.median), fixed(anon.max)],
+      [`${grouped(routes)} routes, VmHWM peak (${runtime.version})`, peak.n, fixed(peak.median), fixed(peak.max)],
+    );
+    figures.push(
+      figure(`RSS with ${grouped(routes)} routes, max over nodes (${runtime.label})`, loaded.max, 'MB', {
+        target: { op: '<', value: 100 },
+        baseline: { name: 'idle RSS', value: idle.median },
+      }),
+      figure(`RSS with ${grouped(routes)} routes, median (${runtime.label})`, loaded.median, 'MB', {
+        target: { op: '<', value: 100 },
+      }),
+      figure(`peak RSS during the cold start, max (${runtime.label})`, peak.max, 'MB'),
+      figure(`idle RSS, median (${runtime.label})`, idle.median, 'MB'),
+    );
+    for (const milestone of options.milestones) {
+      const s = summarize(nodes.map((n) => n.milestones[milestone] ?? Number.NaN).filter(Number.isFinite));
+      stepRows.push([`${milestone} (${runtime.version})`, s.n, fixed(s.median, 0), fixed(s.max, 0)]);
+    }
+  }
+  printTable(
+    `Figure 3: cold start, ${options.objects} objects x ${options.destinations} destinations, 3 nodes (ms)`,
+    ['', 'n', 'median', 'p90', 'max'],
+    rows,
+  );
+  printTable('Start-up steps (ms after spawn, first log line of each)', ['', 'n', 'median', 'max'], stepRows);
+  printTable('Figure 5: operator memory (MB, /proc/<pid>/status)', ['', 'n', 'median', 'max'], memoryRows);
+  printFigures('Figures 3 and 5', figures);
+  writeResults('cold-start', figures, { options, runtimes: list, runs });
+}

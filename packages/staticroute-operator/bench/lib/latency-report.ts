@@ -1,0 +1,199 @@
+/** Tables, figures and the JSON of apply-latency.ts. */
+import { figure, fixed, printFigures, printTable, summarize, writeResults, type Figure } from './report.js';
+import type { Timeline } from './timeline.js';
+
+export interface NodeSample {
+  /** accepted -> the route change seen on this node (for a gateway change: the later of delete and add). */
+  routeMs: number;
+  /** Gateway change only: the new route's add minus the old route's delete. */
+  windowMs?: number;
+  timeline?: Timeline;
+}
+
+export interface Sample {
+  name: string;
+  cause: 'create' | 'update';
+  acceptedAt: number;
+  roundTripMs: number;
+  allNodesMs: number;
+  statusMs: number;
+  nodes: Record<string, NodeSample>;
+}
+
+export interface WindowRun {
+  acceptedAt: number;
+  roundTripMs: number;
+  convergedMs: number;
+  nodes: Record<string, { windows: number[]; convergedMs: number; spanMs: number }>;
+}
+
+export interface LatencyResults {
+  options: Record<string, unknown>;
+  runtime: { version: string };
+  nodes: string[];
+  creates: Sample[];
+  changes: Sample[];
+  windowRuns: WindowRun[];
+  destinations: number;
+  bigCreate: { roundTripMs: number; allRoutesMs: number; timelines: Record<string, Timeline> };
+  /** Dry-run label patches: what one write of an object costs the API server, by object size. */
+  writeCost: { smallMs: number[]; bigMs: number[] };
+  baseline: { perReplaceUs: number[]; oneProcessMs: number[] };
+}
+
+const values = (samples: Sample[], pick: (s: Sample) => number | undefined): number[] =>
+  samples.map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v));
+
+export function reportLatency(results: LatencyResults): void {
+  const { creates, changes, windowRuns, baseline, nodes, writeCost } = results;
+  const rows: (string | number)[][] = [];
+  const row = (name: string, list: number[], digits = 1): void => {
+    const s = summarize(list);
+    rows.push([name, s.n, fixed(s.median, digits), fixed(s.p90, digits), fixed(s.max, digits)]);
+  };
+  row(
+    'create -> route on all 3 nodes',
+    values(creates, (s) => s.allNodesMs),
+  );
+  for (const node of nodes)
+    row(
+      `  ${node}`,
+      values(creates, (s) => s.nodes[node]?.routeMs),
+    );
+  row(
+    '  same, from the request sent',
+    values(creates, (s) => s.allNodesMs + s.roundTripMs),
+  );
+  row(
+    'create -> status 3/3 seen (20 ms polls)',
+    values(creates, (s) => s.statusMs),
+  );
+  row(
+    'create API round trip (baseline)',
+    values(creates, (s) => s.roundTripMs),
+  );
+  row(
+    'gateway change -> converged on all 3 nodes',
+    values(changes, (s) => s.allNodesMs),
+  );
+  for (const node of nodes)
+    row(
+      `  ${node}`,
+      values(changes, (s) => s.nodes[node]?.routeMs),
+    );
+  row(
+    '  same, from the request sent',
+    values(changes, (s) => s.allNodesMs + s.roundTripMs),
+  );
+  row(
+    'gateway change -> status 3/3 seen',
+    values(changes, (s) => s.statusMs),
+  );
+  row(
+    'patch API round trip (baseline)',
+    values(changes, (s) => s.roundTripMs),
+  );
+  row('ip route replace, per route in ip -batch (us, baseline)', baseline.perReplaceUs, 2);
+  row('one `ip route replace` process, wall (baseline)', baseline.oneProcessMs, 2);
+  row('dry-run label patch, 1-destination object', writeCost.smallMs);
+  row(`dry-run label patch, ${results.destinations}-destination object`, writeCost.bigMs);
+  printTable(
+    `Figure 1: apply latency (ms), operators on ${results.runtime.version}`,
+    ['', 'n', 'median', 'p90', 'max'],
+    rows,
+  );
+
+  const breakdown: (string | number)[][] = [];
+  for (const [label, samples] of [
+    ['create', creates],
+    ['gateway change', changes],
+  ] as const) {
+    const all = samples.flatMap((s) => nodes.map((node) => s.nodes[node] as NodeSample));
+    const med = (pick: (n: NodeSample) => number | undefined): string =>
+      fixed(summarize(all.map(pick).filter((v): v is number => v !== undefined)).median);
+    const conflicts = all.map((n) => n.timeline?.guardConflicts).filter((v): v is number => v !== undefined);
+    breakdown.push([
+      label,
+      med((n) => n.timeline?.toCauseMs),
+      med((n) => n.timeline?.toHandlerStartMs),
+      med((n) => n.routeMs),
+      med((n) => n.timeline?.handlerMs),
+      med((n) => n.timeline?.toCauseHandledMs),
+      conflicts.length > 0 ? fixed(conflicts.reduce((a, b) => a + b, 0) / conflicts.length, 2) : '-',
+    ]);
+  }
+  printTable(
+    'Where the time goes (medians over nodes x samples, ms after "accepted"; "cause" columns need --profile)',
+    ['', 'cause detected', 'handler start', 'route in kernel', 'handler ran', 'cause handled', 'guard 422s/node'],
+    breakdown,
+  );
+
+  const windowRows: (string | number)[][] = [];
+  const oneWindow = (node: string): number[] => values(changes, (s) => s.nodes[node]?.windowMs);
+  for (const node of nodes) {
+    const s = summarize(oneWindow(node));
+    windowRows.push([`1 destination, ${node}`, s.n, fixed(s.median, 3), fixed(s.max, 3)]);
+  }
+  for (const node of nodes) {
+    const s = summarize(windowRuns.flatMap((run) => run.nodes[node]?.windows ?? []));
+    windowRows.push([`${results.destinations} destinations, ${node}`, s.n, fixed(s.median, 2), fixed(s.max, 2)]);
+  }
+  printTable(
+    'Figure 2: window without a route during a gateway change (ms, old route deleted -> new route added)',
+    ['', 'n', 'median', 'max'],
+    windowRows,
+  );
+  const converged = summarize(windowRuns.map((run) => run.convergedMs));
+  const span = summarize(windowRuns.flatMap((run) => Object.values(run.nodes).map((n) => n.spanMs)));
+  const bigRtt = summarize(windowRuns.map((run) => run.roundTripMs));
+  console.log(
+    `${results.destinations} destinations, ${windowRuns.length} gateway changes: accepted -> converged on all nodes ` +
+      `median ${fixed(converged.median)} ms (max ${fixed(converged.max)}); patch round trip median ` +
+      `${fixed(bigRtt.median)} ms; first -> last kernel change on a node median ${fixed(span.median)} ms.\n` +
+      `Create of that object: round trip ${fixed(results.bigCreate.roundTripMs)} ms, accepted -> all routes on all ` +
+      `nodes ${fixed(results.bigCreate.allRoutesMs)} ms.`,
+  );
+
+  const create = summarize(values(creates, (s) => s.allNodesMs));
+  const change = summarize(values(changes, (s) => s.allNodesMs));
+  const patchRtt = summarize(values(changes, (s) => s.roundTripMs));
+  const createRtt = summarize(values(creates, (s) => s.roundTripMs));
+  const replaceUs = summarize(baseline.perReplaceUs);
+  const one = summarize(nodes.flatMap(oneWindow));
+  const many = summarize(windowRuns.flatMap((run) => Object.values(run.nodes).flatMap((n) => n.windows)));
+  const target = { op: '<', value: 100 } as const;
+  const figures: Figure[] = [
+    figure('create -> route on all 3 nodes, median', create.median, 'ms', {
+      target,
+      baseline: { name: 'create round trip', value: createRtt.median },
+    }),
+    figure('create -> route on all 3 nodes, p90', create.p90, 'ms', { target }),
+    figure('gateway change converged on all 3 nodes, median', change.median, 'ms', {
+      target,
+      baseline: { name: 'patch round trip + 1 replace', value: patchRtt.median + replaceUs.median / 1000 },
+    }),
+    figure('gateway change converged on all 3 nodes, p90', change.p90, 'ms', { target }),
+    figure('no-route window, 1 destination, median', one.median, 'ms', {
+      baseline: { name: 'kernel replace', value: replaceUs.median / 1000 },
+    }),
+    figure('no-route window, 1 destination, max', one.max, 'ms'),
+    figure(`no-route window, ${results.destinations} destinations, median`, many.median, 'ms'),
+    figure(`no-route window, ${results.destinations} destinations, max`, many.max, 'ms'),
+    figure(`gateway change of ${results.destinations} destinations converged, median`, converged.median, 'ms', {
+      baseline: { name: 'its patch round trip', value: bigRtt.median },
+    }),
+  ];
+  printFigures(`Figures 1-2 (operators on ${results.runtime.version})`, figures);
+  writeResults('apply-latency', figures, {
+    ...results,
+    windowRuns: windowRuns.map((run) => ({
+      ...run,
+      nodes: Object.fromEntries(
+        Object.entries(run.nodes).map(([node, n]) => [
+          node,
+          { ...summarize(n.windows), convergedMs: n.convergedMs, spanMs: n.spanMs },
+        ]),
+      ),
+    })),
+  });
+}

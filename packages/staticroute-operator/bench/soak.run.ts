@@ -1,0 +1,227 @@
+/**
+ * Soak: many simulated nodes, many StaticRoutes, churned in bursts for a while. Reports (never asserts) per-operator
+ * memory over time, Warning events, convergence time after each burst, API requests per change per node and watch
+ * connections per node. Run through scripts/soak.sh (not part of the test suites):
+ *
+ *   bash scripts/soak.sh --nodes 20 --objects 2000 --duration 600
+ *
+ * Settings (environment): SOAK_NODES (20), SOAK_OBJECTS (2000), SOAK_DURATION_S (600), SOAK_MAX_DESTINATIONS (50),
+ * SOAK_BURST (40 changes), SOAK_SEED (34), SOAK_OUT (JSON summary file).
+ */
+import { writeFileSync } from 'node:fs';
+import { it } from 'vitest';
+import { E2eCluster, GATEWAY_A, GATEWAY_B, ourRoutes } from '../test/e2e/support/cluster.js';
+import { Churn, sleep, type ModelObject } from '../test/reliability/support/churn.js';
+import { recordFigures } from '../test/reliability/support/converge.js';
+import {
+  metricSum,
+  percentile,
+  rssBytes,
+  scrapeApiServer,
+  scrapeOperator,
+  warnings,
+  logsOf,
+  type Metrics,
+} from '../test/reliability/support/observe.js';
+import { seededRandom } from '../test/reliability/support/random.js';
+
+function setting(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
+
+const NODES = setting('SOAK_NODES', 20);
+const OBJECTS = setting('SOAK_OBJECTS', 2000);
+const DURATION_MS = setting('SOAK_DURATION_S', 600) * 1000;
+const MAX_DESTINATIONS = setting('SOAK_MAX_DESTINATIONS', 50);
+const BURST = setting('SOAK_BURST', 40);
+const SEED = setting('SOAK_SEED', 34);
+const CONCURRENCY = 8;
+
+/** Runs `tasks` with at most `limit` in flight. */
+async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await task(items[next++] as T);
+    }),
+  );
+}
+
+/** Waits until every node's table holds exactly the model's routes; resolves with the time it took. */
+async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = 1_200_000): Promise<number> {
+  const started = Date.now();
+  const want = JSON.stringify(churn.expectedRoutes());
+  for (const node of cluster.nodes) {
+    for (;;) {
+      if (JSON.stringify(await ourRoutes(node)) === want) break;
+      if (Date.now() - started > timeoutMs) throw new Error(`${node.name} did not converge within ${timeoutMs} ms`);
+      await sleep(250);
+    }
+  }
+  return Date.now() - started;
+}
+
+function rssMiB(cluster: E2eCluster): number[] {
+  return cluster.nodes.map((node) =>
+    Math.round((rssBytes(cluster.operators.get(node.name)?.child.pid) ?? 0) / 1048576),
+  );
+}
+
+async function operatorMetrics(cluster: E2eCluster): Promise<Metrics[]> {
+  return Promise.all(cluster.nodes.map((node) => scrapeOperator(node)));
+}
+
+const stats = (values: number[]) => ({
+  min: Math.min(...values),
+  median: percentile(values, 50),
+  p99: percentile(values, 99),
+  max: Math.max(...values),
+});
+
+it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destinations), churned ${DURATION_MS / 1000} s`, async () => {
+  const cluster = await E2eCluster.start(NODES);
+  const random = seededRandom(SEED);
+  try {
+    const startedAt = Date.now();
+    await cluster.startOperators();
+    const startupMs = Date.now() - startedAt;
+    const rssStart = rssMiB(cluster);
+    const churn = new Churn(cluster, {
+      seed: SEED,
+      gateways: [GATEWAY_A, GATEWAY_B],
+      prefix: 'soak',
+      maxLive: OBJECTS,
+      maxDestinations: MAX_DESTINATIONS,
+    });
+
+    // Load: create every object, then wait for every node.
+    const createStarted = Date.now();
+    await pool(Array.from({ length: OBJECTS }), CONCURRENCY, () => churn.create());
+    const createIssuedMs = Date.now() - createStarted;
+    const initialConvergeMs = await converge(cluster, churn);
+    const routesPerNode = churn.expectedRoutes().length;
+    const rssWarm = rssMiB(cluster);
+    console.log(
+      `[soak] ${OBJECTS} objects (${routesPerNode} routes per node) issued in ${createIssuedMs} ms, converged ${initialConvergeMs} ms later`,
+    );
+
+    // Churn in bursts: patch destinations, patch gateways, replace objects (delete + create keeps the count).
+    const apiBefore = await scrapeApiServer(cluster);
+    const operatorsBefore = await operatorMetrics(cluster);
+    const churnStarted = Date.now();
+    const bursts: Array<{ changes: number; issueMs: number; convergeMs: number }> = [];
+    const rssSamples: number[][] = [];
+    let changes = 0;
+    while (Date.now() - churnStarted < DURATION_MS) {
+      const targets = random.shuffle([...churn.live.values()]).slice(0, BURST);
+      const issued = Date.now();
+      await pool(targets, CONCURRENCY, async (object: ModelObject) => {
+        const roll = random.next();
+        if (roll < 0.4) await churn.patchDestinations(object);
+        else if (roll < 0.7) await churn.patchGateway(object);
+        else {
+          await churn.remove(object);
+          await churn.create();
+          changes++;
+        }
+        changes++;
+      });
+      const issueMs = Date.now() - issued;
+      const convergeMs = await converge(cluster, churn);
+      bursts.push({ changes: targets.length, issueMs, convergeMs });
+      rssSamples.push(rssMiB(cluster));
+      console.log(
+        `[soak] burst ${bursts.length}: ${targets.length} changes issued in ${issueMs} ms, converged ${convergeMs} ms later`,
+      );
+    }
+    const churnMs = Date.now() - churnStarted;
+    const apiAfter = await scrapeApiServer(cluster);
+    const operatorsAfter = await operatorMetrics(cluster);
+    const rssEnd = rssMiB(cluster);
+
+    // API load: what the operators sent (their own counters) and what the API server saw.
+    const perNodeRequests = operatorsAfter.map((after, index) => {
+      const before = operatorsBefore[index] ?? new Map();
+      const delta = (verb: string) =>
+        metricSum(after, 'opkit_api_requests_total', { verb }) -
+        metricSum(before, 'opkit_api_requests_total', { verb });
+      return {
+        list: delta('list'),
+        get: delta('get'),
+        patch: delta('patch'),
+        create: delta('create'),
+        watch: delta('watch'),
+      };
+    });
+    const totalPerNode = perNodeRequests.map((counts) => Object.values(counts).reduce((a, b) => a + b, 0));
+    const serverDelta = (labels: Record<string, string>) =>
+      metricSum(apiAfter, 'apiserver_request_total', labels) - metricSum(apiBefore, 'apiserver_request_total', labels);
+    const watches = (resource: string) =>
+      metricSum(apiAfter, 'apiserver_longrunning_requests', { resource, verb: 'WATCH' });
+    const events = await cluster.controlPlane.request<{
+      items: Array<{ type: string; reason: string; count?: number }>;
+    }>('GET', '/api/v1/events?fieldSelector=type%3DWarning');
+    const warningEvents: Record<string, number> = {};
+    for (const event of events.body.items ?? [])
+      warningEvents[event.reason] = (warningEvents[event.reason] ?? 0) + (event.count ?? 1);
+    const logWarnings = cluster.nodes.map((node) => warnings(logsOf(cluster.operators.get(node.name)!)).length);
+    const restarts = [...cluster.operators.values()].filter(
+      (operator) => operator.child.exitCode !== null || operator.child.signalCode !== null,
+    ).length;
+
+    const summary = {
+      settings: {
+        nodes: NODES,
+        objects: OBJECTS,
+        maxDestinations: MAX_DESTINATIONS,
+        burst: BURST,
+        durationMs: DURATION_MS,
+        seed: SEED,
+      },
+      startupMs,
+      routesPerNode,
+      initial: { createIssuedMs, convergeMs: initialConvergeMs },
+      churn: {
+        ms: churnMs,
+        bursts: bursts.length,
+        changes,
+        convergeMs: stats(bursts.map((burst) => burst.convergeMs)),
+        issueMs: stats(bursts.map((burst) => burst.issueMs)),
+      },
+      rssMiB: {
+        start: stats(rssStart),
+        afterLoad: stats(rssWarm),
+        end: stats(rssEnd),
+        perBurstMedian: rssSamples.map((sample) => percentile(sample, 50)),
+      },
+      operatorsExited: restarts,
+      warningEvents,
+      operatorLogWarnings: { total: logWarnings.reduce((a, b) => a + b, 0), perNode: stats(logWarnings) },
+      api: {
+        operatorRequestsPerNode: stats(totalPerNode),
+        operatorRequestsPerChangePerNode: Number((percentile(totalPerNode, 50) / Math.max(1, changes)).toFixed(2)),
+        operatorRequestsByVerbNode0: perNodeRequests[0],
+        serverStaticRouteRequests: {
+          patch: serverDelta({ resource: 'staticroutes', verb: 'PATCH' }),
+          list: serverDelta({ resource: 'staticroutes', verb: 'LIST' }),
+          get: serverDelta({ resource: 'staticroutes', verb: 'GET' }),
+          watch: serverDelta({ resource: 'staticroutes', verb: 'WATCH' }),
+        },
+        serverRequestsPerChangePerNode: Number(
+          (serverDelta({ resource: 'staticroutes' }) / Math.max(1, changes) / NODES).toFixed(2),
+        ),
+        watchConnectionsPerNode: {
+          staticroutes: Number((watches('staticroutes') / NODES).toFixed(2)),
+          nodes: Number((watches('nodes') / NODES).toFixed(2)),
+        },
+      },
+    };
+    console.log(`[soak] summary\n${JSON.stringify(summary, null, 2)}`);
+    recordFigures('soak', summary);
+    if (process.env.SOAK_OUT) writeFileSync(process.env.SOAK_OUT, `${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    await cluster.destroy();
+  }
+});
