@@ -59,6 +59,11 @@ export type {
   HandlerSettings,
   ObjectCache,
   ObjectEssence,
+  EventPublisher,
+  NodeCache,
+  NodeChange,
+  NodeChangeListener,
+  NodeChangeOptions,
 } from './engine/context.js';
 export { runOperators, type OperatorRuntime } from './engine/runtime.js';
 export {
@@ -70,6 +75,28 @@ export {
 } from './engine/settings.js';
 export { DEFAULT_PREFIX } from './engine/definition.js';
 
-export type { KubeApi, KubeObject, KubeList, ResourceRef, ObjectMeta, PatchType } from './kube/types.js';
+export type {
+  KubeApi,
+  KubeObject,
+  KubeList,
+  ResourceRef,
+  ObjectMeta,
+  PatchType,
+  ListOptions,
+  WatchOptions,
+  WatchEvent,
+} from './kube/types.js';
 export { ApiError } from './kube/types.js';
+export type { EventTarget, EventType } from './kube/events.js';
+/**
+ * The framework's list+watch loop with a reflector store, for handler authors who need to follow another resource
+ * (start it in `@OnStartup`, stop it in `@OnCleanup`). Nodes need none: use `ctx.nodes` in node scope.
+ */
+export {
+  Watcher,
+  type WatcherEvent,
+  type WatcherOptions,
+  type WatcherState,
+  type WatchRestartReason,
+} from './kube/watcher.js';
 export type { Logger } from 'pino';

@@ -25,7 +25,14 @@ import type { SimNode } from '@opkit/testbed';
 import { E2eCluster, GATEWAY_A } from '../test/e2e/support/cluster.js';
 import { BenchApi, inParallel, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
 import { reportColdStart, type ColdRun, type NodeColdStart } from './lib/cold-start-report.js';
-import { OperatorProcess, runtimes, startOperators, stopOperators, type Runtime } from './lib/operators.js';
+import {
+  nodeFlagsOption,
+  OperatorProcess,
+  runtimes,
+  startOperators,
+  stopOperators,
+  type Runtime,
+} from './lib/operators.js';
 import { flag, numericOptions, sleep, stringOption } from './lib/report.js';
 import { startRouteLogs, type RouteLog } from './lib/route-log.js';
 import { benchAddress } from './lib/scratch-netns.js';
@@ -63,12 +70,13 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
       kubeconfig: await cluster.serviceAccountKubeconfig(),
       dir,
       logLevel: profile ? 'debug' : 'info',
-      ...(profile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] } : {}),
+      nodeFlags: [...nodeFlagsOption(), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
     };
     // 1. Idle.
     operators = await startOperators(nodes, options);
     await sleep(opts.idleSettleMs);
     const idle = operators.map((operator) => operator.memory());
+    const idleHeap = await Promise.all(operators.map((operator) => operator.heap()));
     await stopOperators(operators);
 
     // 2. The objects, created while no operator runs.
@@ -116,6 +124,7 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
           milestones: milestonesOf(operator),
           cpuMsAtReady: operator.cpuMs(),
           rss: { rss: 0, peak: 0, anon: 0, file: 0 },
+          heap: {},
         };
       }),
     );
@@ -130,11 +139,14 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
     // 4. Memory holding the routes.
     await sleep(opts.idleSettleMs);
     operators.forEach((operator, n) => ((perNode[n] as NodeColdStart).rss = operator.memory()));
+    const heaps = await Promise.all(operators.map((operator) => operator.heap()));
+    heaps.forEach((heap, n) => ((perNode[n] as NodeColdStart).heap = heap));
     const result: ColdRun = {
       runtime: runtime.version,
       run,
       createMs,
       idle,
+      idleHeap,
       nodes: perNode,
       allAppliedMs: applied >= opts.objects ? allAppliedMs : Number.NaN,
       appliedObjects: applied,
@@ -174,7 +186,7 @@ async function main(): Promise<void> {
   for (let run = 0; run < opts.runs; run++) {
     for (const runtime of list) runs.push(await oneRun(runtime, run));
   }
-  reportColdStart(runs, list, { ...opts, profile, milestones: MILESTONES });
+  reportColdStart(runs, list, { ...opts, profile, nodeFlags: nodeFlagsOption(), milestones: MILESTONES });
 }
 
 main().then(

@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { it } from 'vitest';
-import { E2eCluster, GATEWAY_A, GATEWAY_B, ourRoutes } from '../test/e2e/support/cluster.js';
+import { E2eCluster, GATEWAY_A, GATEWAY_B, ourRoutes, type StaticRouteJson } from '../test/e2e/support/cluster.js';
 import { Churn, sleep, type ModelObject } from '../test/reliability/support/churn.js';
 import { recordFigures } from '../test/reliability/support/converge.js';
 import {
@@ -63,6 +63,36 @@ async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = 1_200_000
   return Date.now() - started;
 }
 
+/**
+ * Waits until every live object reports Applied for its current generation on every node (the per-object view,
+ * which can lag the tables: the agent converges the whole table from any one handler); resolves with the time.
+ */
+async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = 1_800_000): Promise<number> {
+  const started = Date.now();
+  const nodes = cluster.nodes.map((node) => node.name);
+  for (;;) {
+    const list = await cluster.controlPlane.request<{ items: StaticRouteJson[] }>(
+      'GET',
+      '/apis/networking.digitalocean.com/v1/staticroutes',
+    );
+    const byName = new Map((list.body.items ?? []).map((object) => [object.metadata.name, object]));
+    const lagging = [...churn.live.keys()].filter((name) => {
+      const object = byName.get(name);
+      return (
+        !object ||
+        nodes.some((node) => {
+          const entry = object.status?.nodes?.[node];
+          return entry?.state !== 'Applied' || entry.observedGeneration !== object.metadata.generation;
+        })
+      );
+    });
+    if (lagging.length === 0) return Date.now() - started;
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`${lagging.length} objects not Applied everywhere after ${timeoutMs} ms`);
+    await sleep(1000);
+  }
+}
+
 function rssMiB(cluster: E2eCluster): number[] {
   return cluster.nodes.map((node) =>
     Math.round((rssBytes(cluster.operators.get(node.name)?.child.pid) ?? 0) / 1048576),
@@ -101,17 +131,18 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     await pool(Array.from({ length: OBJECTS }), CONCURRENCY, () => churn.create());
     const createIssuedMs = Date.now() - createStarted;
     const initialConvergeMs = await converge(cluster, churn);
+    const initialStatusMs = initialConvergeMs + (await statusConverged(cluster, churn));
     const routesPerNode = churn.expectedRoutes().length;
     const rssWarm = rssMiB(cluster);
     console.log(
-      `[soak] ${OBJECTS} objects (${routesPerNode} routes per node) issued in ${createIssuedMs} ms, converged ${initialConvergeMs} ms later`,
+      `[soak] ${OBJECTS} objects (${routesPerNode} routes per node) issued in ${createIssuedMs} ms; tables converged ${initialConvergeMs} ms later, every status ${initialStatusMs} ms later`,
     );
 
     // Churn in bursts: patch destinations, patch gateways, replace objects (delete + create keeps the count).
     const apiBefore = await scrapeApiServer(cluster);
     const operatorsBefore = await operatorMetrics(cluster);
     const churnStarted = Date.now();
-    const bursts: Array<{ changes: number; issueMs: number; convergeMs: number }> = [];
+    const bursts: Array<{ changes: number; issueMs: number; convergeMs: number; statusMs: number }> = [];
     const rssSamples: number[][] = [];
     let changes = 0;
     while (Date.now() - churnStarted < DURATION_MS) {
@@ -130,10 +161,11 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
       });
       const issueMs = Date.now() - issued;
       const convergeMs = await converge(cluster, churn);
-      bursts.push({ changes: targets.length, issueMs, convergeMs });
+      const statusMs = convergeMs + (await statusConverged(cluster, churn));
+      bursts.push({ changes: targets.length, issueMs, convergeMs, statusMs });
       rssSamples.push(rssMiB(cluster));
       console.log(
-        `[soak] burst ${bursts.length}: ${targets.length} changes issued in ${issueMs} ms, converged ${convergeMs} ms later`,
+        `[soak] burst ${bursts.length}: ${targets.length} changes issued in ${issueMs} ms; tables converged ${convergeMs} ms later, every status ${statusMs} ms later`,
       );
     }
     const churnMs = Date.now() - churnStarted;
@@ -182,12 +214,13 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
       },
       startupMs,
       routesPerNode,
-      initial: { createIssuedMs, convergeMs: initialConvergeMs },
+      initial: { createIssuedMs, tablesConvergedMs: initialConvergeMs, statusConvergedMs: initialStatusMs },
       churn: {
         ms: churnMs,
         bursts: bursts.length,
         changes,
-        convergeMs: stats(bursts.map((burst) => burst.convergeMs)),
+        tablesConvergedMs: stats(bursts.map((burst) => burst.convergeMs)),
+        statusConvergedMs: stats(bursts.map((burst) => burst.statusMs)),
         issueMs: stats(bursts.map((burst) => burst.issueMs)),
       },
       rssMiB: {

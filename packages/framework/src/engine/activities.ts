@@ -11,7 +11,7 @@ import { backoffDelay, resolveBackoff } from '../core/backoff.js';
 import { classifyFailure, describeError, TemporaryError } from '../core/errors.js';
 import type { HandlerSpec } from '../core/handlers.js';
 import type { KubeApi } from '../kube/types.js';
-import type { ActivityContext } from './context.js';
+import type { ActivityContext, EventPublisher, NodeCache } from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { runAttempt } from './executor.js';
 import type { ResolvedSettings } from './settings.js';
@@ -21,7 +21,12 @@ export interface ActivityDeps {
   definition: OperatorDefinition;
   settings: ResolvedSettings;
   api: KubeApi;
+  /** The operator's logger (bound to the operator only); each activity logs through a child of it. */
   logger: Logger;
+  /** The runtime's recorder, as activities see it. */
+  events: EventPublisher;
+  /** The runtime's Nodes view (node scope). */
+  nodes: NodeCache | undefined;
   /** Aborted when the runtime stops: ends startup retries and bounds cleanup. */
   signal: AbortSignal;
 }
@@ -66,6 +71,9 @@ function runActivity(deps: ActivityDeps, handler: HandlerSpec, retry: number): R
     (signal) => {
       const context: ActivityContext = {
         logger,
+        operatorLogger: deps.logger,
+        events: deps.events,
+        nodes: deps.nodes,
         settings: deps.settings,
         api: deps.api,
         instanceId: deps.settings.instanceId,

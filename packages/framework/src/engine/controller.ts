@@ -9,7 +9,7 @@ import { objectKey, resourceLabel } from '../kube/paths.js';
 import type { KubeApi, KubeObject } from '../kube/types.js';
 import { Watcher, type WatcherEvent } from '../kube/watcher.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
-import type { EventContext, ObjectCache } from './context.js';
+import type { EventContext, NodeCache, ObjectCache } from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { FreshnessTracker } from './freshness.js';
 import { Processor } from './processor.js';
@@ -27,6 +27,8 @@ export interface ControllerDeps {
   logger: Logger;
   metrics: OperatorMetrics;
   recorder: EventRecorder;
+  /** The runtime's Nodes view (node scope). */
+  nodes?: NodeCache;
   /** Aborted when the grace period of a stop ends. */
   shutdownSignal: AbortSignal;
   watch?: { timeoutSeconds?: number; inactivityTimeoutMs?: number };
@@ -79,6 +81,7 @@ export class OperatorController {
       metrics: deps.metrics,
       recorder: deps.recorder,
       cache: this.cache,
+      nodes: deps.nodes,
       shutdownSignal: deps.shutdownSignal,
       store: this.store,
       writer: this.writer,
@@ -212,7 +215,9 @@ export class OperatorController {
       status: object.status,
       instanceId: settings.instanceId,
       logger,
+      operatorLogger: this.logger,
       cache: this.cache,
+      nodes: this.deps.nodes,
       settings,
       api,
     };

@@ -13,9 +13,12 @@ import type { KubeApi, KubeObject } from '../kube/types.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
 import {
   emptyHandlerPatch,
+  type EventPublisher,
   type HandlerCause,
   type HandlerContext,
+  type HandlerEvents,
   type HandlerPatch,
+  type NodeCache,
   type ObjectCache,
 } from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
@@ -27,10 +30,13 @@ export interface HandlerRunDeps {
   definition: OperatorDefinition;
   settings: ResolvedSettings;
   api: KubeApi;
+  /** The operator's logger (bound to the operator only). */
   logger: Logger;
   metrics: OperatorMetrics;
   recorder: EventRecorder;
   cache: ObjectCache;
+  /** The Nodes view (node scope). */
+  nodes: NodeCache | undefined;
   shutdownSignal: AbortSignal;
 }
 
@@ -57,12 +63,7 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
   const { object, handler } = input;
   const patch = emptyHandlerPatch();
   const logger = deps.logger.child({ handler: handler.id, cause: input.cause, retry: input.retry });
-  const events = {
-    normal: (reason: string, message: string) =>
-      deps.recorder.record(eventTarget(definition, object), 'Normal', reason, message),
-    warning: (reason: string, message: string) =>
-      deps.recorder.record(eventTarget(definition, object), 'Warning', reason, message),
-  };
+  const events = eventPublisher(deps.recorder, definition).about(object);
   const attempt = await runAttempt(
     (signal) => {
       const context: HandlerContext = {
@@ -80,9 +81,11 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
         retry: input.retry,
         instanceId: settings.instanceId,
         logger,
+        operatorLogger: deps.logger,
         patch,
         events,
         cache: deps.cache,
+        nodes: deps.nodes,
         signal,
         settings,
         api: deps.api,
@@ -185,4 +188,17 @@ export function reportDecision(
 export function eventTarget(definition: OperatorDefinition, object: KubeObject): KubeObject {
   if (object.apiVersion && object.kind) return object;
   return { ...object, apiVersion: definition.apiVersion, kind: definition.kind };
+}
+
+/** The runtime's recorder as handlers and activities see it; targets default to the operator's resource type. */
+export function eventPublisher(recorder: EventRecorder, definition: OperatorDefinition): EventPublisher {
+  const record: EventPublisher['record'] = (target, type, reason, message) =>
+    recorder.record(eventTarget(definition, target), type, reason, message);
+  return {
+    record,
+    about: (target): HandlerEvents => ({
+      normal: (reason, message) => record(target, 'Normal', reason, message),
+      warning: (reason, message) => record(target, 'Warning', reason, message),
+    }),
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * Node scope: releasing what dead instances hold.
  *
- * Every instance watches core/v1 Nodes. When a Node is deleted, and after every (re)list of Nodes (to catch nodes
+ * Every instance watches core/v1 Nodes (the runtime's one {@link NodeWatch}, shared with handlers). When a Node is deleted, and after every (re)list of Nodes (to catch nodes
  * that went away while this instance was down), the survivors sweep: for every object of every node-scoped
  * operator, finalizers and status entries of instances without a Node are removed. All survivors do it; the writes
  * are idempotent and guarded (`test` ops on the exact finalizer; merge patch deleting one status key), so concurrent
@@ -16,26 +16,25 @@
 import type { Logger } from 'pino';
 import { deadInstanceFinalizers, deadStatusEntries } from '../core/instances.js';
 import { instanceEntryRemoval, mergePatches } from '../core/status.js';
-import type { KubeApi, KubeObject, ResourceRef } from '../kube/types.js';
-import { Watcher } from '../kube/watcher.js';
+import type { KubeApi, KubeObject } from '../kube/types.js';
 import type { OperatorController } from './controller.js';
-
-const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes' };
+import { NODES, type NodeWatch } from './node-watch.js';
 
 /** Options of {@link InstanceJanitor}. */
 export interface InstanceJanitorOptions {
   api: KubeApi;
   controllers: OperatorController[];
+  /** The runtime's Nodes watch (started and stopped by the runtime). */
+  nodes: NodeWatch;
   instanceId: string;
   logger: Logger;
   /** Delay that batches bursts of Node events into one sweep. Defaults to 500 ms. */
   debounceMs?: number;
-  watch?: { timeoutSeconds?: number; inactivityTimeoutMs?: number };
 }
 
-/** Watches Nodes and sweeps dead instances' finalizers and status entries. */
+/** Follows the Nodes watch and sweeps dead instances' finalizers and status entries. */
 export class InstanceJanitor {
-  private readonly watcher: Watcher;
+  private unsubscribe: (() => void) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sweeping: Promise<void> | undefined;
   private again = false;
@@ -43,24 +42,14 @@ export class InstanceJanitor {
   /** Completed sweeps (for tests and logs). */
   sweeps = 0;
 
-  constructor(private readonly options: InstanceJanitorOptions) {
-    this.watcher = new Watcher(options.api, { ref: NODES, logger: options.logger, ...options.watch });
-  }
+  constructor(private readonly options: InstanceJanitorOptions) {}
 
-  /** The Nodes watch is alive. */
-  healthy(): boolean {
-    return this.stopped || this.watcher.healthy();
-  }
-
-  /** Nodes listed at least once. */
-  get synced(): boolean {
-    return this.watcher.synced;
-  }
-
+  /** Starts following Node deletions and relists (and sweeps once soon if the Nodes were listed already). */
   start(): void {
-    this.watcher.start((event) => {
-      if (event.type === 'delete' || event.type === 'synced') this.requestSweep();
+    this.unsubscribe ??= this.options.nodes.subscribe((change) => {
+      if (change.type === 'delete' || change.type === 'synced') this.requestSweep();
     });
+    if (this.options.nodes.synced) this.requestSweep();
   }
 
   /** Asks for a sweep soon (debounced; a sweep in progress is followed by one more). */
@@ -74,7 +63,7 @@ export class InstanceJanitor {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.watcher.stop();
+    this.unsubscribe?.();
     await this.sweeping;
   }
 
@@ -100,8 +89,8 @@ export class InstanceJanitor {
   }
 
   private async sweep(): Promise<void> {
-    if (!this.watcher.synced) return;
-    const cachedLive = this.liveIds([...this.watcher.store.values()]);
+    if (!this.options.nodes.synced) return;
+    const cachedLive = this.liveIds(this.options.nodes.list());
     const candidates = this.options.controllers
       .filter((controller) => controller.synced)
       .flatMap((controller) =>

@@ -1,13 +1,14 @@
 /**
  * `runOperators`: the whole operator process, minus signal handling (the CLI's job).
  *
- * Start: resolve credentials (in a worker, see kube/credentials), create the API client, serve probes, run every
- * class's `@OnStartup` handlers, then start the watches (plus the Nodes watch in node scope). Ready once every
- * startup handler succeeded and every object of the initial lists went through one handling cycle.
+ * Start: resolve credentials (in a worker, see kube/credentials), create the API client, serve probes, start the
+ * Nodes watch (node scope: `ctx.nodes` and the dead-instance janitor share it), run every class's `@OnStartup`
+ * handlers, then start the watches of the operators' resources. Ready once every startup handler succeeded and every
+ * object of the initial lists went through one handling cycle.
  *
  * Stop: stop intake (watches end, queued work is dropped, timers stop), let running cycles finish within
  * `gracePeriodMs`, then abort `ctx.signal` of whatever still runs and give it a short moment; run `@OnCleanup`;
- * flush Events; close probes and connections.
+ * stop the Nodes watch; flush Events; close probes and connections.
  */
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -19,10 +20,12 @@ import type { KubeApi } from '../kube/types.js';
 import { createLogger } from '../ops/logging.js';
 import { createMetrics, type OperatorMetrics } from '../ops/metrics.js';
 import { startProbeServer, type ProbeServer } from '../ops/probes.js';
-import { runCleanupHandlers, runStartupHandlers } from './activities.js';
+import { runCleanupHandlers, runStartupHandlers, type ActivityDeps } from './activities.js';
 import { OperatorController } from './controller.js';
 import { defineOperatorFromClass, type OperatorDefinition } from './definition.js';
+import { eventPublisher } from './handler-run.js';
 import { InstanceJanitor } from './instance-janitor.js';
+import { NodeWatch } from './node-watch.js';
 import { resolveSettings, type ResolvedSettings, type RuntimeSettings } from './settings.js';
 
 /** After the grace period, how long aborted handlers get to return before the stop goes on without them. */
@@ -84,6 +87,7 @@ class Runtime implements OperatorRuntime {
   private probes: ProbeServer | undefined;
   private recorder: EventRecorder | undefined;
   private controllers: OperatorController[] = [];
+  private nodeWatch: NodeWatch | undefined;
   private janitor: InstanceJanitor | undefined;
   private startupDone = false;
   private stopping: Promise<void> | undefined;
@@ -122,7 +126,7 @@ class Runtime implements OperatorRuntime {
   isHealthy(): boolean {
     // Before the watches start (startup handlers retrying), the process is alive: do not let the kubelet kill it.
     if (!this.startupDone) return true;
-    return this.controllers.every((controller) => controller.healthy()) && (this.janitor?.healthy() ?? true);
+    return this.controllers.every((controller) => controller.healthy()) && (this.nodeWatch?.healthy() ?? true);
   }
 
   stop(): Promise<void> {
@@ -151,6 +155,18 @@ class Runtime implements OperatorRuntime {
       onOutcome: (outcome) => metrics.events.inc({ outcome }),
     });
     const watch = input.watch;
+    if (this.definitions.some((definition) => definition.scope === 'node')) {
+      // Before the startup handlers, so that they can wait for the first list of Nodes and subscribe to changes.
+      this.nodeWatch = new NodeWatch({
+        api,
+        instanceId: settings.instanceId,
+        logger: logger.child({ component: 'nodes' }),
+        ...(watch ? { watch } : {}),
+        onRestart: (reason) => metrics.watchRestarts.inc({ resource: 'nodes', reason }),
+      });
+      this.nodeWatch.start();
+    }
+    const nodes = this.nodeWatch?.view;
     this.controllers = this.definitions.map(
       (definition) =>
         new OperatorController({
@@ -160,30 +176,25 @@ class Runtime implements OperatorRuntime {
           logger,
           metrics,
           recorder: this.recorder as EventRecorder,
+          ...(nodes ? { nodes } : {}),
           shutdownSignal: this.shutdown.signal,
           ...(watch ? { watch } : {}),
         }),
     );
     for (const controller of this.controllers) {
-      await runStartupHandlers({
-        definition: controller.definition,
-        settings,
-        api,
-        logger: logger.child({ operator: controller.definition.name }),
-        signal: this.stopRequested.signal,
-      });
+      await runStartupHandlers(this.activityDeps(controller, this.stopRequested.signal));
     }
     if (this.stopRequested.signal.aborted) throw new Error('stopped before start completed');
     this.startupDone = true;
     for (const controller of this.controllers) controller.start();
     const nodeScoped = this.controllers.filter((controller) => controller.definition.scope === 'node');
-    if (nodeScoped.length > 0 && settings.cleanupDeadInstances) {
+    if (this.nodeWatch && nodeScoped.length > 0 && settings.cleanupDeadInstances) {
       this.janitor = new InstanceJanitor({
         api,
         controllers: nodeScoped,
+        nodes: this.nodeWatch,
         instanceId: settings.instanceId,
         logger: logger.child({ component: 'instance-janitor' }),
-        ...(watch ? { watch } : {}),
       });
       this.janitor.start();
     }
@@ -195,6 +206,20 @@ class Runtime implements OperatorRuntime {
     // The Nodes watch may have swept before the operators' caches were filled; sweep once more now.
     this.janitor?.requestSweep();
     logger.info('ready');
+  }
+
+  /** What `@OnStartup`/`@OnCleanup` handlers of one class get from the runtime. */
+  private activityDeps(controller: OperatorController, signal: AbortSignal): ActivityDeps {
+    const { definition } = controller;
+    return {
+      definition,
+      settings: this.settings,
+      api: this.client as KubeApi,
+      logger: this.logger.child({ operator: definition.name }),
+      events: eventPublisher(this.recorder as EventRecorder, definition),
+      nodes: this.nodeWatch?.view,
+      signal,
+    };
   }
 
   private createClient(): KubeApi {
@@ -245,14 +270,10 @@ class Runtime implements OperatorRuntime {
     const cleanupSignal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
     // Cleanup undoes what startup did; if startup never completed there is nothing to undo.
     for (const controller of this.startupDone ? this.controllers : []) {
-      await runCleanupHandlers({
-        definition: controller.definition,
-        settings,
-        api: this.client as KubeApi,
-        logger: logger.child({ operator: controller.definition.name }),
-        signal: cleanupSignal,
-      });
+      await runCleanupHandlers(this.activityDeps(controller, cleanupSignal));
     }
+    // After cleanup: long-lived components may read Nodes and unsubscribe until they are stopped.
+    await this.nodeWatch?.stop();
     await within(this.recorder?.flush() ?? Promise.resolve(), CLEANUP_TIMEOUT_MS);
     await this.probes?.close();
     this.ownClient?.close();

@@ -17,6 +17,8 @@ export interface NodeColdStart {
   cpuMsAtReady: number;
   /** With the routes, after the settle time. */
   rss: Memory;
+  /** The V8 heap at the same moment (from /metrics). */
+  heap: Record<string, number>;
 }
 
 export interface ColdRun {
@@ -26,6 +28,7 @@ export interface ColdRun {
   createMs: number;
   /** Each operator with no StaticRoute, after the settle time. */
   idle: Memory[];
+  idleHeap: Array<Record<string, number>>;
   nodes: NodeColdStart[];
   /** First spawn -> every object 3/3 Applied in status (NaN if not within the timeout). */
   allAppliedMs: number;
@@ -116,6 +119,10 @@ export function reportColdStart(
     const peak = summarize(nodes.map((n) => n.rss.peak / MB));
     const anon = summarize(nodes.map((n) => n.rss.anon / MB));
     const idleAnon = summarize(mine.flatMap((r) => r.idle.map((m) => m.anon / MB)));
+    const heapOf = (heaps: Array<Record<string, number>>, key: string) =>
+      summarize(heaps.map((h) => (h[key] ?? Number.NaN) / MB).filter(Number.isFinite));
+    const idleHeaps = mine.flatMap((r) => r.idleHeap);
+    const loadedHeaps = nodes.map((n) => n.heap);
     memoryRows.push(
       [`idle, VmRSS (${runtime.version})`, idle.n, fixed(idle.median), fixed(idle.max)],
       [`idle, RssAnon (${runtime.version})`, idleAnon.n, fixed(idleAnon.median), fixed(idleAnon.max)],
@@ -123,6 +130,20 @@ export function reportColdStart(
       [`${grouped(routes)} routes, RssAnon (${runtime.version})`, anon.n, fixed(anon.median), fixed(anon.max)],
       [`${grouped(routes)} routes, VmHWM peak (${runtime.version})`, peak.n, fixed(peak.median), fixed(peak.max)],
     );
+    for (const [label, heaps] of [
+      ['idle', idleHeaps],
+      [`${grouped(routes)} routes`, loadedHeaps],
+    ] as const) {
+      for (const [key, name] of [
+        ['heap_size_used', 'V8 heap used'],
+        ['heap_size_total', 'V8 heap total'],
+        ['heap_space_size_total{space="new"}', 'V8 new space total'],
+        ['external_memory', 'external (Buffers)'],
+      ]) {
+        const s = heapOf(heaps, key as string);
+        memoryRows.push([`${label}, ${name} (${runtime.version})`, s.n, fixed(s.median), fixed(s.max)]);
+      }
+    }
     figures.push(
       figure(`RSS with ${grouped(routes)} routes, max over nodes (${runtime.label})`, loaded.max, 'MB', {
         target: { op: '<', value: 100 },

@@ -131,6 +131,23 @@ export class OperatorProcess {
     return { rss: kib('VmRSS'), peak: kib('VmHWM'), anon: kib('RssAnon'), file: kib('RssFile') };
   }
 
+  /**
+   * The V8 heap as the operator's `/metrics` reports it (prom-client's default metrics), in bytes: what the RSS is
+   * made of. Empty when the probe server does not answer.
+   */
+  async heap(): Promise<Record<string, number>> {
+    const result = await this.node.exec(['curl', '-sf', 'http://127.0.0.1:9860/metrics'], { allowFailure: true });
+    const heap: Record<string, number> = {};
+    if (result.code !== 0) return heap;
+    const wanted =
+      /^(nodejs_heap_size_used_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes|nodejs_heap_space_size_(?:used|total)_bytes\{space="(?:new|old|code|large_object)"\})\s+(\d+(?:\.\d+)?(?:e\+\d+)?)$/;
+    for (const line of result.stdout.split('\n')) {
+      const match = wanted.exec(line);
+      if (match) heap[(match[1] as string).replace(/^nodejs_/, '').replace(/_bytes/, '')] = Number(match[2]);
+    }
+    return heap;
+  }
+
   /** User + system CPU time so far, in ms (USER_HZ = 100). */
   cpuMs(): number {
     const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
@@ -147,6 +164,12 @@ export class OperatorProcess {
     await exited;
     clearTimeout(timer);
   }
+}
+
+/** Node.js flags for the operators from `--node-flags="--max-semi-space-size=1 ..."` (experiments). */
+export function nodeFlagsOption(): string[] {
+  const arg = process.argv.slice(2).find((a) => a.startsWith('--node-flags='));
+  return arg ? arg.slice('--node-flags='.length).split(' ').filter(Boolean) : [];
 }
 
 export async function startOperators(nodes: SimNode[], options: OperatorOptions): Promise<OperatorProcess[]> {

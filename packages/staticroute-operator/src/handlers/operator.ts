@@ -15,6 +15,7 @@ import {
   OnStartup,
   OnUpdate,
   Operator,
+  PermanentError,
   TemporaryError,
   type ActivityContext,
   type EventContext,
@@ -53,9 +54,13 @@ export class StaticRouteOperator {
   private agent: NodeRouteAgent | undefined;
   private config: OperatorConfig | undefined;
 
-  /** Reads the configuration, lists Nodes and StaticRoutes, and converges the routing table before watching. */
+  /**
+   * Reads the configuration, waits for the framework's first list of Nodes, lists the StaticRoutes, and converges the
+   * routing table before watching.
+   */
   @OnStartup()
   async start(ctx: ActivityContext): Promise<void> {
+    if (!ctx.nodes) throw new PermanentError('the StaticRoute operator runs in node scope only (no Nodes view)');
     this.config = readConfig({ ...process.env, NODE_NAME: process.env.NODE_NAME || ctx.instanceId });
     ctx.logger.info(
       {
@@ -66,7 +71,15 @@ export class StaticRouteOperator {
       },
       'starting the route agent',
     );
-    this.agent = await NodeRouteAgent.start({ config: this.config, api: ctx.api, logger: ctx.logger });
+    this.agent = await NodeRouteAgent.start({
+      config: this.config,
+      api: ctx.api,
+      // The agent outlives this handler: it must not log as the startup handler.
+      logger: ctx.operatorLogger.child({ component: 'route-agent' }),
+      events: ctx.events,
+      nodes: ctx.nodes,
+      signal: ctx.signal,
+    });
   }
 
   @OnCleanup()

@@ -9,8 +9,12 @@
  * Triggers: handlers (create/update/resume/delete), kernel notifications that mean drift (debounced), changes of
  * this node's labels, and a periodic full pass that also re-lists the StaticRoutes from the API.
  * Reconciles never overlap; requests made while one runs are served by one more run after it.
+ *
+ * Nodes (this node's labels for `nodeSelector`, every node's labels for the selected-node count) come from the
+ * framework's Nodes view (`ctx.nodes`), and Events go through the framework's recorder (`ctx.events`): the agent runs
+ * no watch and posts no Event of its own.
  */
-import type { KubeApi, KubeObject, Logger } from 'opkit';
+import type { EventPublisher, KubeApi, KubeObject, Logger, NodeCache, NodeChange } from 'opkit';
 import { computeDesiredState, type DesiredRoute } from '../logic/desired.js';
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
 import type { OperatorConfig } from '../logic/config.js';
@@ -21,8 +25,6 @@ import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable } from '../adapters/route-table.js';
-import { EventPoster } from './event-poster.js';
-import { NodeInventory } from './node-inventory.js';
 import { STATIC_ROUTES } from './resource.js';
 import { StatusWriter } from './status-writer.js';
 
@@ -39,9 +41,28 @@ export interface ReconcileResult {
 export interface RouteAgentOptions {
   config: OperatorConfig;
   api: KubeApi;
+  /** The agent's logger for its whole life (not a handler's). */
   logger: Logger;
+  /** The framework's Event recorder (`ctx.events` of the startup handler). */
+  events: EventPublisher;
+  /** The framework's Nodes view (`ctx.nodes`); the agent waits for its first list before the first reconcile. */
+  nodes: NodeCache;
+  /** Aborts the start (the startup handler's `ctx.signal`). */
+  signal?: AbortSignal;
   /** Delay that batches bursts of kernel notifications into one reconcile. Defaults to 100 ms. */
   driftDebounceMs?: number;
+}
+
+type Labels = Readonly<Record<string, string>>;
+
+/** Every node's labels, by node name (the StatusWriter counts the nodes an object selects from it). */
+function labelsByNode(nodes: readonly KubeObject[]): ReadonlyMap<string, Labels> {
+  return new Map(nodes.map((node) => [node.metadata.name, node.metadata.labels ?? {}]));
+}
+
+function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
+  const left = Object.entries(a ?? {});
+  return left.length === Object.keys(b ?? {}).length && left.every(([key, value]) => b?.[key] === value);
 }
 
 const RECHECK_ERRORS = new Set(['EEXIST', 'UNKNOWN']);
@@ -51,9 +72,8 @@ export class NodeRouteAgent {
   private readonly reported = new Map<string, string>();
   private table: RouteTable;
   private monitor: RouteMonitor | undefined;
-  private inventory: NodeInventory | undefined;
+  private unsubscribeNodes: (() => void) | undefined;
   private readonly status: StatusWriter;
-  private readonly events: EventPoster;
   private desired: ReadonlyMap<string, DesiredRoute> | undefined;
   private running: Promise<ReconcileResult> | undefined;
   private queued: Promise<ReconcileResult> | undefined;
@@ -69,22 +89,27 @@ export class NodeRouteAgent {
   reconciles = 0;
 
   private constructor(private readonly options: RouteAgentOptions) {
-    const { config, api, logger } = options;
+    const { config, api, logger, nodes } = options;
     this.table = RouteTable.open({ protocol: config.routeProtocol });
-    this.status = new StatusWriter(api, config.nodeName, logger, () => this.inventory?.all() ?? new Map());
-    this.events = new EventPoster(api, config.nodeName, logger);
+    this.status = new StatusWriter(api, config.nodeName, logger, () => labelsByNode(nodes.list()));
   }
 
   /**
-   * Lists the Nodes and the StaticRoutes, subscribes to kernel notifications and converges the table once.
-   * Rejects (and cleans up) when the API or the kernel cannot be reached.
+   * Waits for the Nodes, lists the StaticRoutes, subscribes to kernel notifications and converges the table once.
+   * Rejects (and cleans up) when the API or the kernel cannot be reached, or `signal` aborts.
    */
   static async start(options: RouteAgentOptions): Promise<NodeRouteAgent> {
     const agent = new NodeRouteAgent(options);
     try {
-      agent.inventory = await NodeInventory.start(options.api, options.config.nodeName, options.logger, (change) =>
-        agent.onNodesChanged(change.ownLabelsChanged),
-      );
+      const { nodes, config, logger } = options;
+      agent.unsubscribeNodes = nodes.onChange((change) => agent.onNodeChange(change));
+      await nodes.whenSynced(options.signal);
+      if (!nodes.own()) {
+        logger.warn(
+          { node: config.nodeName },
+          'no Node object with this name: nodeSelectors see no labels on this node',
+        );
+      }
       await agent.relistObjects();
       agent.listed = true;
       agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event));
@@ -151,6 +176,16 @@ export class NodeRouteAgent {
     this.scheduleReconcile(this.options.driftDebounceMs ?? 100);
   }
 
+  private onNodeChange(change: NodeChange): void {
+    if (change.type === 'synced') return;
+    // Nodes are updated often (heartbeats, conditions); only their labels, arrival and departure matter here.
+    const unchanged =
+      change.type === 'upsert' &&
+      change.previous !== undefined &&
+      sameLabels(change.previous.metadata.labels, change.node.metadata.labels);
+    if (!unchanged) this.onNodesChanged(change.own);
+  }
+
   private onNodesChanged(ownLabelsChanged: boolean): void {
     if (ownLabelsChanged) this.scheduleReconcile(0);
     // Another node's labels change the selected-node count of some objects.
@@ -185,7 +220,7 @@ export class NodeRouteAgent {
   private async reconcileOnce(): Promise<ReconcileResult> {
     const { config, logger } = this.options;
     const objects = [...this.objects.values()];
-    const node = { name: config.nodeName, labels: this.inventory?.ownLabels() ?? {} };
+    const node = { name: config.nodeName, labels: this.options.nodes.own()?.metadata.labels ?? {} };
     let result: ReconcileResult | undefined;
     // A second pass re-reads the table when an add met an unexpected route (EEXIST) or a reply was lost: the kernel
     // then says whether the route we meant is there (nothing left to do) or a foreign one holds the destination.
@@ -239,10 +274,13 @@ export class NodeRouteAgent {
       if (previous === fingerprint) continue;
       this.reported.set(object.metadata.name, fingerprint);
       const previousState = previous?.split('\n')[1];
+      // Node-prefixed, like the framework's own node-scope Events: every node reports on the same object.
+      const message = `${this.options.config.nodeName}: ${outcome.message}`;
+      const target = object as unknown as KubeObject;
       if (outcome.state === 'Failed' || outcome.state === 'Refused' || outcome.state === 'Conflict') {
-        this.events.record(object, 'Warning', outcome.state, outcome.message);
+        this.options.events.record(target, 'Warning', outcome.state, message);
       } else if (outcome.state === 'Applied' && previousState !== undefined && previousState !== 'Applied') {
-        this.events.record(object, 'Normal', 'Applied', outcome.message);
+        this.options.events.record(target, 'Normal', 'Applied', message);
       }
     }
   }
@@ -253,19 +291,19 @@ export class NodeRouteAgent {
     return parsed.ok ? parsed.spec.destinations.map((prefix: Prefix) => formatPrefix(prefix)) : [];
   }
 
-  /** Stops timers, notifications and the Nodes watch; waits for queued status writes (bounded by the caller). */
+  /**
+   * Stops timers and notifications; waits for queued status writes (at most 5 s). Queued Events are flushed by the
+   * framework after the cleanup handlers.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.driftTimer);
     clearInterval(this.periodicTimer);
     this.monitor?.stop();
+    this.unsubscribeNodes?.();
     await this.running?.catch(() => undefined);
-    await this.inventory?.stop();
-    await Promise.race([
-      Promise.all([this.status.flush(), this.events.flush()]),
-      new Promise((resolve) => setTimeout(resolve, 5000).unref()),
-    ]);
+    await Promise.race([this.status.flush(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     this.status.stop();
     this.table.close();
   }

@@ -9,7 +9,10 @@
  *   write happened and the summary is recomputed from a fresh read (bounded attempts). Nodes finishing at the same
  *   moment therefore converge without a coordinator.
  * - Every watch event of the object also re-checks the summary (see `refresh`), which covers writes by others that
- *   do not recompute it (the framework's, a removed node's entry).
+ *   do not recompute it (a removed node's entry, a Node's labels). Such a check writes only when the summary is
+ *   wrong, and not on every node at once: the node ranked first (by name among all Nodes) writes at once, the n-th
+ *   after n steps (capped), by which time the first one's fix usually arrived and cancels the check. Without that,
+ *   every entry change made all N nodes write the summary of a large object at once, N - 1 of them in vain (409).
  * Caveat: the selected-node count comes from this instance's Node list, which can lag others' for a moment.
  */
 import type { KubeApi, KubeObject, Logger } from 'opkit';
@@ -37,11 +40,27 @@ interface Job {
 }
 
 const MAX_SUMMARY_ATTEMPTS = 6;
+/** Delay of a summary check per rank of this node (see the module comment). */
+const REFRESH_STEP_MS = 1_500;
+/** Ranks beyond this one wait as long as it. */
+const MAX_REFRESH_RANK = 8;
+
+/** Tuning of {@link StatusWriter}. */
+export interface StatusWriterOptions {
+  /** Objects written in parallel. Defaults to 4. */
+  concurrency?: number;
+  /** Delay of a summary check per rank of this node among all nodes. Defaults to 1.5 s. */
+  refreshStepMs?: number;
+}
 
 export class StatusWriter {
   private readonly jobs = new Map<string, Job>();
   private readonly active = new Set<string>();
+  /** Summary checks waiting for this node's turn, with the latest copy of their object. */
+  private readonly refreshes = new Map<string, { object: StaticRouteObject; timer: ReturnType<typeof setTimeout> }>();
   private readonly idle: Array<() => void> = [];
+  private readonly concurrency: number;
+  private readonly refreshStepMs: number;
   private stopped = false;
 
   constructor(
@@ -50,27 +69,100 @@ export class StatusWriter {
     private readonly logger: Logger,
     /** Labels of every known node, to count the nodes an object selects. */
     private readonly nodes: () => ReadonlyMap<string, Readonly<Record<string, string>>>,
-    private readonly concurrency = 4,
-  ) {}
+    options: StatusWriterOptions = {},
+  ) {
+    this.concurrency = options.concurrency ?? 4;
+    this.refreshStepMs = options.refreshStepMs ?? REFRESH_STEP_MS;
+  }
 
   /** Queues this node's outcome for `object` (and a summary check). The latest call per object wins. */
   report(object: StaticRouteObject, outcome: NodeOutcome): void {
+    // The entry write re-checks the summary from a copy at least as new as any pending check's.
+    this.cancelRefresh(object.metadata.name);
     this.enqueue(object.metadata.name, { object, outcome });
   }
 
-  /** Queues a summary check only (after a watch event), unless an entry write is already queued. */
+  /**
+   * Re-checks the summary after a watch event: nothing when it is right; otherwise a write at this node's turn, from
+   * the latest copy seen by then (a later event showing it fixed cancels the check).
+   */
   refresh(object: StaticRouteObject): void {
-    const queued = this.jobs.get(object.metadata.name);
-    this.enqueue(object.metadata.name, { object, outcome: queued?.outcome });
+    const name = object.metadata.name;
+    if (this.stopped) return;
+    const queued = this.jobs.get(name);
+    if (queued) {
+      // A queued entry write checks the summary anyway; let it start from the newest copy.
+      queued.object = object;
+      this.cancelRefresh(name);
+      return;
+    }
+    if (object.metadata.deletionTimestamp || this.summaryIsRight(object)) {
+      this.cancelRefresh(name);
+      return;
+    }
+    const pending = this.refreshes.get(name);
+    if (pending) {
+      pending.object = object;
+      return;
+    }
+    const delayMs = this.refreshDelayMs();
+    if (delayMs === 0) {
+      this.enqueueCheck(object);
+      return;
+    }
+    const timer = setTimeout(() => {
+      const due = this.refreshes.get(name);
+      this.refreshes.delete(name);
+      if (due) this.enqueueCheck(due.object);
+      this.wakeIfIdle();
+    }, delayMs);
+    timer.unref();
+    this.refreshes.set(name, { object, timer });
   }
 
-  /** Resolves when nothing is queued or being written. */
+  /** Resolves when nothing is queued, waiting for its turn, or being written. */
   async flush(): Promise<void> {
-    while (this.jobs.size > 0 || this.active.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    while (this.jobs.size > 0 || this.active.size > 0 || this.refreshes.size > 0) {
+      await new Promise<void>((resolve) => this.idle.push(resolve));
+    }
   }
 
   stop(): void {
     this.stopped = true;
+    for (const name of [...this.refreshes.keys()]) this.cancelRefresh(name);
+    this.wakeIfIdle();
+  }
+
+  /** Queues a summary check only, keeping an entry write that is already queued. */
+  private enqueueCheck(object: StaticRouteObject): void {
+    const queued = this.jobs.get(object.metadata.name);
+    this.enqueue(object.metadata.name, { object, outcome: queued?.outcome });
+  }
+
+  private cancelRefresh(name: string): void {
+    const pending = this.refreshes.get(name);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.refreshes.delete(name);
+    this.wakeIfIdle();
+  }
+
+  /** This node's turn for summary checks: its rank by name among all known nodes, times the step. */
+  private refreshDelayMs(): number {
+    const names = [...this.nodes().keys()].sort();
+    const rank = names.indexOf(this.nodeName);
+    return Math.min(rank === -1 ? names.length : rank, MAX_REFRESH_RANK) * this.refreshStepMs;
+  }
+
+  private summaryIsRight(object: StaticRouteObject): boolean {
+    const { summary, current } = this.summarize(object);
+    return sameSummary(summary, current);
+  }
+
+  private wakeIfIdle(): void {
+    if (this.stopped || (this.jobs.size === 0 && this.active.size === 0 && this.refreshes.size === 0)) {
+      for (const resolve of this.idle.splice(0)) resolve();
+    }
   }
 
   private enqueue(name: string, job: Job): void {
@@ -89,7 +181,7 @@ export class StatusWriter {
         .catch((error: unknown) => this.logger.warn({ err: error, object: name }, 'cannot write status'))
         .finally(() => {
           this.active.delete(name);
-          if (this.jobs.size === 0 && this.active.size === 0) for (const resolve of this.idle.splice(0)) resolve();
+          this.wakeIfIdle();
           this.pump();
         });
     }

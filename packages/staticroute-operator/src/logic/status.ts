@@ -117,10 +117,15 @@ function condition(
 
 /**
  * Computes `status.ready` and the conditions from all nodes' entries. An entry counts as applied only when it
- * reports the object's current generation.
+ * reports the object's current generation; an entry without a `state` counts as not reported.
  */
 export function summarizeStatus(input: SummaryInput): StatusSummary {
-  const entries = Object.entries(input.entries).filter((pair): pair is [string, NodeStatusEntry] => Boolean(pair[1]));
+  // An entry without a state is not a report: the framework writes its handler outcomes into the same entry
+  // (`status.nodes.<node>.handlers`), often before the node's own report. Counting those would change the summary
+  // at every framework write and make every node rewrite it.
+  const entries = Object.entries(input.entries).filter(
+    (pair): pair is [string, NodeStatusEntry] => typeof pair[1]?.state === 'string',
+  );
   const selected =
     input.selectedNodes ?? entries.filter(([, entry]) => entry.state !== 'NotSelected').map(([node]) => node);
   const byNode = new Map(entries);

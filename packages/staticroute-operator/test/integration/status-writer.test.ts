@@ -16,6 +16,9 @@ let controlPlane: ControlPlane;
 const BASE = '/apis/networking.digitalocean.com/v1/staticroutes';
 const quiet = { warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
 
+/** Summary writes (merge patches with a resourceVersion precondition) sent so far, per object. */
+const summaryWrites = new Map<string, number>();
+
 /** The two verbs StatusWriter uses, over the test bed's admin client (the API server itself is real). */
 function apiFor(cp: ControlPlane): KubeApi {
   const check = <T>(response: { status: number; body: unknown; text: string }): T => {
@@ -31,15 +34,19 @@ function apiFor(cp: ControlPlane): KubeApi {
       name: string,
       body: unknown,
       options?: { subresource?: string },
-    ) =>
-      check<T>(
+    ) => {
+      if ((body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion) {
+        summaryWrites.set(name, (summaryWrites.get(name) ?? 0) + 1);
+      }
+      return check<T>(
         await cp.request(
           'PATCH',
           `${BASE}/${name}${options?.subresource ? `/${options.subresource}` : ''}`,
           body,
           'application/merge-patch+json',
         ),
-      ),
+      );
+    },
     list: unsupported,
     create: unsupported,
     delete: unsupported,
@@ -107,6 +114,63 @@ describe('StatusWriter', () => {
     await writer.flush();
     const final = (await read(name)) as StaticRouteObject & { status: { ready: string } };
     expect(final.status.ready).toBe('11/12');
+  });
+
+  it('twelve nodes seeing the same stale summary: the first in rank fixes it, the others only check', async () => {
+    const name = 'stale-summary';
+    await controlPlane.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'networking.digitalocean.com/v1',
+        kind: 'StaticRoute',
+        metadata: { name },
+        spec: { destinations: ['198.51.100.2'], gateway: '10.116.0.5' },
+      }),
+    });
+    const entries = Object.fromEntries(
+      nodeNames.map((node) => [
+        node,
+        {
+          state: 'Applied',
+          message: '1/1 routes applied',
+          observedGeneration: 1,
+          lastUpdateTime: '2025-01-01T00:00:00Z',
+        },
+      ]),
+    );
+    // Entries written by others, summary not recomputed: every node's watch delivers this.
+    await controlPlane.request(
+      'PATCH',
+      `${BASE}/${name}/status`,
+      { status: { nodes: entries, ready: '0/12' } },
+      'application/merge-patch+json',
+    );
+    const stale = await read(name);
+    // A step far longer than the test: only node-1 (rank 0) may write before the others see its fix.
+    const writers = nodeNames.map(
+      (node) => new StatusWriter(apiFor(controlPlane), node, quiet, () => inventory, { refreshStepMs: 600_000 }),
+    );
+    for (const writer of writers) writer.refresh(stale);
+    await writers[0]?.flush();
+    const fixed = await read(name);
+    expect((fixed as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('12/12');
+    // The fix reaches everyone (their watch): the pending checks find the summary right and end without a write.
+    for (const writer of writers) writer.refresh(fixed);
+    await Promise.all(writers.map((writer) => writer.flush()));
+    expect(summaryWrites.get(name)).toBe(1);
+  });
+
+  it('a node later in rank fixes a stale summary when nobody before it does', async () => {
+    const name = 'stale-summary';
+    await controlPlane.request(
+      'PATCH',
+      `${BASE}/${name}/status`,
+      { status: { ready: '0/12' } },
+      'application/merge-patch+json',
+    );
+    const writer = new StatusWriter(apiFor(controlPlane), 'node-5', quiet, () => inventory, { refreshStepMs: 50 });
+    writer.refresh(await read(name));
+    await writer.flush();
+    expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('12/12');
   });
 
   it('does not rewrite an unchanged entry', async () => {

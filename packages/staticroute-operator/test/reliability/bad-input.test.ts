@@ -10,10 +10,26 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_ADDRESS_V6, type Route, type RouteMonitor } from '@opkit/testbed';
-import { describeRoute, E2eCluster, eventually, GATEWAY_A, GATEWAY_B, OURS, waitForRoutes, type StaticRouteJson } from '../e2e/support/cluster.js';
+import {
+  describeRoute,
+  E2eCluster,
+  eventually,
+  GATEWAY_A,
+  GATEWAY_B,
+  OURS,
+  waitForRoutes,
+  type StaticRouteJson,
+} from '../e2e/support/cluster.js';
 import { Churn } from './support/churn.js';
 import { expectConverged, LONG, recordFigures } from './support/converge.js';
-import { addStrayFiles, spoilAnnotations, spoilFinalizers, spoilStateFile, spoilStatus, type StateGarbage } from './support/garbage.js';
+import {
+  addStrayFiles,
+  spoilAnnotations,
+  spoilFinalizers,
+  spoilStateFile,
+  spoilStatus,
+  type StateGarbage,
+} from './support/garbage.js';
 import { generateHostileRoutes, type HostileCase, type HostileTarget } from './support/hostile-routes.js';
 import { isAlive, logsOf, PREFIX, stateDirOf, warnings } from './support/observe.js';
 import { seedFrom } from './support/random.js';
@@ -82,9 +98,12 @@ function settledElsewise(object: StaticRouteJson, nodes: string[]): boolean {
 
 async function submit(item: HostileCase): Promise<Outcome> {
   const response = await cluster.controlPlane.request<{ message?: string }>('POST', CREATE, item.manifest);
-  const message = typeof response.body === 'object' && response.body ? (response.body.message ?? response.text) : response.text;
+  const message =
+    typeof response.body === 'object' && response.body ? (response.body.message ?? response.text) : response.text;
   if (response.status === 201 && item.userStatus) {
-    const forged = await cluster.controlPlane.request('PATCH', `${BASE}/${item.name}/status`, { status: item.userStatus });
+    const forged = await cluster.controlPlane.request('PATCH', `${BASE}/${item.name}/status`, {
+      status: item.userStatus,
+    });
     expect(forged.status, `forging status of ${item.name}: ${forged.text}`).toBe(200);
   }
   return { item, admitted: response.status === 201, status: response.status, message };
@@ -94,13 +113,24 @@ describe('hostile StaticRoutes', () => {
   it(`${COUNT} hostile objects: refused naming the field, or reported with no kernel change; good objects unaffected`, async () => {
     const nodes = cluster.nodes;
     const pids = new Map(nodes.map((node) => [node.name, cluster.operators.get(node.name)!.child.pid]));
-    const baseline = new Map(await Promise.all(nodes.map(async (node) => [node.name, (await node.routes()).map(routeLine)] as const)));
-    const monitors = new Map<string, RouteMonitor>(await Promise.all(nodes.map(async (node) => [node.name, await node.monitorRoutes()] as const)));
+    const baseline = new Map(
+      await Promise.all(nodes.map(async (node) => [node.name, (await node.routes()).map(routeLine)] as const)),
+    );
+    const monitors = new Map<string, RouteMonitor>(
+      await Promise.all(nodes.map(async (node) => [node.name, await node.monitorRoutes()] as const)),
+    );
     const cases = generateHostileRoutes(targetOf(), { seed: SEED, count: COUNT });
     expect(cases.length).toBeGreaterThanOrEqual(100);
 
     // Good objects keep changing while the hostile ones arrive.
-    const good = new Churn(cluster, { seed: SEED, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'good', firstSerial: 64_000, maxLive: 6, pauseMs: [100, 300] });
+    const good = new Churn(cluster, {
+      seed: SEED,
+      gateways: [GATEWAY_A, GATEWAY_B],
+      prefix: 'good',
+      firstSerial: 64_000,
+      maxLive: 6,
+      pauseMs: [100, 300],
+    });
     const churning = good.run(LONG ? 80 : 25);
     const outcomes: Outcome[] = [];
     for (let index = 0; index < cases.length; index += 8) {
@@ -133,8 +163,21 @@ describe('hostile StaticRoutes', () => {
       pending = pending.filter((item) => {
         const object = byName.get(item.name);
         lastSeen.set(item.name, JSON.stringify(object?.status ?? null).slice(0, 600));
-        if (!object || !reportedEverywhere(object, nodes.map((node) => node.name))) {
-          if (object && settledElsewise(object, nodes.map((node) => node.name))) settledWrongSince.set(item.name, settledWrongSince.get(item.name) ?? Date.now());
+        if (
+          !object ||
+          !reportedEverywhere(
+            object,
+            nodes.map((node) => node.name),
+          )
+        ) {
+          if (
+            object &&
+            settledElsewise(
+              object,
+              nodes.map((node) => node.name),
+            )
+          )
+            settledWrongSince.set(item.name, settledWrongSince.get(item.name) ?? Date.now());
           else settledWrongSince.delete(item.name);
           return true;
         }
@@ -146,7 +189,12 @@ describe('hostile StaticRoutes', () => {
       if (waiting.length > 0) await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     for (const item of pending) {
-      expect.soft(lastSeen.get(item.name), `${item.name} (${item.description}) is not reported Refused/Failed by every node with ready 0/${nodes.length}`).toBe('reported');
+      expect
+        .soft(
+          lastSeen.get(item.name),
+          `${item.name} (${item.description}) is not reported Refused/Failed by every node with ready 0/${nodes.length}`,
+        )
+        .toBe('reported');
     }
 
     // The good objects were handled normally; the tables hold exactly their routes on top of what was there.
@@ -158,7 +206,10 @@ describe('hostile StaticRoutes', () => {
       const monitor = monitors.get(node.name)!;
       await monitor.stop();
       const strays = monitor.events().filter((event) => event.kind === 'add' && !good.everDesired.has(event.route.dst));
-      expect(strays.map((event) => `${event.route.dst} proto ${event.route.protocol}`), `${node.name}: routes added for hostile objects`).toEqual([]);
+      expect(
+        strays.map((event) => `${event.route.dst} proto ${event.route.protocol}`),
+        `${node.name}: routes added for hostile objects`,
+      ).toEqual([]);
     }
     // No operator process restarted or crashed.
     for (const node of nodes) {
@@ -180,12 +231,21 @@ describe('hostile StaticRoutes', () => {
       refusedAtAdmission: refused.length,
       reportedInStatus: admitted.length,
       byCategory,
-      notReported: pending.map((item) => ({ name: item.name, what: item.description, status: lastSeen.get(item.name) })),
+      notReported: pending.map((item) => ({
+        name: item.name,
+        what: item.description,
+        status: lastSeen.get(item.name),
+      })),
       goodChanges: good.counts,
       samples: outcomes.map((outcome) => ({
-        name: outcome.item.name.length > 60 ? `${outcome.item.name.slice(0, 40)}…(${outcome.item.name.length} chars)` : outcome.item.name,
+        name:
+          outcome.item.name.length > 60
+            ? `${outcome.item.name.slice(0, 40)}…(${outcome.item.name.length} chars)`
+            : outcome.item.name,
         what: outcome.item.description,
-        result: outcome.admitted ? `status: ${reports.get(outcome.item.name)?.slice(0, 200)}` : `HTTP ${outcome.status}: ${outcome.message.slice(0, 200)}`,
+        result: outcome.admitted
+          ? `status: ${reports.get(outcome.item.name)?.slice(0, 200)}`
+          : `HTTP ${outcome.status}: ${outcome.message.slice(0, 200)}`,
       })),
     });
     await cluster.deleteAllStaticRoutes();
@@ -198,7 +258,12 @@ describe("garbage in the framework's own state", () => {
     const nodes = cluster.nodes;
     const names = ['garbage-a', 'garbage-b', 'garbage-c'];
     const desired = (extra: boolean) =>
-      names.flatMap((name, index) => [`34.92.${index}.1/32 via ${GATEWAY_A}`, ...(extra ? [`34.92.${index}.2/32 via ${GATEWAY_A}`] : [])]).sort();
+      names
+        .flatMap((name, index) => [
+          `34.92.${index}.1/32 via ${GATEWAY_A}`,
+          ...(extra ? [`34.92.${index}.2/32 via ${GATEWAY_A}`] : []),
+        ])
+        .sort();
     for (const [index, name] of names.entries()) {
       await cluster.apply(cluster.staticRoute(name, { destinations: [`34.92.${index}.1`], gateway: GATEWAY_A }));
     }
@@ -222,17 +287,30 @@ describe("garbage in the framework's own state", () => {
       ['directory', 'empty', 'binary'],
     ];
     nodes.forEach((node, nodeIndex) =>
-      names.forEach((name, index) => spoilStateFile(cluster, node.name, uids.get(name)!, plan[nodeIndex % plan.length]![index]!)),
+      names.forEach((name, index) =>
+        spoilStateFile(cluster, node.name, uids.get(name)!, plan[nodeIndex % plan.length]![index]!),
+      ),
     );
     const strays = addStrayFiles(cluster, nodes[2]!.name);
     // The framework's marks on the objects.
     await spoilAnnotations(cluster, 'garbage-a');
     await spoilFinalizers(cluster, 'garbage-b', nodes[0]!.name);
-    await spoilStatus(cluster, 'garbage-c', nodes.map((node) => node.name));
+    await spoilStatus(
+      cluster,
+      'garbage-c',
+      nodes.map((node) => node.name),
+    );
 
     // Changes after the damage, and a restart that reads the damaged state at startup.
     for (const [index, name] of names.entries()) {
-      await cluster.kubectl(['patch', 'sr', name, '--type=merge', '-p', JSON.stringify({ spec: { destinations: [`34.92.${index}.1`, `34.92.${index}.2`] } })]);
+      await cluster.kubectl([
+        'patch',
+        'sr',
+        name,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { destinations: [`34.92.${index}.1`, `34.92.${index}.2`] } }),
+      ]);
     }
     await cluster.operators.get(nodes[2]!.name)!.stop();
     await cluster.startOperator(nodes[2]!);
@@ -242,8 +320,15 @@ describe("garbage in the framework's own state", () => {
     await waitForRoutes(nodes, desired(true), 90_000);
     for (const [index, monitor] of monitors.entries()) {
       await monitor.stop();
-      const lost = monitor.events().filter((event) => event.kind === 'delete' && desired(true).some((line) => line.startsWith(`${event.route.dst} `)));
-      expect(lost.map((event) => event.route.dst), `${nodes[index]!.name}: wanted routes removed`).toEqual([]);
+      const lost = monitor
+        .events()
+        .filter(
+          (event) => event.kind === 'delete' && desired(true).some((line) => line.startsWith(`${event.route.dst} `)),
+        );
+      expect(
+        lost.map((event) => event.route.dst),
+        `${nodes[index]!.name}: wanted routes removed`,
+      ).toEqual([]);
     }
     // The framework's marks are repaired: one finalizer per live node, each node's own entry true again.
     await eventually(
@@ -253,7 +338,11 @@ describe("garbage in the framework's own state", () => {
           (object) =>
             object &&
             nodes.every((node) => object.metadata.finalizers?.includes(`${PREFIX}/${node.name}`)) &&
-            nodes.every((node) => object.status?.nodes?.[node.name]?.state === 'Applied' && object.status.nodes[node.name]?.observedGeneration === object.metadata.generation) &&
+            nodes.every(
+              (node) =>
+                object.status?.nodes?.[node.name]?.state === 'Applied' &&
+                object.status.nodes[node.name]?.observedGeneration === object.metadata.generation,
+            ) &&
             object.status?.ready === `${nodes.length}/${nodes.length}`,
         );
         return ok ? objects : undefined;
@@ -267,7 +356,9 @@ describe("garbage in the framework's own state", () => {
       async () => {
         const b = await cluster.getStaticRoute('garbage-b');
         const c = await cluster.getStaticRoute('garbage-c');
-        return !b?.metadata.finalizers?.includes(`${PREFIX}/ghost-node`) && c?.status?.nodes?.['ghost-node'] === undefined;
+        return (
+          !b?.metadata.finalizers?.includes(`${PREFIX}/ghost-node`) && c?.status?.nodes?.['ghost-node'] === undefined
+        );
       },
       'the ghost finalizer and status entry to be released',
       30_000,
@@ -278,8 +369,15 @@ describe("garbage in the framework's own state", () => {
       const operator = cluster.operators.get(node.name)!;
       const after = warnings(logsOf(operator)).filter((entry) => entry.time >= spoiledAt);
       for (const name of names) {
-        const mentioned = after.some((entry) => JSON.stringify(entry).includes(uids.get(name)!) || JSON.stringify(entry).includes(`"${name}"`));
-        expect.soft(mentioned, `${node.name}: a warning about the spoiled state of ${name} (${plan[nodes.indexOf(node) % plan.length]![names.indexOf(name)]})`).toBe(true);
+        const mentioned = after.some(
+          (entry) => JSON.stringify(entry).includes(uids.get(name)!) || JSON.stringify(entry).includes(`"${name}"`),
+        );
+        expect
+          .soft(
+            mentioned,
+            `${node.name}: a warning about the spoiled state of ${name} (${plan[nodes.indexOf(node) % plan.length]![names.indexOf(name)]})`,
+          )
+          .toBe(true);
       }
     }
     const leftovers = strays.filter((stray) => existsSync(path.join(stateDirOf(cluster, nodes[2]!.name), stray)));
@@ -288,7 +386,11 @@ describe("garbage in the framework's own state", () => {
     for (const name of names) await cluster.deleteStaticRoute(name);
     const stuck: string[] = [];
     await Promise.all(names.map((name) => cluster.waitGone(name, 30_000).catch(() => stuck.push(name))));
-    const finalizersLeft = await Promise.all(stuck.map(async (name) => `${name}: ${JSON.stringify((await cluster.getStaticRoute(name))?.metadata.finalizers)}`));
+    const finalizersLeft = await Promise.all(
+      stuck.map(
+        async (name) => `${name}: ${JSON.stringify((await cluster.getStaticRoute(name))?.metadata.finalizers)}`,
+      ),
+    );
     expect(finalizersLeft, 'objects stuck in deletion').toEqual([]);
     await waitForRoutes(nodes, [], 30_000);
     for (const node of nodes) expect(isAlive(cluster.operators.get(node.name)!), `${node.name} alive`).toBe(true);

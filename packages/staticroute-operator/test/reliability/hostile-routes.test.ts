@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parsePrefix, prefixContains, mustParsePrefix } from '../../src/logic/ip.js';
-import { generateHostileRoutes, HOSTILE_CATEGORIES, type HostileCase, type HostileTarget } from './support/hostile-routes.js';
+import {
+  generateHostileRoutes,
+  HOSTILE_CATEGORIES,
+  type HostileCase,
+  type HostileTarget,
+} from './support/hostile-routes.js';
 import { seededRandom } from './support/random.js';
 
 const TARGET: HostileTarget = {
@@ -30,10 +35,14 @@ function destinationsOf(item: HostileCase): unknown[] {
 
 describe('seeded random', () => {
   it('replays the same sequence for a seed and differs across seeds', () => {
-    const draw = (seed: number) => Array.from({ length: 20 }, (() => {
-      const random = seededRandom(seed);
-      return () => random.int(0, 1_000_000);
-    })());
+    const draw = (seed: number) =>
+      Array.from(
+        { length: 20 },
+        (() => {
+          const random = seededRandom(seed);
+          return () => random.int(0, 1_000_000);
+        })(),
+      );
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
   });
@@ -69,7 +78,9 @@ describe('generateHostileRoutes', () => {
 
   it('gives every case a unique name and unique content', () => {
     expect(new Set(cases.map((item) => item.name)).size).toBe(cases.length);
-    const contents = cases.map((item) => JSON.stringify({ ...item.manifest, metadata: { ...(item.manifest.metadata as object), name: '' } }));
+    const contents = cases.map((item) =>
+      JSON.stringify({ ...item.manifest, metadata: { ...(item.manifest.metadata as object), name: '' } }),
+    );
     const nameOnly = cases.filter((item) => item.field === 'metadata.name');
     // Cases that differ only in their (invalid) name are distinct by name.
     expect(new Set(contents).size).toBeGreaterThanOrEqual(cases.length - nameOnly.length);
@@ -123,13 +134,22 @@ describe('generateHostileRoutes', () => {
     const all = generateHostileRoutes(TARGET, { seed: 34, count: 400 });
     const of = (category: string) => all.filter((item) => item.category === category);
     for (const item of of('host-bits')) {
-      expect(destinationsOf(item).every((d) => parsePrefix(d as string)?.hostBitsSet === true), item.name).toBe(true);
+      expect(
+        destinationsOf(item).every((d) => parsePrefix(d as string)?.hostBitsSet === true),
+        item.name,
+      ).toBe(true);
     }
     for (const item of of('malformed-destination')) {
-      expect(destinationsOf(item).some((d) => parsePrefix(d as string) === undefined), item.name).toBe(true);
+      expect(
+        destinationsOf(item).some((d) => parsePrefix(d as string) === undefined),
+        item.name,
+      ).toBe(true);
     }
     for (const item of of('default-route')) {
-      expect(destinationsOf(item).every((d) => parsePrefix(d as string)?.prefix.length === 0), item.name).toBe(true);
+      expect(
+        destinationsOf(item).every((d) => parsePrefix(d as string)?.prefix.length === 0),
+        item.name,
+      ).toBe(true);
     }
     for (const item of of('user-status')) {
       const nodes = (item.userStatus as { nodes: Record<string, unknown> }).nodes;
@@ -137,7 +157,11 @@ describe('generateHostileRoutes', () => {
     }
     for (const item of of('mixed-family')) {
       const spec = item.manifest.spec as { destinations: string[]; gateway?: string; gateways?: string[] };
-      const families = new Set([...spec.destinations, ...(spec.gateways ?? []), spec.gateway ?? spec.destinations[0]!].map((text) => (text.includes(':') ? 6 : 4)));
+      const families = new Set(
+        [...spec.destinations, ...(spec.gateways ?? []), spec.gateway ?? spec.destinations[0]!].map((text) =>
+          text.includes(':') ? 6 : 4,
+        ),
+      );
       expect(families.size, item.name).toBe(2);
     }
   });

@@ -62,14 +62,21 @@ describe('routes changed behind the operator’s back', () => {
     const monitor = await node.monitorRoutes();
     const deletedAt = Date.now();
     await node.exec(['ip', 'route', 'del', '34.90.0.1/32']);
-    const restored = await monitor.waitFor((event) => event.kind === 'add' && event.route.dst === '34.90.0.1/32', 30_000);
+    const restored = await monitor.waitFor(
+      (event) => event.kind === 'add' && event.route.dst === '34.90.0.1/32',
+      30_000,
+    );
     await sleep(QUIET_WINDOW_MS);
     await monitor.stop();
     const events = ours(monitor.events(), '34.90.0.1/32');
     // Our delete, the operator's one add; nothing in the quiet window that follows.
     expect(events.map((event) => event.kind)).toEqual(['delete', 'add']);
     expect(await ourRoutes(node)).toEqual([`34.90.0.1/32 via ${GATEWAY_A}`]);
-    recordFigures('drift-deleted-route', { restoredAfterMs: restored.at - deletedAt, eventsInWindow: events.length, windowMs: QUIET_WINDOW_MS });
+    recordFigures('drift-deleted-route', {
+      restoredAfterMs: restored.at - deletedAt,
+      eventsInWindow: events.length,
+      windowMs: QUIET_WINDOW_MS,
+    });
   });
 
   it('a gateway altered by hand is put back once, then left alone (no flap)', async () => {
@@ -91,7 +98,11 @@ describe('routes changed behind the operator’s back', () => {
     // Our replace (an add via B); the repair (delete of B's, add of A's, or a replace); bounded either way.
     expect(events.length).toBeLessThanOrEqual(3);
     expect(await ourRoutes(node)).toEqual([`34.90.1.0/24 via ${GATEWAY_A}`]);
-    recordFigures('drift-altered-gateway', { restoredAfterMs: restored.at - alteredAt, eventsInWindow: events.length, windowMs: QUIET_WINDOW_MS });
+    recordFigures('drift-altered-gateway', {
+      restoredAfterMs: restored.at - alteredAt,
+      eventsInWindow: events.length,
+      windowMs: QUIET_WINDOW_MS,
+    });
   });
 
   it('a conflicting foreign route is reported on that node and never fought; ours returns when it goes', async () => {
@@ -108,11 +119,19 @@ describe('routes changed behind the operator’s back', () => {
     // Several periodic reconciles pass: the foreign route stays, the operator makes no change for it.
     await sleep(QUIET_WINDOW_MS);
     const during = monitor.events().filter((event) => event.route.dst === '34.90.2.7/32');
-    expect(during.map((event) => `${event.kind} ${event.route.gateway} ${event.route.protocol}`)).toEqual([`add ${GATEWAY_B} 4`]);
+    expect(during.map((event) => `${event.kind} ${event.route.gateway} ${event.route.protocol}`)).toEqual([
+      `add ${GATEWAY_B} 4`,
+    ]);
     const table = await node.routes({ table: 254 });
-    expect(table.filter((route) => route.dst === '34.90.2.7/32')).toEqual([expect.objectContaining({ gateway: GATEWAY_B, protocol: 4 })]);
+    expect(table.filter((route) => route.dst === '34.90.2.7/32')).toEqual([
+      expect.objectContaining({ gateway: GATEWAY_B, protocol: 4 }),
+    ]);
     // The other nodes were never affected.
-    await waitForRoutes(cluster.nodes.filter((other) => other !== node), [`34.90.2.7/32 via ${GATEWAY_A}`], 5_000);
+    await waitForRoutes(
+      cluster.nodes.filter((other) => other !== node),
+      [`34.90.2.7/32 via ${GATEWAY_A}`],
+      5_000,
+    );
     await node.exec(['ip', 'route', 'del', '34.90.2.7/32']);
     await waitForRoutes([node], [`34.90.2.7/32 via ${GATEWAY_A}`], 30_000);
     await eventually(async () => (await entryOf('manual-foreign', node))?.state === 'Applied', 'Applied again');
@@ -150,7 +169,13 @@ describe('routes changed behind the operator’s back', () => {
 
 describe('a node cut off from the API server', () => {
   it(`keeps its routes during a ${CUT_MS / 1000} s cut, the others converge meanwhile, and it catches up`, async () => {
-    const churn = new Churn(cluster, { seed: SEED + 10, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'cut', firstSerial: 3000, pauseMs: [20, 80] });
+    const churn = new Churn(cluster, {
+      seed: SEED + 10,
+      gateways: [GATEWAY_A, GATEWAY_B],
+      prefix: 'cut',
+      firstSerial: 3000,
+      pauseMs: [20, 80],
+    });
     for (let index = 0; index < 5; index++) await churn.create();
     await expectConverged(cluster, churn, 60_000);
     const cut = cluster.nodes[0]!;
@@ -175,7 +200,13 @@ describe('a node cut off from the API server', () => {
     const caughtUpMs = Date.now() - backAt;
     await expectConverged(cluster, churn, 180_000);
     operatorsAlive();
-    recordFigures('api-cut-node', { cutMs: CUT_MS, changesDuringCut: churn.counts, othersConvergedMs, caughtUpAfterUnblockMs: caughtUpMs, samples });
+    recordFigures('api-cut-node', {
+      cutMs: CUT_MS,
+      changesDuringCut: churn.counts,
+      othersConvergedMs,
+      caughtUpAfterUnblockMs: caughtUpMs,
+      samples,
+    });
   });
 });
 

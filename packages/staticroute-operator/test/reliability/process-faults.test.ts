@@ -52,7 +52,12 @@ function faultPoints(operations: number, faults: number): Set<number> {
  * Runs the churn and the faults together; resolves with the duration of each fault. Each fault strikes together
  * with a delete, so that the nodes are in the middle of releasing an object when the control plane goes away.
  */
-async function churnWithFaults(churn: Churn, operations: number, faults: number, inject: () => Promise<void>): Promise<number[]> {
+async function churnWithFaults(
+  churn: Churn,
+  operations: number,
+  faults: number,
+  inject: () => Promise<void>,
+): Promise<number[]> {
   const points = faultPoints(operations, faults);
   const durations: number[] = [];
   let chain = Promise.resolve();
@@ -83,7 +88,9 @@ describe('control plane faults during churn', () => {
     async () => {
       const before = await scrapeAll(cluster.nodes);
       const churn = new Churn(cluster, { seed: SEED, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'api' });
-      const restarts = await churnWithFaults(churn, PLAN.operations, PLAN.apiRestarts, () => cluster.controlPlane.restartApiServer());
+      const restarts = await churnWithFaults(churn, PLAN.operations, PLAN.apiRestarts, () =>
+        cluster.controlPlane.restartApiServer(),
+      );
       expect(restarts).toHaveLength(PLAN.apiRestarts);
       const convergedMs = await expectConverged(cluster, churn);
       operatorsAlive();
@@ -106,8 +113,15 @@ describe('control plane faults during churn', () => {
     `etcd killed and restarted ${PLAN.etcdRestarts}x during ${PLAN.operations} changes: converges, each change handled once`,
     async () => {
       const before = await scrapeAll(cluster.nodes);
-      const churn = new Churn(cluster, { seed: SEED + 1, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'etcd', firstSerial: 1000 });
-      const restarts = await churnWithFaults(churn, PLAN.operations, PLAN.etcdRestarts, () => cluster.controlPlane.restartEtcd());
+      const churn = new Churn(cluster, {
+        seed: SEED + 1,
+        gateways: [GATEWAY_A, GATEWAY_B],
+        prefix: 'etcd',
+        firstSerial: 1000,
+      });
+      const restarts = await churnWithFaults(churn, PLAN.operations, PLAN.etcdRestarts, () =>
+        cluster.controlPlane.restartEtcd(),
+      );
       expect(restarts).toHaveLength(PLAN.etcdRestarts);
       const convergedMs = await expectConverged(cluster, churn);
       operatorsAlive();
@@ -131,7 +145,12 @@ describe('operator processes killed during churn', () => {
     `SIGKILL at ${PLAN.kills} random moments: same end state, no orphan route, no stuck finalizer, no orphan state`,
     async () => {
       const random = seededRandom(SEED + 2);
-      const churn = new Churn(cluster, { seed: SEED + 3, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'kill', firstSerial: 2000 });
+      const churn = new Churn(cluster, {
+        seed: SEED + 3,
+        gateways: [GATEWAY_A, GATEWAY_B],
+        prefix: 'kill',
+        firstSerial: 2000,
+      });
       const kills: Array<{ node: string; atMs: number; uptimeMs: number }> = [];
       const started = Date.now();
       let killing = true;
@@ -144,7 +163,11 @@ describe('operator processes killed during churn', () => {
           const exited = new Promise((resolve) => operator.child.once('exit', resolve));
           if (isAlive(operator)) operator.child.kill('SIGKILL');
           await exited;
-          kills.push({ node: node.name, atMs: Date.now() - started, uptimeMs: Date.now() - (startedAt.get(node.name) ?? 0) });
+          kills.push({
+            node: node.name,
+            atMs: Date.now() - started,
+            uptimeMs: Date.now() - (startedAt.get(node.name) ?? 0),
+          });
           // Down for a random while, then started again (a DaemonSet restarts the pod); the next kill may hit it
           // before it is ready.
           await sleep(random.int(0, 1500));

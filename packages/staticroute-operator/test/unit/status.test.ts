@@ -123,6 +123,17 @@ describe('summarizeStatus', () => {
     expect(summary.conditions[0]).toMatchObject({ reason: 'Pending', message: 'b: not reported yet' });
   });
 
+  it("ignores entries without a state (the framework's handler outcomes): they are not reports", () => {
+    const frameworkOnly = { handlers: { routes: { outcome: 'success' } } } as unknown as NodeStatusEntry;
+    const input = { generation: 2, selectedNodes: ['a', 'b'], now };
+    const withFrameworkEntry = summarizeStatus({ ...input, entries: { a: entry('Applied'), b: frameworkOnly } });
+    expect(withFrameworkEntry).toEqual(summarizeStatus({ ...input, entries: { a: entry('Applied') } }));
+    expect(withFrameworkEntry.conditions[0]).toMatchObject({ reason: 'Pending', message: 'b: not reported yet' });
+    expect(summarizeStatus({ generation: 2, entries: { a: entry('Applied'), b: frameworkOnly }, now }).ready).toBe(
+      '1/1',
+    );
+  });
+
   it('falls back to the reporting nodes when the selected set is unknown', () => {
     const summary = summarizeStatus({
       generation: 2,

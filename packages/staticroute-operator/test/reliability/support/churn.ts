@@ -108,7 +108,14 @@ export class Churn {
   async create(): Promise<string> {
     const serial = this.serial++;
     const name = `${this.options.prefix ?? 'churn'}-${serial}`;
-    const object: ModelObject = { name, serial, destinations: this.pickDestinations(serial), hops: [], ecmp: false, patches: 0 };
+    const object: ModelObject = {
+      name,
+      serial,
+      destinations: this.pickDestinations(serial),
+      hops: [],
+      ecmp: false,
+      patches: 0,
+    };
     this.chooseHops(object);
     this.live.set(name, object);
     this.busy.add(name);
@@ -126,7 +133,9 @@ export class Churn {
     while (sameSet(next, object.destinations)) next = this.pickDestinations(object.serial);
     object.destinations = next;
     object.patches++;
-    await this.withBusy(object, () => this.request('PATCH', `${BASE}/${object.name}`, { spec: { destinations: next } }, [200]));
+    await this.withBusy(object, () =>
+      this.request('PATCH', `${BASE}/${object.name}`, { spec: { destinations: next } }, [200]),
+    );
     this.counts.patchDestinations++;
     return `patch destinations ${object.name}`;
   }
@@ -167,7 +176,9 @@ export class Churn {
 
   /** The object as sent on create. */
   manifest(object: ModelObject): Record<string, unknown> {
-    const spec = object.ecmp ? { destinations: object.destinations, gateways: object.hops } : { destinations: object.destinations, gateway: object.hops[0] };
+    const spec = object.ecmp
+      ? { destinations: object.destinations, gateways: object.hops }
+      : { destinations: object.destinations, gateway: object.hops[0] };
     return { apiVersion: 'networking.digitalocean.com/v1', kind: 'StaticRoute', metadata: { name: object.name }, spec };
   }
 
@@ -206,7 +217,8 @@ export class Churn {
         const response = await this.cluster.controlPlane.request(method, path, body);
         if (accept.includes(response.status)) return { status: response.status, body: response.body };
         last = `${response.status} ${response.text.slice(0, 300)}`;
-        if (response.status < 500 && response.status !== 429) throw new RequestRefused(`${method} ${path} answered ${last}`);
+        if (response.status < 500 && response.status !== 429)
+          throw new RequestRefused(`${method} ${path} answered ${last}`);
       } catch (error) {
         if (error instanceof RequestRefused) throw error;
         last = (error as Error).message;

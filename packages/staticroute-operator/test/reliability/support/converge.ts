@@ -8,13 +8,22 @@ import { expect } from 'vitest';
 import type { SimNode } from '@opkit/testbed';
 import { eventually, waitForRoutes, type E2eCluster } from '../../e2e/support/cluster.js';
 import type { Churn } from './churn.js';
-import { completionsByUid, handlerSuccesses, PREFIX, scrapeOperator, stateFileUids, type LogEntry, type Metrics } from './observe.js';
+import {
+  completionsByUid,
+  handlerSuccesses,
+  PREFIX,
+  scrapeOperator,
+  stateFileUids,
+  type LogEntry,
+  type Metrics,
+} from './observe.js';
 
 /** Whether the long forms run (`CHAOS_LONG=1`, set by scripts/chaos.sh --long). */
 export const LONG = process.env.CHAOS_LONG === '1';
 
 /** Where measured figures are appended, one JSON object per line. */
-export const RESULTS_FILE = process.env.RELIABILITY_RESULTS ?? path.join(tmpdir(), 'opkit-reliability', 'results.jsonl');
+export const RESULTS_FILE =
+  process.env.RELIABILITY_RESULTS ?? path.join(tmpdir(), 'opkit-reliability', 'results.jsonl');
 
 /** Records a figure set for the docs (and prints it). Figures are reported, never asserted. */
 export function recordFigures(scenario: string, figures: Record<string, unknown>): void {
@@ -108,10 +117,18 @@ export function expectEachChangeHandledOnce(
     };
     perNode[node] = delta;
     // Soft: every node's figures are checked (and the caller records them) before the test fails.
-    expect.soft(delta.create, `${node}: create handlers ran more often than objects were created`).toBeLessThanOrEqual(churn.counts.create);
-    expect.soft(delta.create, `${node}: create handlers`).toBeGreaterThanOrEqual(churn.counts.create - churn.counts.delete);
-    expect.soft(delta.update, `${node}: update handlers ran more often than specs were changed`).toBeLessThanOrEqual(churn.changes);
-    expect.soft(delta.delete, `${node}: delete handlers ran more often than objects were deleted`).toBeLessThanOrEqual(churn.counts.delete);
+    expect
+      .soft(delta.create, `${node}: create handlers ran more often than objects were created`)
+      .toBeLessThanOrEqual(churn.counts.create);
+    expect
+      .soft(delta.create, `${node}: create handlers`)
+      .toBeGreaterThanOrEqual(churn.counts.create - churn.counts.delete);
+    expect
+      .soft(delta.update, `${node}: update handlers ran more often than specs were changed`)
+      .toBeLessThanOrEqual(churn.changes);
+    expect
+      .soft(delta.delete, `${node}: delete handlers ran more often than objects were deleted`)
+      .toBeLessThanOrEqual(churn.counts.delete);
     expect.soft(delta.resume, `${node}: resume handlers without a restart`).toBe(0);
     for (const [uid, counts] of completionsByUid(logs.get(node) ?? [])) {
       expect.soft(counts.create ?? 0, `${node}: creates completed for ${uid}`).toBeLessThanOrEqual(1);
@@ -126,5 +143,7 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : Math.round(((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : Math.round(((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2);
 }

@@ -30,7 +30,16 @@ export function spoilStateFile(cluster: E2eCluster, nodeName: string, uid: strin
     case 'not-json':
       return writeFileSync(file, 'not json {');
     case 'wrong-types':
-      return writeFileSync(file, JSON.stringify({ version: 1, uid, key: 7, diffBase: 'garbage', progress: { cause: 'update', target: 42, handlers: [] } }));
+      return writeFileSync(
+        file,
+        JSON.stringify({
+          version: 1,
+          uid,
+          key: 7,
+          diffBase: 'garbage',
+          progress: { cause: 'update', target: 42, handlers: [] },
+        }),
+      );
     case 'other-uid':
       return writeFileSync(file, JSON.stringify({ ...parsed, uid: '00000000-0000-0000-0000-000000000000' }));
     case 'far-future-delete-retry':
@@ -39,11 +48,24 @@ export function spoilStateFile(cluster: E2eCluster, nodeName: string, uid: strin
         file,
         JSON.stringify({
           ...parsed,
-          progress: { cause: 'delete', target: '', startedAt: now, handlers: { routes: { state: 'retrying', retries: 3, delayedUntil: '2999-01-01T00:00:00.000Z', message: 'x' } } },
+          progress: {
+            cause: 'delete',
+            target: '',
+            startedAt: now,
+            handlers: {
+              routes: { state: 'retrying', retries: 3, delayedUntil: '2999-01-01T00:00:00.000Z', message: 'x' },
+            },
+          },
         }),
       );
     case 'garbage-handler-entry':
-      return writeFileSync(file, JSON.stringify({ ...parsed, progress: { cause: 'update', target: 'x', startedAt: 'yesterday', handlers: { routes: 'garbage' } } }));
+      return writeFileSync(
+        file,
+        JSON.stringify({
+          ...parsed,
+          progress: { cause: 'update', target: 'x', startedAt: 'yesterday', handlers: { routes: 'garbage' } },
+        }),
+      );
     case 'truncated':
       return writeFileSync(file, current.slice(0, Math.floor(current.length / 2)));
     case 'directory':
@@ -100,8 +122,12 @@ export async function spoilFinalizers(cluster: E2eCluster, name: string, dropNod
 
 /** Garbage in the status: entries of real nodes replaced by junk, a ghost node's entry, a junk summary. */
 export async function spoilStatus(cluster: E2eCluster, name: string, nodes: string[]): Promise<void> {
-  const junk: Record<string, unknown> = { 'ghost-node': { state: 'Applied', message: 'ghost', observedGeneration: 99 } };
-  nodes.forEach((node, index) => (junk[node] = index % 2 === 0 ? 'garbage' : { state: 42, message: ['x'], routes: 'many' }));
+  const junk: Record<string, unknown> = {
+    'ghost-node': { state: 'Applied', message: 'ghost', observedGeneration: 99 },
+  };
+  nodes.forEach(
+    (node, index) => (junk[node] = index % 2 === 0 ? 'garbage' : { state: 42, message: ['x'], routes: 'many' }),
+  );
   await patchOrThrow(cluster, `${BASE}/${name}/status`, {
     status: { nodes: junk, ready: 'garbage', conditions: [{ type: 'Ready', status: 'Maybe' }] },
   });
