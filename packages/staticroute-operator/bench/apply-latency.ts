@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { E2eCluster, GATEWAY_A, GATEWAY_B } from '../test/e2e/support/cluster.js';
 import { BenchApi, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
-import { runtimeOf, startOperators, stopOperators, type OperatorProcess } from './lib/operators.js';
+import { nodeFlagsOption, runtimeOf, startOperators, stopOperators, type OperatorProcess } from './lib/operators.js';
 import { reportLatency, type NodeSample, type Sample, type WindowRun } from './lib/latency-report.js';
 import { flag, numericOptions, sleep, stringOption } from './lib/report.js';
 import { startRouteLogs, type RouteLog, type RouteNotification } from './lib/route-log.js';
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       kubeconfig: await cluster.serviceAccountKubeconfig(),
       dir,
       logLevel: profile ? 'debug' : 'info',
-      ...(profile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] } : {}),
+      nodeFlags: [...nodeFlagsOption(), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
     });
     logs.push(...(await startRouteLogs(nodes, dir)));
     const marks = (): number[] => logs.map((log) => (log.poll(), log.events.length));
@@ -264,7 +264,7 @@ async function main(): Promise<void> {
       bigTimelines[node.name] = index.timeline(node.name, bigName, 'create', bigCreate.acceptedAt);
     }
     reportLatency({
-      options: { ...opts, profile },
+      options: { ...opts, profile, nodeFlags: nodeFlagsOption() },
       runtime,
       nodes: nodes.map((n) => n.name),
       creates,

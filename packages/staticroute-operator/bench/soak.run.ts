@@ -70,26 +70,41 @@ async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = 1_200_000
 async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = 1_800_000): Promise<number> {
   const started = Date.now();
   const nodes = cluster.nodes.map((node) => node.name);
+  let lagging = churn.live.size;
   for (;;) {
-    const list = await cluster.controlPlane.request<{ items: StaticRouteJson[] }>(
-      'GET',
-      '/apis/networking.digitalocean.com/v1/staticroutes',
-    );
-    const byName = new Map((list.body.items ?? []).map((object) => [object.metadata.name, object]));
-    const lagging = [...churn.live.keys()].filter((name) => {
-      const object = byName.get(name);
-      return (
-        !object ||
-        nodes.some((node) => {
-          const entry = object.status?.nodes?.[node];
-          return entry?.state !== 'Applied' || entry.observedGeneration !== object.metadata.generation;
-        })
-      );
-    });
-    if (lagging.length === 0) return Date.now() - started;
+    // A loaded API server can take long to list every object: a failed poll is just tried again.
+    const list = await cluster.controlPlane
+      .request<{ items?: StaticRouteJson[] }>('GET', '/apis/networking.digitalocean.com/v1/staticroutes')
+      .catch(() => undefined);
+    if (list?.status === 200) {
+      const byName = new Map((list.body.items ?? []).map((object) => [object.metadata.name, object]));
+      lagging = [...churn.live.keys()].filter((name) => {
+        const object = byName.get(name);
+        return (
+          !object ||
+          nodes.some((node) => {
+            const entry = object.status?.nodes?.[node];
+            return entry?.state !== 'Applied' || entry.observedGeneration !== object.metadata.generation;
+          })
+        );
+      }).length;
+      if (lagging === 0) return Date.now() - started;
+    }
     if (Date.now() - started > timeoutMs)
-      throw new Error(`${lagging.length} objects not Applied everywhere after ${timeoutMs} ms`);
-    await sleep(1000);
+      throw new Error(`${lagging} objects not Applied everywhere after ${timeoutMs} ms`);
+    await sleep(2000);
+  }
+}
+
+/** Retries a read that a loaded API server may time out (5 attempts). */
+async function retrying<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(2000);
+    }
   }
 }
 
@@ -139,8 +154,8 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     );
 
     // Churn in bursts: patch destinations, patch gateways, replace objects (delete + create keeps the count).
-    const apiBefore = await scrapeApiServer(cluster);
-    const operatorsBefore = await operatorMetrics(cluster);
+    const apiBefore = await retrying(() => scrapeApiServer(cluster));
+    const operatorsBefore = await retrying(() => operatorMetrics(cluster));
     const churnStarted = Date.now();
     const bursts: Array<{ changes: number; issueMs: number; convergeMs: number; statusMs: number }> = [];
     const rssSamples: number[][] = [];
@@ -169,8 +184,8 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
       );
     }
     const churnMs = Date.now() - churnStarted;
-    const apiAfter = await scrapeApiServer(cluster);
-    const operatorsAfter = await operatorMetrics(cluster);
+    const apiAfter = await retrying(() => scrapeApiServer(cluster));
+    const operatorsAfter = await retrying(() => operatorMetrics(cluster));
     const rssEnd = rssMiB(cluster);
 
     // API load: what the operators sent (their own counters) and what the API server saw.
@@ -192,9 +207,11 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
       metricSum(apiAfter, 'apiserver_request_total', labels) - metricSum(apiBefore, 'apiserver_request_total', labels);
     const watches = (resource: string) =>
       metricSum(apiAfter, 'apiserver_longrunning_requests', { resource, verb: 'WATCH' });
-    const events = await cluster.controlPlane.request<{
-      items: Array<{ type: string; reason: string; count?: number }>;
-    }>('GET', '/api/v1/events?fieldSelector=type%3DWarning');
+    const events = await retrying(() =>
+      cluster.controlPlane.request<{
+        items: Array<{ type: string; reason: string; count?: number }>;
+      }>('GET', '/api/v1/events?fieldSelector=type%3DWarning'),
+    );
     const warningEvents: Record<string, number> = {};
     for (const event of events.body.items ?? [])
       warningEvents[event.reason] = (warningEvents[event.reason] ?? 0) + (event.count ?? 1);

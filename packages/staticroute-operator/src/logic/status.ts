@@ -167,7 +167,21 @@ export function summarizeStatus(input: SummaryInput): StatusSummary {
   return { ready: `${applied.length}/${selected.length}`, conditions: [ready, conflict] };
 }
 
-/** Whether two summaries would write the same status (ignores nothing: timestamps only change with status). */
+/**
+ * Whether two summaries would write the same status (timestamps included: they only change with the status).
+ * Key order does not matter: the API server returns object keys sorted, so a summary read back never has the key
+ * order of a computed one. (Comparing serializations made every check "different": each watch event made every node
+ * rewrite the summary, and each rewrite caused the next event, for as long as the object existed.)
+ */
 export function sameSummary(a: StatusSummary, b: StatusSummary): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return sortedJson(a) === sortedJson(b);
+}
+
+/** JSON with object keys sorted at every level. */
+function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item !== null && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : item,
+  );
 }

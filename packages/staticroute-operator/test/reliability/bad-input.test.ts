@@ -9,9 +9,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_ADDRESS_V6, type Route, type RouteMonitor } from '@opkit/testbed';
+import type { RouteMonitor } from '@opkit/testbed';
 import {
-  describeRoute,
   E2eCluster,
   eventually,
   GATEWAY_A,
@@ -30,15 +29,21 @@ import {
   spoilStatus,
   type StateGarbage,
 } from './support/garbage.js';
-import { generateHostileRoutes, type HostileCase, type HostileTarget } from './support/hostile-routes.js';
+import {
+  reportedEverywhere,
+  routeLine,
+  settledElsewise,
+  STATIC_ROUTES_PATH as BASE,
+  submit,
+  targetOf,
+  type Outcome,
+} from './support/fuzz.js';
+import { generateHostileRoutes } from './support/hostile-routes.js';
 import { isAlive, logsOf, PREFIX, stateDirOf, warnings } from './support/observe.js';
 import { seedFrom } from './support/random.js';
 
 const SEED = seedFrom('FUZZ_SEED', 34);
 const COUNT = Number(process.env.FUZZ_COUNT ?? (LONG ? 400 : 120));
-const BASE = '/apis/networking.digitalocean.com/v1/staticroutes';
-/** The server-side strictness kubectl uses by default (unknown fields are errors, not silently dropped). */
-const CREATE = `${BASE}?fieldValidation=Strict`;
 
 let cluster: E2eCluster;
 
@@ -51,64 +56,6 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-function targetOf(): HostileTarget {
-  const gateway = cluster.network.gateways.find((host) => host.address === GATEWAY_A)!;
-  return {
-    gatewayV4: GATEWAY_A,
-    gatewayV6: gateway.addressV6,
-    nodeSubnetV4: cluster.network.subnet,
-    nodeSubnetV6: cluster.network.subnetV6,
-    nodeAddresses: cluster.nodes.flatMap((node) => [node.address, node.addressV6]),
-    nodeNames: cluster.nodes.map((node) => node.name),
-    apiServerAddress: new URL(cluster.network.apiServerUrl).hostname,
-    apiServerAddressV6: HUB_ADDRESS_V6,
-  };
-}
-
-/** A route as a comparable line: table, type, destination, protocol, next hops. */
-function routeLine(route: Route): string {
-  return `${route.table ?? '-'} ${route.type ?? 'unicast'} ${describeRoute(route)} proto ${route.protocol ?? '-'}`;
-}
-
-interface Outcome {
-  item: HostileCase;
-  admitted: boolean;
-  status: number;
-  message: string;
-}
-
-/** Every node reports the object as Refused or Failed, for its generation, with a message, and none counts as ready. */
-function reportedEverywhere(object: StaticRouteJson, nodes: string[]): boolean {
-  for (const node of nodes) {
-    const entry = object.status?.nodes?.[node];
-    if (!entry || !['Refused', 'Failed'].includes(entry.state) || entry.message === '') return false;
-    if (entry.observedGeneration !== object.metadata.generation) return false;
-  }
-  return object.status?.ready === `0/${nodes.length}`;
-}
-
-/** Every node reported the object's generation, and some state is neither Refused nor Failed. */
-function settledElsewise(object: StaticRouteJson, nodes: string[]): boolean {
-  const entries = nodes.map((node) => object.status?.nodes?.[node]);
-  return (
-    entries.every((entry) => entry?.observedGeneration === object.metadata.generation) &&
-    entries.some((entry) => !['Refused', 'Failed'].includes(entry?.state ?? ''))
-  );
-}
-
-async function submit(item: HostileCase): Promise<Outcome> {
-  const response = await cluster.controlPlane.request<{ message?: string }>('POST', CREATE, item.manifest);
-  const message =
-    typeof response.body === 'object' && response.body ? (response.body.message ?? response.text) : response.text;
-  if (response.status === 201 && item.userStatus) {
-    const forged = await cluster.controlPlane.request('PATCH', `${BASE}/${item.name}/status`, {
-      status: item.userStatus,
-    });
-    expect(forged.status, `forging status of ${item.name}: ${forged.text}`).toBe(200);
-  }
-  return { item, admitted: response.status === 201, status: response.status, message };
-}
-
 describe('hostile StaticRoutes', () => {
   it(`${COUNT} hostile objects: refused naming the field, or reported with no kernel change; good objects unaffected`, async () => {
     const nodes = cluster.nodes;
@@ -119,7 +66,7 @@ describe('hostile StaticRoutes', () => {
     const monitors = new Map<string, RouteMonitor>(
       await Promise.all(nodes.map(async (node) => [node.name, await node.monitorRoutes()] as const)),
     );
-    const cases = generateHostileRoutes(targetOf(), { seed: SEED, count: COUNT });
+    const cases = generateHostileRoutes(targetOf(cluster), { seed: SEED, count: COUNT });
     expect(cases.length).toBeGreaterThanOrEqual(100);
 
     // Good objects keep changing while the hostile ones arrive.
@@ -134,7 +81,7 @@ describe('hostile StaticRoutes', () => {
     const churning = good.run(LONG ? 80 : 25);
     const outcomes: Outcome[] = [];
     for (let index = 0; index < cases.length; index += 8) {
-      outcomes.push(...(await Promise.all(cases.slice(index, index + 8).map(submit))));
+      outcomes.push(...(await Promise.all(cases.slice(index, index + 8).map((item) => submit(cluster, item)))));
     }
     await churning;
 
@@ -350,8 +297,8 @@ describe("garbage in the framework's own state", () => {
       'finalizers re-added and status entries repaired',
       90_000,
     );
-    // Marks of an instance that does not exist are garbage too: released like a removed node's (the restart above
-    // makes every survivor's janitor look).
+    // Marks of an instance that does not exist are garbage too: released like a removed node's. (The janitor looks
+    // after every Node (re)list, such as the restarted instance's first one; nothing else would make it look.)
     const ghostsGone = await eventually(
       async () => {
         const b = await cluster.getStaticRoute('garbage-b');

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { ObjectAssessment } from '../../src/logic/desired.js';
-import { objectOutcome, summarizeStatus, type NodeStatusEntry, type StatusCondition } from '../../src/logic/status.js';
+import {
+  objectOutcome,
+  sameSummary,
+  summarizeStatus,
+  type NodeStatusEntry,
+  type StatusCondition,
+} from '../../src/logic/status.js';
 
 function assessment(extra: Partial<ObjectAssessment> = {}): ObjectAssessment {
   return {
@@ -177,5 +183,28 @@ describe('summarizeStatus', () => {
     const reversed = Object.fromEntries(Object.entries(entries).reverse());
     const input = { generation: 2, selectedNodes: ['a', 'b', 'c'], now };
     expect(summarizeStatus({ ...input, entries: reversed })).toEqual(summarizeStatus({ ...input, entries }));
+  });
+});
+
+describe('sameSummary', () => {
+  const input = { generation: 2, entries: { a: entry('Applied'), b: entry('Failed') }, selectedNodes: ['a', 'b'], now };
+
+  it('is true for a summary read back from the API server, whose object keys come sorted', () => {
+    const computed = summarizeStatus(input);
+    const sortKeys = (condition: StatusCondition) =>
+      Object.fromEntries(
+        Object.entries(condition).sort(([x], [y]) => x.localeCompare(y)),
+      ) as unknown as StatusCondition;
+    const readBack = { ready: computed.ready, conditions: computed.conditions.map(sortKeys) };
+    expect(JSON.stringify(readBack)).not.toBe(JSON.stringify(computed));
+    expect(sameSummary(computed, readBack)).toBe(true);
+  });
+
+  it('is false when anything differs, the order of conditions included', () => {
+    const computed = summarizeStatus(input);
+    expect(sameSummary(computed, { ...computed, ready: '2/2' })).toBe(false);
+    expect(sameSummary(computed, { ...computed, conditions: [...computed.conditions].reverse() })).toBe(false);
+    const [ready, conflict] = computed.conditions as [StatusCondition, StatusCondition];
+    expect(sameSummary(computed, { ...computed, conditions: [{ ...ready, message: 'other' }, conflict] })).toBe(false);
   });
 });
