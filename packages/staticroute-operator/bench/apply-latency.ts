@@ -84,6 +84,24 @@ async function replaceBaseline(count: number): Promise<{ perReplaceUs: number[];
   }
 }
 
+/** What the API and the kernels say when a wait times out: the object's gateway and status, routes per gateway. */
+async function diagnose(api: BenchApi, cluster: E2eCluster, name: string): Promise<string> {
+  const { body } = await api.request<StaticRouteStatus & { spec?: unknown }>('GET', `${STATIC_ROUTES_PATH}/${name}`);
+  const tables = await Promise.all(
+    cluster.nodes.map(async (node) => {
+      const counts: Record<string, number> = {};
+      for (const route of await node.routes({ table: 254 })) {
+        if (route.protocol !== OURS) continue;
+        const via = route.gateway ?? 'multipath';
+        counts[via] = (counts[via] ?? 0) + 1;
+      }
+      return `${node.name}: ${JSON.stringify(counts)}`;
+    }),
+  );
+  const spec = JSON.stringify(body.spec).slice(0, 200);
+  return `object: generation ${body.metadata?.generation}, spec ${spec}, status ${JSON.stringify(body.status)}\nkernel: ${tables.join('; ')}`;
+}
+
 const pickTimes = (response: { acceptedAt: number; roundTripMs: number }) => ({
   acceptedAt: response.acceptedAt,
   roundTripMs: response.roundTripMs,
@@ -216,7 +234,9 @@ async function main(): Promise<void> {
             120_000,
           ),
         ),
-      );
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${await diagnose(api, cluster, bigName)}`);
+      });
       const result: WindowRun = { ...pickTimes(response), convergedMs: 0, nodes: {} };
       nodes.forEach((node, n) => {
         const deletedAt = new Map<string, number>();

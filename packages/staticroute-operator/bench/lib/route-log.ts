@@ -115,11 +115,14 @@ export class RouteLog {
   /** Starts the monitor and resolves once it is subscribed (no later change can be missed). */
   static async start(host: MonitoredHost, file: string): Promise<RouteLog> {
     const out = openSync(file, 'w');
-    const child = host.spawn(['ip', '-ts', '-o', '-N', 'monitor', 'route'], {
-      stdio: ['ignore', out, 'ignore'],
+    const errors = openSync(`${file}.stderr`, 'w');
+    // 4 MiB (net.core.rmem_max here) instead of ip's 1 MiB: a 4,000-change burst must not overflow the socket.
+    const child = host.spawn(['ip', '-rcvbuf', String(4 << 20), '-ts', '-o', '-N', 'monitor', 'route'], {
+      stdio: ['ignore', out, errors],
       env: { TZ: 'UTC' },
     });
     closeSync(out);
+    closeSync(errors);
     const deadline = Date.now() + 10_000;
     while (child.pid === undefined || !subscribed(child.pid)) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`ip monitor did not start on ${host.name}`);
@@ -147,13 +150,25 @@ export class RouteLog {
     return fresh;
   }
 
+  /** What `ip` reported on stderr (e.g. "No buffer space available": notifications were lost). */
+  errors(): string {
+    try {
+      return readFileSync(`${this.file}.stderr`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  }
+
   /** Polls every `intervalMs` until `done()` is true; rejects after `timeoutMs`. */
   async waitUntil(done: () => boolean, what: string, timeoutMs = 30_000, intervalMs = 2): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.poll();
       if (done()) return;
-      if (Date.now() > deadline) throw new Error(`${this.host.name}: timed out waiting for ${what}`);
+      if (Date.now() > deadline) {
+        const errors = this.errors();
+        throw new Error(`${this.host.name}: timed out waiting for ${what}${errors ? ` (ip monitor: ${errors})` : ''}`);
+      }
       await sleep(intervalMs);
     }
   }

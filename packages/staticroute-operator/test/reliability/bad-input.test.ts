@@ -44,6 +44,7 @@ import { seedFrom } from './support/random.js';
 
 const SEED = seedFrom('FUZZ_SEED', 34);
 const COUNT = Number(process.env.FUZZ_COUNT ?? (LONG ? 400 : 120));
+const TIMEOUT = LONG ? 3_600_000 : 300_000;
 
 let cluster: E2eCluster;
 
@@ -197,7 +198,7 @@ describe('hostile StaticRoutes', () => {
     });
     await cluster.deleteAllStaticRoutes();
     await waitForRoutes(nodes, [], 60_000);
-  }, 300_000);
+  }, TIMEOUT);
 });
 
 describe("garbage in the framework's own state", () => {
@@ -341,5 +342,5 @@ describe("garbage in the framework's own state", () => {
     expect(finalizersLeft, 'objects stuck in deletion').toEqual([]);
     await waitForRoutes(nodes, [], 30_000);
     for (const node of nodes) expect(isAlive(cluster.operators.get(node.name)!), `${node.name} alive`).toBe(true);
-  }, 300_000);
+  }, TIMEOUT);
 });
