@@ -271,6 +271,16 @@ async function main(): Promise<void> {
       }
     }
 
+    // The API server's own account of those writes (CEL evaluation and request durations), for the JSON.
+    const metrics = await api.request<string>('GET', '/metrics');
+    const apiServerMetrics = String(metrics.body)
+      .split('\n')
+      .filter(
+        (line) =>
+          /^apiserver_cel_\w+(_sum|_count)/.test(line) ||
+          (/^apiserver_request_duration_seconds_(sum|count)\{/.test(line) && line.includes('resource="staticroutes"')),
+      );
+
     // Breakdown per node from the operators' log lines.
     const index = new OperatorLogIndex(operators);
     for (const sample of [...creates, ...changes]) {
@@ -293,6 +303,7 @@ async function main(): Promise<void> {
       destinations: opts.destinations,
       bigCreate: { roundTripMs: bigCreate.roundTripMs, allRoutesMs: bigCreateMs, timelines: bigTimelines },
       writeCost,
+      apiServerMetrics,
       baseline,
     });
     if (profile) console.log(`\noperator logs and CPU profiles: ${dir}`);

@@ -12,7 +12,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchDir, frameworkDir } from './report.js';
 
-const cli = path.join(frameworkDir, 'dist/ops/cli.js');
+/**
+ * The framework build under test: this package, or `$OPKIT_BENCH_FRAMEWORK_DIR`, a copy of it (dist/, package.json,
+ * node_modules/, bench/fixtures/) with a modified build, to measure an engine change before making it.
+ */
+const frameworkUnderTest = path.resolve(process.env.OPKIT_BENCH_FRAMEWORK_DIR ?? frameworkDir);
+const cli = path.join(frameworkUnderTest, 'dist/ops/cli.js');
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every Linux architecture Node runs on). */
 const USER_HZ = 100;
 
@@ -65,7 +70,7 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
     path.join(benchDir, 'fixtures/gc-on-signal.mjs'),
     cli,
     'run',
-    path.join(benchDir, 'fixtures/widget-operator.mjs'),
+    path.join(frameworkUnderTest, 'bench/fixtures/widget-operator.mjs'),
     '--kubeconfig',
     options.kubeconfigPath,
     '--probe-host',
@@ -77,7 +82,7 @@ export async function startOperatorProcess(options: OperatorProcessOptions): Pro
     ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []),
   ];
   const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: frameworkDir,
+    cwd: frameworkUnderTest,
     env: { ...process.env, BENCH_PLURAL: options.plural, NODE_NAME: 'bench' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

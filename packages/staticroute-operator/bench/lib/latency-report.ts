@@ -38,6 +38,8 @@ export interface LatencyResults {
   bigCreate: { roundTripMs: number; allRoutesMs: number; timelines: Record<string, Timeline> };
   /** Dry-run label patches: what one write of an object costs the API server, by object size. */
   writeCost: { smallMs: number[]; bigMs: number[] };
+  /** CEL evaluation and request-duration lines of the API server's /metrics at the end. */
+  apiServerMetrics: string[];
   baseline: { perReplaceUs: number[]; oneProcessMs: number[] };
 }
 
