@@ -4,9 +4,9 @@
 # Needs root (network namespaces).
 #
 # Usage: bash scripts/soak.sh [--nodes N] [--objects N] [--duration SECONDS] [--max-destinations N] [--burst N]
-#                             [--seed N] [--out FILE]
+#                             [--converge-timeout SECONDS] [--seed N] [--out FILE]
 # Defaults: 20 nodes, 2000 objects with 1-50 destinations, 600 s of churn, bursts of 40 changes.
-# Short run (a few minutes): bash scripts/soak.sh --nodes 6 --objects 500 --duration 120
+# Shorter run: bash scripts/soak.sh --nodes 6 --objects 200 --duration 120 --burst 10
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
     --duration) export SOAK_DURATION_S="$2"; shift 2 ;;
     --max-destinations) export SOAK_MAX_DESTINATIONS="$2"; shift 2 ;;
     --burst) export SOAK_BURST="$2"; shift 2 ;;
+    --converge-timeout) export SOAK_CONVERGE_TIMEOUT_S="$2"; shift 2 ;;
     --seed) export SOAK_SEED="$2"; shift 2 ;;
     --out) export SOAK_OUT="$2"; shift 2 ;;
     -h|--help) usage 0 ;;

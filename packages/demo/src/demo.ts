@@ -48,7 +48,11 @@ function formatRouteTable(nodeName: string, routes: Route[]): string {
       const proto = route.protocol === OPERATOR_PROTOCOL ? '  <- staticroute' : '';
       return `${network.padEnd(16)}${gateway.padEnd(16)}${genmask.padEnd(16)}${flags.padEnd(6)}${route.dev ?? ''}${proto}`;
     });
-  return [`${nodeName}:`, `${'Destination'.padEnd(16)}${'Gateway'.padEnd(16)}${'Genmask'.padEnd(16)}Flags Iface`, ...rows].join('\n');
+  return [
+    `${nodeName}:`,
+    `${'Destination'.padEnd(16)}${'Gateway'.padEnd(16)}${'Genmask'.padEnd(16)}Flags Iface`,
+    ...rows,
+  ].join('\n');
 }
 
 async function printTables(network: SimNetwork): Promise<void> {
@@ -94,7 +98,9 @@ async function main(): Promise<void> {
     process.stdout.write((await controlPlane.kubectl(['get', 'nodes', '-o', 'wide'])).stdout);
 
     banner('Starting the operator on every node (as the DaemonSet does: NODE_NAME + the ServiceAccount token)');
-    const token = await controlPlane.mintToken('static-routes', 'k8s-staticroute-operator', { expirationSeconds: 3600 });
+    const token = await controlPlane.mintToken('static-routes', 'k8s-staticroute-operator', {
+      expirationSeconds: 3600,
+    });
     const kubeconfig = await network.nodeKubeconfig(token);
     for (const node of network.nodes) {
       const child = node.spawn([process.execPath, OPERATOR_MAIN], {
@@ -134,7 +140,9 @@ async function main(): Promise<void> {
     for (const example of EXAMPLES) {
       const name = example.replace(/\.yaml$/, '');
       const patch = JSON.stringify({ spec: { gateway: GATEWAY_B } });
-      process.stdout.write((await controlPlane.kubectl(['patch', 'staticroute', name, '--type=merge', '-p', patch])).stdout);
+      process.stdout.write(
+        (await controlPlane.kubectl(['patch', 'staticroute', name, '--type=merge', '-p', patch])).stdout,
+      );
     }
     await waitFor('the new gateway on every node', () => converged(network!, destinations, GATEWAY_B));
     process.stdout.write((await controlPlane.kubectl(['get', 'staticroutes'])).stdout);

@@ -1,12 +1,13 @@
 /**
- * Soak: many simulated nodes, many StaticRoutes, churned in bursts for a while. Reports (never asserts) per-operator
- * memory over time, Warning events, convergence time after each burst, API requests per change per node and watch
- * connections per node. Run through scripts/soak.sh (not part of the test suites):
+ * Soak: many simulated nodes, many StaticRoutes, churned in bursts for a while. Reports, and asserts nothing about:
+ * per-operator memory over time, Warning events, convergence time after each burst, API requests per change per node
+ * and watch connections per node. Run through scripts/soak.sh (not part of the test suites):
  *
  *   bash scripts/soak.sh --nodes 20 --objects 2000 --duration 600
  *
  * Settings (environment): SOAK_NODES (20), SOAK_OBJECTS (2000), SOAK_DURATION_S (600), SOAK_MAX_DESTINATIONS (50),
- * SOAK_BURST (40 changes), SOAK_SEED (34), SOAK_OUT (JSON summary file).
+ * SOAK_BURST (40 changes), SOAK_CONVERGE_TIMEOUT_S (600, failure bound of one convergence wait), SOAK_SEED (34),
+ * SOAK_OUT (JSON summary file). A convergence wait that times out ends the churn; the figures are still reported.
  */
 import { writeFileSync } from 'node:fs';
 import { it } from 'vitest';
@@ -38,6 +39,18 @@ const MAX_DESTINATIONS = setting('SOAK_MAX_DESTINATIONS', 50);
 const BURST = setting('SOAK_BURST', 40);
 const SEED = setting('SOAK_SEED', 34);
 const CONCURRENCY = 8;
+/** Failure bound of one convergence wait (SOAK_CONVERGE_TIMEOUT_S, default 600 s). */
+const CONVERGE_TIMEOUT_MS = setting('SOAK_CONVERGE_TIMEOUT_S', 600) * 1000;
+
+/** Runs a convergence wait; a timeout is recorded in `failures` (and yields NaN) instead of ending the soak. */
+async function measured(failures: string[], what: string, wait: () => Promise<number>): Promise<number> {
+  try {
+    return await wait();
+  } catch (error) {
+    failures.push(`${what}: ${(error as Error).message}`);
+    return Number.NaN;
+  }
+}
 
 /** Runs `tasks` with at most `limit` in flight. */
 async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
@@ -50,7 +63,7 @@ async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Pr
 }
 
 /** Waits until every node's table holds exactly the model's routes; resolves with the time it took. */
-async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = 1_200_000): Promise<number> {
+async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> {
   const started = Date.now();
   const want = JSON.stringify(churn.expectedRoutes());
   for (const node of cluster.nodes) {
@@ -67,7 +80,7 @@ async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = 1_200_000
  * Waits until every live object reports Applied for its current generation on every node (the per-object view,
  * which can lag the tables: the agent converges the whole table from any one handler); resolves with the time.
  */
-async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = 1_800_000): Promise<number> {
+async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> {
   const started = Date.now();
   const nodes = cluster.nodes.map((node) => node.name);
   let lagging = churn.live.size;
@@ -145,8 +158,10 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     const createStarted = Date.now();
     await pool(Array.from({ length: OBJECTS }), CONCURRENCY, () => churn.create());
     const createIssuedMs = Date.now() - createStarted;
-    const initialConvergeMs = await converge(cluster, churn);
-    const initialStatusMs = initialConvergeMs + (await statusConverged(cluster, churn));
+    const failures: string[] = [];
+    const initialConvergeMs = await measured(failures, 'initial tables', () => converge(cluster, churn));
+    const initialStatusMs =
+      initialConvergeMs + (await measured(failures, 'initial status', () => statusConverged(cluster, churn)));
     const routesPerNode = churn.expectedRoutes().length;
     const rssWarm = rssMiB(cluster);
     console.log(
@@ -160,7 +175,8 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     const bursts: Array<{ changes: number; issueMs: number; convergeMs: number; statusMs: number }> = [];
     const rssSamples: number[][] = [];
     let changes = 0;
-    while (Date.now() - churnStarted < DURATION_MS) {
+    // A soak that cannot converge is not churned further: the figures so far are reported, and the run fails.
+    while (Date.now() - churnStarted < DURATION_MS && failures.length === 0) {
       const targets = random.shuffle([...churn.live.values()]).slice(0, BURST);
       const issued = Date.now();
       await pool(targets, CONCURRENCY, async (object: ModelObject) => {
@@ -175,8 +191,10 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
         changes++;
       });
       const issueMs = Date.now() - issued;
-      const convergeMs = await converge(cluster, churn);
-      const statusMs = convergeMs + (await statusConverged(cluster, churn));
+      const convergeMs = await measured(failures, `burst ${bursts.length + 1} tables`, () => converge(cluster, churn));
+      const statusMs =
+        convergeMs +
+        (await measured(failures, `burst ${bursts.length + 1} status`, () => statusConverged(cluster, churn)));
       bursts.push({ changes: targets.length, issueMs, convergeMs, statusMs });
       rssSamples.push(rssMiB(cluster));
       console.log(
@@ -247,6 +265,7 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
         perBurstMedian: rssSamples.map((sample) => percentile(sample, 50)),
       },
       operatorsExited: restarts,
+      convergenceFailures: failures,
       warningEvents,
       operatorLogWarnings: { total: logWarnings.reduce((a, b) => a + b, 0), perNode: stats(logWarnings) },
       api: {
@@ -271,6 +290,7 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     console.log(`[soak] summary\n${JSON.stringify(summary, null, 2)}`);
     recordFigures('soak', summary);
     if (process.env.SOAK_OUT) writeFileSync(process.env.SOAK_OUT, `${JSON.stringify(summary, null, 2)}\n`);
+    if (failures.length > 0) throw new Error(`the soak did not converge: ${failures.join('; ')}`);
   } finally {
     await cluster.destroy();
   }
