@@ -9,8 +9,8 @@
  *    OBJECTS x DESTINATIONS routes in the kernel (target < 10 s); VmRSS then ("busy": the create handlers are still
  *    running); spawn -> `ready` (every object handled once) and until every object's status shows 3/3 Applied, both
  *    within `--converge-timeout-s` of the spawn (how many objects were handled by then is recorded).
- * 4. VmRSS and VmHWM (peak) of each operator holding those routes once done or at the time limit (target < 100 MB),
- *    with the V8 heap figures of its /metrics.
+ * 4. VmRSS and VmHWM (peak) of each operator holding those routes once done or at the time limit, after
+ *    `--steady-settle-ms` (target < 100 MB), with the V8 heap figures of its /metrics.
  * Runs alternate between the runtimes (this process's Node.js, and Node 24 with `--node24=PATH` / `$NODE24`).
  *
  * The operators' info-level log lines date the start-up steps (where the time goes); `--profile` adds debug lines
@@ -41,7 +41,7 @@ import { startRouteLogs, type RouteLog } from './lib/route-log.js';
 import { benchAddress } from './lib/scratch-netns.js';
 
 const opts = numericOptions(
-  { objects: 1000, destinations: 10, runs: 2, idleSettleMs: 5000, convergeTimeoutS: 300 },
+  { objects: 1000, destinations: 10, runs: 2, idleSettleMs: 5000, steadySettleMs: 30_000, convergeTimeoutS: 300 },
   { runs: 1 },
 );
 const profile = flag('profile');
@@ -162,8 +162,9 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
     }
     const allAppliedMs = Date.now() - startedAt;
 
-    // 4. Memory holding the routes, once the operators are done (or at the time limit).
-    await sleep(opts.idleSettleMs);
+    // 4. Memory holding the routes, once the operators are done (or at the time limit) and quiet for a while (V8
+    // gives memory back after idle GCs).
+    await sleep(opts.steadySettleMs);
     operators.forEach((operator, n) => ((perNode[n] as NodeColdStart).rss = operator.memory()));
     const heaps = await Promise.all(operators.map((operator) => operator.heap()));
     heaps.forEach((heap, n) => ((perNode[n] as NodeColdStart).heap = heap));

@@ -23,12 +23,12 @@ export async function replayOperatorWrites(
   const ready: { name: string; spec: unknown; labels: unknown }[] = [];
   const events: string[] = [];
   let created = 0;
-  let wake: (() => void) | undefined;
+  let waiting: (() => void)[] = [];
   const nextObject = async (): Promise<(typeof ready)[number] | undefined> => {
     for (;;) {
       const item = ready.shift();
       if (item || created === options.objects) return item;
-      await new Promise<void>((resolve) => (wake = resolve));
+      await new Promise<void>((resolve) => waiting.push(resolve));
     }
   };
   const patch = (name: string, body: unknown, type: 'json' | 'merge', subresource = ''): Promise<unknown> =>
@@ -44,7 +44,9 @@ export async function replayOperatorWrites(
     await client.ok('POST', `${collectionPath(plural)}?fieldManager=bench`, object);
     created += 1;
     ready.push({ name: object.metadata.name, spec: object.spec, labels: object.metadata.labels });
-    wake?.();
+    const wake = waiting;
+    waiting = [];
+    for (const resolve of wake) resolve();
   });
   const handling = inParallel(options.concurrency, options.concurrency, async () => {
     for (let item = await nextObject(); item; item = await nextObject()) {

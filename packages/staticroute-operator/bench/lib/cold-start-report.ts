@@ -45,7 +45,12 @@ const MB = 1024 * 1024;
 export function reportColdStart(
   runs: ColdRun[],
   list: Runtime[],
-  options: Record<string, unknown> & { objects: number; destinations: number; milestones: string[] },
+  options: Record<string, unknown> & {
+    objects: number;
+    destinations: number;
+    convergeTimeoutS: number;
+    milestones: string[];
+  },
 ): void {
   const routes = options.objects * options.destinations;
   const figures: Figure[] = [];
@@ -116,6 +121,16 @@ export function reportColdStart(
         `kernel programming inside the operator at cold start (${runtime.label})`,
         programmingRate.median,
         'routes/s',
+      ),
+      figure(
+        `spawn -> ready (all ${options.objects} create handlers run), median (${runtime.label})`,
+        summarize(nodes.map((n) => n.readyMs)).median / 1000,
+        's',
+      ),
+      figure(
+        `create handlers run within ${String(options.convergeTimeoutS)} s, median per operator (${runtime.label})`,
+        summarize(nodes.map((n) => n.handled)).median,
+        'objects',
       ),
     );
 

@@ -38,7 +38,9 @@ export interface Summary {
   max: number;
 }
 
-export function summarize(values: readonly number[]): Summary {
+/** Median, p90, min and max of the finite values (NaN marks a sample that could not be taken). */
+export function summarize(all: readonly number[]): Summary {
+  const values = all.filter(Number.isFinite);
   let min = Number.NaN;
   let max = Number.NaN;
   for (const value of values) {

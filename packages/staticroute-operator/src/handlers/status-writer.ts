@@ -11,8 +11,10 @@
  * - Every watch event of the object also re-checks the summary (see `refresh`), which covers writes by others that
  *   do not recompute it (a removed node's entry, a Node's labels). Such a check writes only when the summary is
  *   wrong, and not on every node at once: the node ranked first (by name among all Nodes) writes at once, the n-th
- *   after n steps (capped), by which time the first one's fix usually arrived and cancels the check. Without that,
- *   every entry change made all N nodes write the summary of a large object at once, N - 1 of them in vain (409).
+ *   after n steps (capped), by which time the first one's fix usually arrived and cancels the check. A check whose
+ *   write meets a 409 stops: the newer write's own watch event brings the next check. Without these rules every
+ *   entry change made all N nodes write the summary of a large object at once, N - 1 of them in vain (409), each
+ *   loser then re-reading and writing again while others kept writing.
  * Caveat: the selected-node count comes from this instance's Node list, which can lag others' for a moment.
  */
 import type { KubeApi, KubeObject, Logger } from 'opkit';
@@ -228,7 +230,9 @@ export class StatusWriter {
       } catch (error) {
         if (isApiStatus(error, 404)) return;
         if (!isApiStatus(error, 409)) throw error;
-        // Someone wrote since `object` was read: recompute from what is there now.
+        // Someone wrote since `object` was read. A check from a watch event leaves the summary to the check of that
+        // newer write's event; after this node's own entry write, recompute from what is there now.
+        if (!job.outcome) return;
         object = await this.read(object.metadata.name);
       }
     }

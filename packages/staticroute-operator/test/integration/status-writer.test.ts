@@ -173,6 +173,35 @@ describe('StatusWriter', () => {
     expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('12/12');
   });
 
+  it('a check that meets a newer write (409) leaves the summary to the check of that write', async () => {
+    const name = 'stale-summary';
+    await controlPlane.request(
+      'PATCH',
+      `${BASE}/${name}/status`,
+      { status: { ready: '0/12' } },
+      'application/merge-patch+json',
+    );
+    const seen = await read(name);
+    // A newer write the writer has not seen yet (its watch event is still to come).
+    await controlPlane.request(
+      'PATCH',
+      `${BASE}/${name}/status`,
+      { status: { note: 'someone else' } },
+      'application/merge-patch+json',
+    );
+    const writes = summaryWrites.get(name) ?? 0;
+    const writer = new StatusWriter(apiFor(controlPlane), 'node-1', quiet, () => inventory);
+    writer.refresh(seen);
+    await writer.flush();
+    expect(summaryWrites.get(name)).toBe(writes + 1);
+    expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('0/12');
+    // The newer write's event arrives: its check fixes the summary.
+    writer.refresh(await read(name));
+    await writer.flush();
+    expect(summaryWrites.get(name)).toBe(writes + 2);
+    expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('12/12');
+  });
+
   it('does not rewrite an unchanged entry', async () => {
     const name = 'concurrent-2';
     const before = await read(name);
