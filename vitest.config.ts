@@ -46,8 +46,20 @@ export default defineConfig({
         oxc,
         test: {
           name: 'e2e',
-          include: ['packages/*/test/e2e/**/*.test.ts', 'packages/*/test/reliability/**/*.test.ts'],
+          include: ['packages/*/test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // Fault, load and bad-input suites (scripts/chaos.sh). Not yet part of scripts/test.sh: see docs/RELIABILITY.md.
+        resolve: { alias },
+        oxc,
+        test: {
+          name: 'reliability',
+          include: ['packages/*/test/reliability/**/*.test.ts'],
+          testTimeout: 600_000,
           hookTimeout: 300_000,
           fileParallelism: false,
         },

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reliability suites of the StaticRoute operator: bad input (fuzz, garbage state), control-plane and process faults,
-# network and routing-table faults. The short forms also run in scripts/test.sh (vitest project e2e); this script
+# network and routing-table faults. They form the vitest project "reliability" (not yet in scripts/test.sh); this script
 # runs them alone, or the long forms. Figures go to $RELIABILITY_RESULTS (default $TMPDIR/opkit-reliability/results.jsonl).
 # Needs root (network namespaces).
 #
@@ -29,4 +29,4 @@ export PATH="$ROOT/.tools/node_modules/.bin:$ROOT/node_modules/.bin:$PATH"
 command -v vitest >/dev/null || bash scripts/bootstrap.sh
 pnpm run -s build
 # The long forms run for tens of minutes: raise vitest's per-test bound (each test sets its own as well).
-exec vitest run --project e2e --testTimeout 7200000 "${suites[@]}"
+exec vitest run --project reliability --testTimeout 7200000 "${suites[@]}"

@@ -36,7 +36,14 @@ import { benchAddress, ScratchNamespace } from './lib/scratch-netns.js';
 import { OperatorLogIndex, type Timeline } from './lib/timeline.js';
 
 const opts = numericOptions(
-  { samples: 30, warmup: 3, windowRuns: 5, destinations: 2000, settleMs: 250, replaceBatch: 2000 },
+  {
+    samples: 30,
+    warmup: 3,
+    windowRuns: 5,
+    destinations: 2000,
+    settleMs: 250,
+    replaceBatch: 2000,
+  },
   { samples: 10, windowRuns: 2 },
 );
 const profile = flag('profile');
@@ -137,8 +144,18 @@ async function main(): Promise<void> {
       const name = `latency-create-${i}`;
       const dst = `${benchAddress(i + 1)}/32`;
       const mark = marks();
-      const response = await api.createStaticRoute(name, { destinations: [dst], gateway: GATEWAY_A });
-      const sample: Sample = { name, cause: 'create', ...pickTimes(response), allNodesMs: 0, statusMs: 0, nodes: {} };
+      const response = await api.createStaticRoute(name, {
+        destinations: [dst],
+        gateway: GATEWAY_A,
+      });
+      const sample: Sample = {
+        name,
+        cause: 'create',
+        ...pickTimes(response),
+        allNodesMs: 0,
+        statusMs: 0,
+        nodes: {},
+      };
       await Promise.all(
         logs.map((log, n) =>
           log.waitUntil(() => since(mark, n).some((e) => e.kind === 'add' && isOurs(e, dst)), `${dst} added`),
@@ -157,7 +174,10 @@ async function main(): Promise<void> {
     // Figures 1b and 2 (1 destination): gateway change.
     const gatewayName = 'latency-gateway';
     const gatewayDst = `${benchAddress(0, 4096)}/32`;
-    await api.createStaticRoute(gatewayName, { destinations: [gatewayDst], gateway: GATEWAY_A });
+    await api.createStaticRoute(gatewayName, {
+      destinations: [gatewayDst],
+      gateway: GATEWAY_A,
+    });
     await waitStatus(api, gatewayName, nodes.length);
     const changes: Sample[] = [];
     let current = GATEWAY_A;
@@ -186,7 +206,10 @@ async function main(): Promise<void> {
         ),
       );
       nodes.forEach((node, n) => {
-        const { added, deleted } = find(n) as { added: RouteNotification; deleted: RouteNotification };
+        const { added, deleted } = find(n) as {
+          added: RouteNotification;
+          deleted: RouteNotification;
+        };
         sample.nodes[node.name] = {
           routeMs: Math.max(added.at, deleted.at) - response.acceptedAt,
           windowMs: added.at - deleted.at,
@@ -204,7 +227,10 @@ async function main(): Promise<void> {
     const bigDestinations = Array.from({ length: opts.destinations }, (_, i) => `${benchAddress(i, 8192)}/32`);
     const bigSet = new Set(bigDestinations);
     let bigMark = marks();
-    const bigCreate = await api.createStaticRoute(bigName, { destinations: bigDestinations, gateway: GATEWAY_A });
+    const bigCreate = await api.createStaticRoute(bigName, {
+      destinations: bigDestinations,
+      gateway: GATEWAY_A,
+    });
     const countSince = (mark: number[], n: number, kind: 'add' | 'delete', gateway: string): number =>
       since(mark, n).filter(
         (e) => e.kind === kind && e.protocol === OURS && e.gateways[0] === gateway && bigSet.has(e.dst),
@@ -237,7 +263,11 @@ async function main(): Promise<void> {
       ).catch(async (error: Error) => {
         throw new Error(`${error.message}\n${await diagnose(api, cluster, bigName)}`);
       });
-      const result: WindowRun = { ...pickTimes(response), convergedMs: 0, nodes: {} };
+      const result: WindowRun = {
+        ...pickTimes(response),
+        convergedMs: 0,
+        nodes: {},
+      };
       nodes.forEach((node, n) => {
         const deletedAt = new Map<string, number>();
         const windows: number[] = [];
@@ -250,7 +280,11 @@ async function main(): Promise<void> {
           if (e.kind === 'delete' && e.gateways[0] === current) deletedAt.set(e.dst, e.at);
           if (e.kind === 'add' && e.gateways[0] === next) windows.push(e.at - (deletedAt.get(e.dst) ?? e.at));
         }
-        result.nodes[node.name] = { windows, convergedMs: last - response.acceptedAt, spanMs: last - first };
+        result.nodes[node.name] = {
+          windows,
+          convergedMs: last - response.acceptedAt,
+          spanMs: last - first,
+        };
       });
       result.convergedMs = Math.max(...Object.values(result.nodes).map((n) => n.convergedMs));
       windowRuns.push(result);
@@ -260,13 +294,27 @@ async function main(): Promise<void> {
     }
 
     // What one write of an object costs the API server (validation included), without changing anything.
-    const writeCost = { smallMs: [] as number[], bigMs: [] as number[] };
+    const writeCost = {
+      smallMs: [] as number[],
+      bigMs: [] as number[],
+      statusSmallMs: [] as number[],
+      statusBigMs: [] as number[],
+    };
     for (let i = 0; i < 5; i++) {
+      for (const [name, list] of [
+        [gatewayName, writeCost.statusSmallMs],
+        [bigName, writeCost.statusBigMs],
+      ] as const) {
+        const body = { status: { ready: `probe-${i}` } };
+        list.push((await api.call('PATCH', `${STATIC_ROUTES_PATH}/${name}/status?dryRun=All`, body)).roundTripMs);
+      }
       for (const [name, list] of [
         [gatewayName, writeCost.smallMs],
         [bigName, writeCost.bigMs],
       ] as const) {
-        const body = { metadata: { labels: { 'bench.opkit.dev/probe': String(i) } } };
+        const body = {
+          metadata: { labels: { 'bench.opkit.dev/probe': String(i) } },
+        };
         list.push((await api.call('PATCH', `${STATIC_ROUTES_PATH}/${name}?dryRun=All`, body)).roundTripMs);
       }
     }
@@ -301,7 +349,11 @@ async function main(): Promise<void> {
       changes,
       windowRuns,
       destinations: opts.destinations,
-      bigCreate: { roundTripMs: bigCreate.roundTripMs, allRoutesMs: bigCreateMs, timelines: bigTimelines },
+      bigCreate: {
+        roundTripMs: bigCreate.roundTripMs,
+        allRoutesMs: bigCreateMs,
+        timelines: bigTimelines,
+      },
       writeCost,
       apiServerMetrics,
       baseline,

@@ -83,7 +83,7 @@ async function converge(cluster: E2eCluster, churn: Churn, timeoutMs = CONVERGE_
 async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> {
   const started = Date.now();
   const nodes = cluster.nodes.map((node) => node.name);
-  let lagging = churn.live.size;
+  let lagging: string[] = [...churn.live.keys()];
   for (;;) {
     // A loaded API server can take long to list every object: a failed poll is just tried again.
     const list = await cluster.controlPlane
@@ -91,20 +91,25 @@ async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = CO
       .catch(() => undefined);
     if (list?.status === 200) {
       const byName = new Map((list.body.items ?? []).map((object) => [object.metadata.name, object]));
-      lagging = [...churn.live.keys()].filter((name) => {
+      lagging = [];
+      for (const name of churn.live.keys()) {
         const object = byName.get(name);
-        return (
-          !object ||
-          nodes.some((node) => {
-            const entry = object.status?.nodes?.[node];
-            return entry?.state !== 'Applied' || entry.observedGeneration !== object.metadata.generation;
-          })
-        );
-      }).length;
-      if (lagging === 0) return Date.now() - started;
+        const behind = nodes.filter((node) => {
+          const entry = object?.status?.nodes?.[node];
+          return entry?.state !== 'Applied' || entry.observedGeneration !== object?.metadata.generation;
+        });
+        if (!object) lagging.push(`${name}: missing`);
+        else if (behind.length > 0) {
+          const entries = behind.map((node) => `${node}=${JSON.stringify(object.status?.nodes?.[node] ?? null)}`);
+          lagging.push(`${name} (generation ${object.metadata.generation}): ${entries.join(' ')}`);
+        }
+      }
+      if (lagging.length === 0) return Date.now() - started;
     }
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`${lagging} objects not Applied everywhere after ${timeoutMs} ms`);
+    if (Date.now() - started > timeoutMs) {
+      const shown = lagging.slice(0, 5).join('; ');
+      throw new Error(`${lagging.length} objects not Applied everywhere after ${timeoutMs} ms, e.g. ${shown}`);
+    }
     await sleep(2000);
   }
 }

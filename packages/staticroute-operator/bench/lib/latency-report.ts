@@ -35,9 +35,18 @@ export interface LatencyResults {
   changes: Sample[];
   windowRuns: WindowRun[];
   destinations: number;
-  bigCreate: { roundTripMs: number; allRoutesMs: number; timelines: Record<string, Timeline> };
+  bigCreate: {
+    roundTripMs: number;
+    allRoutesMs: number;
+    timelines: Record<string, Timeline>;
+  };
   /** Dry-run label patches: what one write of an object costs the API server, by object size. */
-  writeCost: { smallMs: number[]; bigMs: number[] };
+  writeCost: {
+    smallMs: number[];
+    bigMs: number[];
+    statusSmallMs: number[];
+    statusBigMs: number[];
+  };
   /** CEL evaluation and request-duration lines of the API server's /metrics at the end. */
   apiServerMetrics: string[];
   baseline: { perReplaceUs: number[]; oneProcessMs: number[] };
@@ -99,6 +108,8 @@ export function reportLatency(results: LatencyResults): void {
   row('one `ip route replace` process, wall (baseline)', baseline.oneProcessMs, 2);
   row('dry-run label patch, 1-destination object', writeCost.smallMs);
   row(`dry-run label patch, ${results.destinations}-destination object`, writeCost.bigMs);
+  row('dry-run status patch, 1-destination object', writeCost.statusSmallMs);
+  row(`dry-run status patch, ${results.destinations}-destination object`, writeCost.statusBigMs);
   printTable(
     `Figure 1: apply latency (ms), operators on ${results.runtime.version}`,
     ['', 'n', 'median', 'p90', 'max'],
@@ -172,9 +183,14 @@ export function reportLatency(results: LatencyResults): void {
     figure('create -> route on all 3 nodes, p90', create.p90, 'ms', { target }),
     figure('gateway change converged on all 3 nodes, median', change.median, 'ms', {
       target,
-      baseline: { name: 'patch round trip + 1 replace', value: patchRtt.median + replaceUs.median / 1000 },
+      baseline: {
+        name: 'patch round trip + 1 replace',
+        value: patchRtt.median + replaceUs.median / 1000,
+      },
     }),
-    figure('gateway change converged on all 3 nodes, p90', change.p90, 'ms', { target }),
+    figure('gateway change converged on all 3 nodes, p90', change.p90, 'ms', {
+      target,
+    }),
     figure('no-route window, 1 destination, median', one.median, 'ms', {
       baseline: { name: 'kernel replace', value: replaceUs.median / 1000 },
     }),
@@ -193,7 +209,11 @@ export function reportLatency(results: LatencyResults): void {
       nodes: Object.fromEntries(
         Object.entries(run.nodes).map(([node, n]) => [
           node,
-          { ...summarize(n.windows), convergedMs: n.convergedMs, spanMs: n.spanMs },
+          {
+            ...summarize(n.windows),
+            convergedMs: n.convergedMs,
+            spanMs: n.spanMs,
+          },
         ]),
       ),
     })),
