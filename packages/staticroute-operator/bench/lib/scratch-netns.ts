@@ -38,6 +38,7 @@ export function timed(command: string[], input?: string): Promise<number> {
 export class ScratchNamespace {
   readonly name: string;
   readonly gateways = ['10.116.0.5', '10.116.0.12'];
+  private readonly children = new Set<ChildProcess>();
 
   private constructor(name: string) {
     this.name = name;
@@ -54,8 +55,10 @@ export class ScratchNamespace {
       spawnSync('ip', ['netns', 'del', name]);
       throw error;
     }
-    process.once('exit', () => spawnSync('ip', ['netns', 'del', name]));
-    return new ScratchNamespace(name);
+    const scratch = new ScratchNamespace(name);
+    // Whatever happens to this process, the namespace and what runs in it go with it.
+    process.once('exit', () => scratch.destroy());
+    return scratch;
   }
 
   /** Wall time (ms) of `ip -n NS -batch FILE` with these lines. */
@@ -79,7 +82,8 @@ export class ScratchNamespace {
       env: { ...process.env, ...options.env },
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
-    process.once('exit', () => child.kill('SIGKILL'));
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
     return child;
   }
 
@@ -89,6 +93,7 @@ export class ScratchNamespace {
   }
 
   destroy(): void {
+    for (const child of this.children) child.kill('SIGKILL');
     spawnSync('ip', ['netns', 'del', this.name]);
   }
 }
