@@ -19,7 +19,9 @@
  *
  * Run (root, after `pnpm run build`):
  *   node --import ./packages/staticroute-operator/bench/lib/register.mjs packages/staticroute-operator/bench/apply-latency.ts
- *     [--samples=30] [--window-runs=5] [--destinations=2000] [--profile] [--quick] [--node=PATH]
+ *     [--samples=30] [--window-runs=5] [--destinations=2000] [--profile] [--quick] [--node=PATH] [--nodes=3]
+ * `--nodes=1` (results in apply-latency-1node.json) shows the latency without other nodes racing for the same
+ * object's finalizers and status.
  * `--profile` runs the operators with LOG_LEVEL=debug (adds "cause detected/handled" to the breakdown) and
  * `--cpu-prof` (profiles land in the printed folder).
  */
@@ -43,6 +45,7 @@ const opts = numericOptions(
     destinations: 2000,
     settleMs: 250,
     replaceBatch: 2000,
+    nodes: 3,
   },
   { samples: 10, windowRuns: 2 },
 );
@@ -61,7 +64,8 @@ async function waitStatus(api: BenchApi, name: string, nodes: number): Promise<n
       entries.length === nodes &&
       entries.every((entry) => entry.state === 'Applied' && entry.observedGeneration === body.metadata.generation);
     if (done) return Date.now();
-    if (Date.now() > deadline) throw new Error(`${name}: status not 3/3 Applied: ${JSON.stringify(body.status)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${name}: status not ${nodes}/${nodes} Applied: ${JSON.stringify(body.status)}`);
     await sleep(20);
   }
 }
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
   const runtime = runtimeOf(nodeBinary);
   console.log(`apply latency: ${runtime.version} operators, ${opts.samples} samples, ${os.loadavg()[0]} load`);
   const baseline = await replaceBaseline(opts.replaceBatch);
-  const cluster = await E2eCluster.start(3);
+  const cluster = await E2eCluster.start(opts.nodes);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sr-bench-latency-'));
   let operators: OperatorProcess[] = [];
   const logs: RouteLog[] = [];

@@ -100,7 +100,9 @@ describe('cluster scope lifecycle', () => {
     const object = await waitFor(async () => {
       const current = await get('w1');
       const handled = Boolean((current.status as { handlers?: { created?: unknown } } | undefined)?.handlers?.created);
-      return handled && current;
+      // `created` is reported as soon as it ran; the cause completes after the field handler (diff-base stored).
+      const completed = current.metadata.annotations?.['opkit.dev/last-handled-configuration'] !== undefined;
+      return handled && completed && current;
     });
     expect(object.metadata.finalizers).toEqual(['opkit.dev/finalizer']);
     expect(JSON.parse(object.metadata.annotations?.['opkit.dev/last-handled-configuration'] ?? '{}')).toEqual({

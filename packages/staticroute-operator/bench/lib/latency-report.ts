@@ -57,13 +57,14 @@ const values = (samples: Sample[], pick: (s: Sample) => number | undefined): num
 
 export function reportLatency(results: LatencyResults): void {
   const { creates, changes, windowRuns, baseline, nodes, writeCost } = results;
+  const N = nodes.length;
   const rows: (string | number)[][] = [];
   const row = (name: string, list: number[], digits = 1): void => {
     const s = summarize(list);
     rows.push([name, s.n, fixed(s.median, digits), fixed(s.p90, digits), fixed(s.max, digits)]);
   };
   row(
-    'create -> route on all 3 nodes',
+    `create -> route on all ${N} nodes`,
     values(creates, (s) => s.allNodesMs),
   );
   for (const node of nodes)
@@ -76,7 +77,7 @@ export function reportLatency(results: LatencyResults): void {
     values(creates, (s) => s.allNodesMs + s.roundTripMs),
   );
   row(
-    'create -> status 3/3 seen (20 ms polls)',
+    `create -> status ${N}/${N} seen (20 ms polls)`,
     values(creates, (s) => s.statusMs),
   );
   row(
@@ -84,7 +85,7 @@ export function reportLatency(results: LatencyResults): void {
     values(creates, (s) => s.roundTripMs),
   );
   row(
-    'gateway change -> converged on all 3 nodes',
+    `gateway change -> converged on all ${N} nodes`,
     values(changes, (s) => s.allNodesMs),
   );
   for (const node of nodes)
@@ -97,7 +98,7 @@ export function reportLatency(results: LatencyResults): void {
     values(changes, (s) => s.allNodesMs + s.roundTripMs),
   );
   row(
-    'gateway change -> status 3/3 seen',
+    `gateway change -> status ${N}/${N} seen`,
     values(changes, (s) => s.statusMs),
   );
   row(
@@ -176,19 +177,19 @@ export function reportLatency(results: LatencyResults): void {
   const many = summarize(windowRuns.flatMap((run) => Object.values(run.nodes).flatMap((n) => n.windows)));
   const target = { op: '<', value: 100 } as const;
   const figures: Figure[] = [
-    figure('create -> route on all 3 nodes, median', create.median, 'ms', {
+    figure(`create -> route on all ${N} nodes, median`, create.median, 'ms', {
       target,
       baseline: { name: 'create round trip', value: createRtt.median },
     }),
-    figure('create -> route on all 3 nodes, p90', create.p90, 'ms', { target }),
-    figure('gateway change converged on all 3 nodes, median', change.median, 'ms', {
+    figure(`create -> route on all ${N} nodes, p90`, create.p90, 'ms', { target }),
+    figure(`gateway change converged on all ${N} nodes, median`, change.median, 'ms', {
       target,
       baseline: {
         name: 'patch round trip + 1 replace',
         value: patchRtt.median + replaceUs.median / 1000,
       },
     }),
-    figure('gateway change converged on all 3 nodes, p90', change.p90, 'ms', {
+    figure(`gateway change converged on all ${N} nodes, p90`, change.p90, 'ms', {
       target,
     }),
     figure('no-route window, 1 destination, median', one.median, 'ms', {
@@ -202,7 +203,7 @@ export function reportLatency(results: LatencyResults): void {
     }),
   ];
   printFigures(`Figures 1-2 (operators on ${results.runtime.version})`, figures);
-  writeResults('apply-latency', figures, {
+  writeResults(N === 3 ? 'apply-latency' : `apply-latency-${N}node${N === 1 ? '' : 's'}`, figures, {
     ...results,
     windowRuns: windowRuns.map((run) => ({
       ...run,

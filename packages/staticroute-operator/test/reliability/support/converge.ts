@@ -137,13 +137,3 @@ export function expectEachChangeHandledOnce(
   }
   return perNode;
 }
-
-/** Nearest-integer median. */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : Math.round(((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2);
-}
