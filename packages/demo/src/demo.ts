@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     const destinations: string[] = [];
     for (const example of EXAMPLES) {
       const text = readFileSync(path.join(REPO, 'examples', example), 'utf8').replace(PLACEHOLDER, GATEWAY_A);
-      destinations.push(...[...text.matchAll(/- "([\d.]+)"/g)].map((match) => match[1] ?? ''));
+      destinations.push(...[...text.matchAll(/- ['"]?([\d.]+)['"]?$/gm)].map((match) => match[1] ?? ''));
       writeFileSync(path.join(work, example), text);
       process.stdout.write((await controlPlane.kubectl(['apply', '-f', path.join(work, example)])).stdout);
     }
