@@ -14,14 +14,15 @@
  * Runs alternate between the runtimes (this process's Node.js, and Node 24 with `--node24=PATH` / `$NODE24`).
  *
  * The operators' info-level log lines date the start-up steps (where the time goes); `--profile` adds debug lines
- * and `--cpu-prof` (the folder is printed).
+ * and `--cpu-prof` (the folder is printed); `--heap-snapshot` writes a V8 heap snapshot of each operator at step 4
+ * (after the memory figures are taken) and prints what holds the memory (heap-summary.ts).
  *
  * Run (root, after `pnpm run build`):
  *   node --import ./packages/staticroute-operator/bench/lib/register.mjs packages/staticroute-operator/bench/cold-start.ts
  *     [--objects=1000] [--destinations=10] [--runs=2] [--converge-timeout-s=300] [--node24=PATH]
- *     [--node-flags="--max-semi-space-size=1"] [--profile] [--quick]
+ *     [--node-flags="--max-semi-space-size=1"] [--profile] [--heap-snapshot] [--quick]
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SimNode } from '@opkit/testbed';
@@ -36,7 +37,8 @@ import {
   stopOperators,
   type Runtime,
 } from './lib/operators.js';
-import { flag, median, numericOptions, sleep, stringOption } from './lib/report.js';
+import { flag, median, numericOptions, printTable, sleep, stringOption } from './lib/report.js';
+import { summarizeHeap } from './heap-summary.js';
 import { startRouteLogs, type RouteLog } from './lib/route-log.js';
 import { benchAddress } from './lib/scratch-netns.js';
 
@@ -45,6 +47,7 @@ const opts = numericOptions(
   { runs: 1 },
 );
 const profile = flag('profile');
+const heapSnapshot = flag('heap-snapshot');
 const OURS = 201;
 /** Start-up steps logged at info level, in order. */
 const MILESTONES = ['starting the route agent', 'routing table reconciled', 'initial list received', 'ready'];
@@ -73,7 +76,11 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
       kubeconfig: await cluster.serviceAccountKubeconfig(),
       dir,
       logLevel: profile ? 'debug' : 'info',
-      nodeFlags: [...nodeFlagsOption(), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
+      nodeFlags: [
+        ...nodeFlagsOption(),
+        ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+        ...(heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : []),
+      ],
     };
     // 1. Idle.
     operators = await startOperators(nodes, options);
@@ -168,6 +175,7 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
     operators.forEach((operator, n) => ((perNode[n] as NodeColdStart).rss = operator.memory()));
     const heaps = await Promise.all(operators.map((operator) => operator.heap()));
     heaps.forEach((heap, n) => ((perNode[n] as NodeColdStart).heap = heap));
+    if (heapSnapshot) await snapshotHeaps(operators, dir);
     const result: ColdRun = {
       runtime: runtime.version,
       run,
@@ -190,6 +198,35 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
     await stopOperators(operators);
     await Promise.all(logs.map((log) => log.stop()));
     await cluster.destroy();
+  }
+}
+
+/** Has every operator write a heap snapshot (into its working directory, `dir`) and prints what holds the memory. */
+async function snapshotHeaps(operators: OperatorProcess[], dir: string): Promise<void> {
+  for (const operator of operators) {
+    const before = new Set(readdirSync(dir));
+    operator.child.kill('SIGUSR2');
+    let file: string | undefined;
+    for (let waited = 0; !file && waited < 60_000; waited += 500) {
+      await sleep(500);
+      file = readdirSync(dir).find((name) => name.endsWith('.heapsnapshot') && !before.has(name));
+    }
+    if (!file) {
+      console.log(`${operator.node.name}: no heap snapshot within 60 s`);
+      continue;
+    }
+    // Complete once its size stops changing (the process writes it synchronously, which can take seconds).
+    for (let size = -1; size !== statSync(`${dir}/${file}`).size; ) {
+      size = statSync(`${dir}/${file}`).size;
+      await sleep(1000);
+    }
+    const rows = summarizeHeap(`${dir}/${file}`);
+    const total = rows.reduce((sum, row) => sum + row.bytes, 0);
+    printTable(
+      `${operator.node.name}: heap snapshot ${dir}/${file}, ${(total / 1e6).toFixed(1)} MB`,
+      ['what', 'count', 'MB'],
+      rows.slice(0, 20).map((row) => [row.name, row.count, (row.bytes / 1e6).toFixed(2)]),
+    );
   }
 }
 

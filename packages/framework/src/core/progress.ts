@@ -147,3 +147,13 @@ export function recordAttempt(
 function withHandler(progress: CauseProgress, handlerId: string, entry: HandlerProgress): CauseProgress {
   return { ...progress, handlers: { ...progress.handlers, [handlerId]: entry } };
 }
+
+/**
+ * Why stored progress cannot belong to the object as it is now, or undefined when it can: a delete's progress on an
+ * object that is not being deleted (a deletion cannot be undone, so that record is garbage, and honouring it could
+ * keep a later delete waiting for a retry time that was never chosen by this framework).
+ */
+export function implausibleProgress(progress: CauseProgress | undefined, deleting: boolean): string | undefined {
+  if (progress?.cause === 'delete' && !deleting) return 'progress of a delete, but the object is not being deleted';
+  return undefined;
+}

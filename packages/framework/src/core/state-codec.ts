@@ -20,17 +20,48 @@ export function stateAnnotationKeys(prefix: string): { diffBase: string; progres
 }
 
 /**
- * Reads the state from annotations. Unparseable values count as absent (state lost: the object is handled as new,
- * which handlers tolerate by being idempotent) rather than blocking the object forever.
+ * State as read from where it is stored, and why what was stored there was (partly) discarded, if it was.
+ *
+ * Garbage never blocks an object: whatever cannot be trusted counts as absent (state lost: the object is handled as
+ * new, which handlers tolerate by being idempotent). `discarded` says so, so that the caller can report it instead
+ * of an operator with a failing disk looking healthy.
  */
+export interface DecodedState {
+  state: ObjectState;
+  /** Why stored state was discarded (for logs and Events); undefined when nothing was. */
+  discarded?: string;
+}
+
+/** Reads the state from annotations (see {@link inspectAnnotationState}, which also says what was discarded). */
 export function readAnnotationState(annotations: Record<string, string> | undefined, prefix: string): ObjectState {
+  return inspectAnnotationState(annotations, prefix).state;
+}
+
+/**
+ * Reads the state from annotations. Values that do not decode count as absent, and are named in `discarded`; the
+ * next state write replaces or removes them.
+ */
+export function inspectAnnotationState(
+  annotations: Record<string, string> | undefined,
+  prefix: string,
+): DecodedState {
   const keys = stateAnnotationKeys(prefix);
   const state: ObjectState = {};
-  const diffBase = parseJson(annotations?.[keys.diffBase]);
-  if (isPlainObject(diffBase)) state.diffBase = diffBase as Essence;
-  const progress = parseJson(annotations?.[keys.progress]);
-  if (isProgress(progress)) state.progress = progress;
-  return state;
+  const problems: string[] = [];
+  const diffBaseText = annotations?.[keys.diffBase];
+  if (diffBaseText !== undefined) {
+    const diffBase = parseJson(diffBaseText);
+    if (isPlainObject(diffBase)) state.diffBase = diffBase as Essence;
+    else problems.push(`annotation ${keys.diffBase}: ${diffBase === undefined ? 'not JSON' : 'not an object'}`);
+  }
+  const progressText = annotations?.[keys.progress];
+  if (progressText !== undefined) {
+    const progress = parseJson(progressText);
+    const problem = progress === undefined ? 'not JSON' : progressProblem(progress);
+    if (problem === undefined) state.progress = progress as CauseProgress;
+    else problems.push(`annotation ${keys.progress}: ${problem}`);
+  }
+  return problems.length === 0 ? { state } : { state, discarded: problems.join('; ') };
 }
 
 /** The annotation writes (value, or null to delete) that turn `annotations` into a record of `next`. */
@@ -70,14 +101,36 @@ export function encodeStateFile(uid: string, key: string, state: ObjectState): s
   return `${JSON.stringify(file)}\n`;
 }
 
-/** Parses a state file; anything unreadable or of another uid counts as no state. */
+/** Parses a state file (see {@link inspectStateFile}, which also says what was discarded). */
 export function decodeStateFile(text: string, uid: string): ObjectState {
+  return inspectStateFile(text, uid).state;
+}
+
+/**
+ * Parses a state file. A file that is not a state file of this object (not JSON, not an object, another version or
+ * uid) is discarded as a whole; a malformed diff-base or progress is discarded alone (the other part stays usable).
+ * `discarded` names what was wrong.
+ */
+export function inspectStateFile(text: string, uid: string): DecodedState {
+  if (text.trim() === '') return { state: {}, discarded: 'empty file' };
   const parsed = parseJson(text);
-  if (!isPlainObject(parsed) || parsed.version !== 1 || parsed.uid !== uid) return {};
+  if (parsed === undefined) return { state: {}, discarded: 'not JSON' };
+  if (!isPlainObject(parsed)) return { state: {}, discarded: 'not a JSON object' };
+  if (parsed.version !== 1) return { state: {}, discarded: `unsupported version ${JSON.stringify(parsed.version)}` };
+  if (parsed.uid !== uid) return { state: {}, discarded: `state of another object (uid ${JSON.stringify(parsed.uid)})` };
   const state: ObjectState = {};
-  if (isPlainObject(parsed.diffBase)) state.diffBase = parsed.diffBase as Essence;
-  if (isProgress(parsed.progress)) state.progress = parsed.progress;
-  return state;
+  const problems: string[] = [];
+  if (parsed.key !== undefined && typeof parsed.key !== 'string') problems.push('key is not a string');
+  if (parsed.diffBase !== undefined) {
+    if (isPlainObject(parsed.diffBase)) state.diffBase = parsed.diffBase as Essence;
+    else problems.push('diffBase is not an object');
+  }
+  if (parsed.progress !== undefined) {
+    const problem = progressProblem(parsed.progress);
+    if (problem === undefined) state.progress = parsed.progress as CauseProgress;
+    else problems.push(`progress: ${problem}`);
+  }
+  return problems.length === 0 ? { state } : { state, discarded: problems.join('; ') };
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -89,12 +142,33 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-function isProgress(value: unknown): value is CauseProgress {
-  return (
-    isPlainObject(value) &&
-    typeof value.cause === 'string' &&
-    ['create', 'update', 'delete', 'resume'].includes(value.cause) &&
-    typeof value.target === 'string' &&
-    isPlainObject(value.handlers)
-  );
+const CAUSES: readonly string[] = ['create', 'update', 'delete', 'resume'];
+const HANDLER_STATES: readonly string[] = ['success', 'failure', 'retrying'];
+
+/** What is wrong with a stored progress record, or undefined when it is well-formed. */
+function progressProblem(value: unknown): string | undefined {
+  if (!isPlainObject(value)) return 'not an object';
+  if (typeof value.cause !== 'string' || !CAUSES.includes(value.cause)) return 'unknown cause';
+  if (typeof value.target !== 'string') return 'target is not a string';
+  if (!isTimestamp(value.startedAt)) return 'startedAt is not a time';
+  if (!isPlainObject(value.handlers)) return 'handlers is not an object';
+  for (const [id, entry] of Object.entries(value.handlers)) {
+    if (!isPlainObject(entry) || typeof entry.state !== 'string' || !HANDLER_STATES.includes(entry.state)) {
+      return `handler ${JSON.stringify(id)}: not a handler record`;
+    }
+    if (typeof entry.retries !== 'number' || !Number.isInteger(entry.retries) || entry.retries < 0) {
+      return `handler ${JSON.stringify(id)}: retries is not a count`;
+    }
+    if (entry.delayedUntil !== undefined && !isTimestamp(entry.delayedUntil)) {
+      return `handler ${JSON.stringify(id)}: delayedUntil is not a time`;
+    }
+    if (entry.message !== undefined && typeof entry.message !== 'string') {
+      return `handler ${JSON.stringify(id)}: message is not a string`;
+    }
+  }
+  return undefined;
+}
+
+function isTimestamp(value: unknown): boolean {
+  return typeof value === 'string' && Number.isFinite(Date.parse(value));
 }

@@ -62,6 +62,21 @@ export interface OperatorOptions {
    * deletion is still handled when they carry our finalizer (so they can never get stuck).
    */
   when?: (object: WatchedObject) => boolean;
+  /**
+   * What the watch cache keeps of each object: applied to every listed and watched object before it is cached and
+   * handed to handlers (`ctx.body`, `ctx.cache`). Defaults to `stripManagedFields` (drops `metadata.managedFields`,
+   * which nothing in the framework reads). A transform replaces the default: compose with `stripManagedFields` to
+   * keep stripping, or return the object unchanged to keep every field.
+   *
+   * It must keep `metadata` `name`, `namespace`, `uid`, `resourceVersion`, `generation`, `deletionTimestamp` and
+   * `finalizers` unchanged (an object whose identity it changes is cached untransformed, with an error logged), and
+   * should keep `spec`, `labels` and every annotation the operator or the framework reads or writes (the framework's
+   * diff-base and progress live in its own `<prefix>/` annotations, and its metadata patches are built from the
+   * cached labels, annotations and finalizers); annotations nobody reads, like kubectl's, are safe to drop. It runs
+   * synchronously in the watch loop for every object and event: keep it cheap, never throw, and build new objects
+   * rather than `delete` properties (V8 makes objects with deleted properties larger).
+   */
+  cacheTransform?: (object: WatchedObject) => WatchedObject;
   /** Name in logs and metrics. Defaults to the class name. */
   name?: string;
 }

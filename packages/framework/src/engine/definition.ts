@@ -5,6 +5,7 @@ import { clusterFinalizer, instanceFinalizer } from '../core/finalizers.js';
 import { validateHandlers, type HandlerSpec } from '../core/handlers.js';
 import { getHandlers, getOperatorOptions, type OperatorClass } from '../decorators/metadata.js';
 import type { WatchedObject } from '../decorators/options.js';
+import type { CacheTransform } from '../kube/transform.js';
 import type { ResourceRef } from '../kube/types.js';
 import type { ResolvedSettings } from './settings.js';
 
@@ -26,6 +27,8 @@ export interface OperatorDefinition {
   labelSelector: string | undefined;
   fieldSelector: string | undefined;
   when: ((object: WatchedObject) => boolean) | undefined;
+  /** The operator's own cache transform; undefined means the watcher's default (drop `managedFields`). */
+  cacheTransform: CacheTransform | undefined;
   handlers: HandlerSpec[];
   /** The class instance whose methods are the handlers. */
   instance: Record<string | symbol, unknown>;
@@ -61,6 +64,9 @@ export function defineOperatorFromClass(cls: OperatorClass, settings: ResolvedSe
     labelSelector: selector(options.labelSelector),
     fieldSelector: selector(options.fieldSelector),
     when: options.when,
+    // The watcher checks at run time that the transform kept every identity field, which the decorator's
+    // `WatchedObject` type cannot express (it does not require `resourceVersion`).
+    cacheTransform: options.cacheTransform as CacheTransform | undefined,
     handlers,
     instance: new cls() as Record<string | symbol, unknown>,
   };

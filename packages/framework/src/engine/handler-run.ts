@@ -49,6 +49,11 @@ export interface HandlerRunInput {
   old: unknown;
   new: unknown;
   diff: DiffOp[];
+  /**
+   * The cycle's logger, bound to the object (`object`, `uid`); `ctx.logger` and the handler's outcome lines derive
+   * from it. Defaults to the operator's logger.
+   */
+  logger?: Logger;
 }
 
 /** The attempt's outcome and whatever the handler asked to patch. */
@@ -62,7 +67,7 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
   const { definition, settings } = deps;
   const { object, handler } = input;
   const patch = emptyHandlerPatch();
-  const logger = deps.logger.child({ handler: handler.id, cause: input.cause, retry: input.retry });
+  const logger = (input.logger ?? deps.logger).child({ handler: handler.id, cause: input.cause, retry: input.retry });
   const events = eventPublisher(deps.recorder, definition).about(object);
   const attempt = await runAttempt(
     (signal) => {

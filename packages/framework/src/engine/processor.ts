@@ -8,8 +8,16 @@
  *
  * Writes per step, in this order: (1) one guarded JSON patch of the object's metadata when anything there changes
  * (finalizer, cluster-scope state annotations, handler labels/annotations); (2) node scope: the state file; (3) one
- * merge patch of the status. A single-handler change in the steady state therefore costs at most two requests
- * (cluster scope) or one (node scope, where the state is local), plus rate-limited Events.
+ * merge patch of the status, skipped when it would only record plain successes (see `statusWriteNeeded`). A
+ * single-handler change in the steady state therefore costs one request in cluster scope (the state annotations) and
+ * none in node scope (the state is local) when the handler only succeeds, plus one status write when it returns a
+ * value, patches status or fails, plus rate-limited Events.
+ *
+ * Writes that fail (API server unavailable) never make a handler that succeeded run again within this process: the
+ * cycle's progress and the writes it still owes are kept in memory per uid (see {@link Unfinished}) and the next
+ * cycle continues from them, retrying the writes. Across a crash, the persisted progress decides: at most the
+ * handler whose result was not yet persisted runs again (at-least-once across crashes, exactly-once within a
+ * process).
  */
 import type { Logger } from 'pino';
 import { detectCause, selectHandlers } from '../core/causes.js';
@@ -19,6 +27,7 @@ import { keepsChangeState, needsFinalizer, type HandlerSpec } from '../core/hand
 import type { MetadataChanges } from '../core/metadata-patch.js';
 import { getField, hasPathPrefix } from '../core/paths.js';
 import {
+  implausibleProgress,
   nextStep,
   progressFor,
   recordAttempt,
@@ -26,7 +35,15 @@ import {
   type ChangeCause,
   type ObjectState,
 } from '../core/progress.js';
-import { buildStatusPatch, emptyStatusWrites, mergePatches, type StatusWrites } from '../core/status.js';
+import {
+  buildStatusPatch,
+  emptyStatusWrites,
+  mergePatches,
+  recordedOutcomes,
+  statusWriteNeeded,
+  type StatusLayout,
+  type StatusWrites,
+} from '../core/status.js';
 import { resolveBackoff } from '../core/backoff.js';
 import { describeError } from '../core/errors.js';
 import type { KubeObject } from '../kube/types.js';
@@ -68,6 +85,36 @@ function emptyPending(): PendingWrites {
   return { status: emptyStatusWrites(), labels: {}, annotations: {} };
 }
 
+/** A copy that later changes to `pending` do not reach (values are replaced, never mutated, so one level suffices). */
+function copyPending(pending: PendingWrites): PendingWrites {
+  const { status } = pending;
+  return {
+    status: {
+      outcomes: { ...status.outcomes },
+      results: { ...status.results },
+      status: { ...status.status },
+      instanceStatus: { ...status.instanceStatus },
+    },
+    labels: { ...pending.labels },
+    annotations: { ...pending.annotations },
+  };
+}
+
+/**
+ * A cycle whose writes did not all go through (typically: the API server was unavailable). Kept in memory from the
+ * moment a handler ran until everything it produced is written, so the next cycle neither runs a handler that
+ * already succeeded nor loses its outcome, return value or patches.
+ */
+interface Unfinished {
+  cause: ChangeCause;
+  /** The essence digest the cause handles (`''` for delete), as in {@link CauseProgress.target}. */
+  target: string;
+  /** The progress as of the last handler run, possibly ahead of the persisted one. */
+  progress: CauseProgress;
+  /** Writes not yet confirmed: status, handler labels/annotations (and, for a delete, the finalizer release). */
+  pending: PendingWrites;
+}
+
 /** Runs handling cycles for one operator. */
 export class Processor {
   /** Object uids this process brought to rest at least once (for resume). */
@@ -80,6 +127,10 @@ export class Processor {
    * fresh as our write; without this record the delete handlers would run a second time.
    */
   private readonly released = new Set<string>();
+  /** Cycles with writes still owed, by uid (see {@link Unfinished}). */
+  private readonly unfinished = new Map<string, Unfinished>();
+  /** The last discarded-state reason reported per uid, so a cycle retried many times reports it once. */
+  private readonly reportedDiscards = new Map<string, string>();
   private readonly keepsState: boolean;
   private readonly needsFinalizer: boolean;
   private readonly hasResumeHandlers: boolean;
@@ -136,6 +187,8 @@ export class Processor {
     this.gone.delete(key);
     this.seen.delete(uid);
     this.released.delete(uid);
+    this.unfinished.delete(uid);
+    this.reportedDiscards.delete(uid);
     await this.deps.store.forget(uid);
   }
 
@@ -146,27 +199,32 @@ export class Processor {
     const deleting = Boolean(object.metadata.deletionTimestamp);
     if (deleting && this.released.has(uid)) return undefined;
     const hasFinalizer = object.metadata.finalizers?.includes(definition.finalizer) ?? false;
-    const state = await deps.store.read(object);
+    const state = await this.readState(object, deleting, logger);
     const essence = computeEssence(object, definition.prefix);
     const cause = detectCause({
       deleting,
       hasOwnFinalizer: hasFinalizer,
       essence,
-      state,
+      state: state.state,
       seenInThisRun: this.seen.has(uid),
       hasResumeHandlers: this.hasResumeHandlers,
     });
+    const unfinished = process.env.B1_OFF ? undefined : this.unfinished.get(uid);
     if (cause === 'noop') {
       if (!deleting) {
-        // Re-add a finalizer that someone removed (or that a dead-instance sweep took from a returning node), and
-        // drop progress of a change that was reverted before it completed.
-        const next: ObjectState = { ...(state.diffBase ? { diffBase: state.diffBase } : {}) };
+        // Writes still owed by a cycle whose state write went through but whose status write did not; re-add a
+        // finalizer that someone removed (or that a dead-instance sweep took from a returning node); drop progress of
+        // a change that was reverted before it completed; replace stored state that was discarded as garbage.
+        const next = diffBaseOf(state.state);
         const addFinalizers = this.needsFinalizer && !hasFinalizer ? [definition.finalizer] : [];
-        if (addFinalizers.length > 0 || state.progress) {
-          await this.persist(key, object, emptyPending(), next, { addFinalizers });
+        if (addFinalizers.length > 0 || state.state.progress || unfinished || state.discarded) {
+          const owed = unfinished?.pending ?? emptyPending();
+          const written = await this.persist(key, object, owed, next, { addFinalizers });
+          if (written !== 'gone' && unfinished) logger.debug({ cause: unfinished.cause }, 'owed writes done');
         }
         this.seen.add(uid);
       }
+      this.unfinished.delete(uid);
       return undefined;
     }
     logger.debug({ cause }, 'cause detected');
@@ -176,19 +234,38 @@ export class Processor {
       const written = await this.persist(key, current, emptyPending(), undefined, {
         addFinalizers: [definition.finalizer],
       });
-      if (written === 'gone') return undefined;
+      if (written === 'gone') return this.dropUnfinished(uid);
       current = written;
     }
-    const oldEssence = cause === 'create' ? undefined : state.diffBase;
+    const oldEssence = cause === 'create' ? undefined : state.state.diffBase;
     const handlers = selectHandlers(cause, definition.handlers, oldEssence, essence);
     const ids = handlers.map((handler) => handler.id);
-    let { progress } = progressFor(state, cause, cause === 'delete' ? '' : digest(essence), this.now());
-    const pending = emptyPending();
+    const target = cause === 'delete' ? '' : digest(essence);
+    // Continue an unfinished cycle of the same cause and target: its handlers that succeeded are done. When the
+    // essence moved on, its progress is moot, but the writes it owes (outcomes, handler patches) are still owed.
+    const continued = unfinished && unfinished.cause === cause && unfinished.target === target;
+    let progress = continued ? unfinished.progress : progressFor(state.state, cause, target, this.now()).progress;
+    const pending = unfinished ? copyPending(unfinished.pending) : emptyPending();
+    if (unfinished) {
+      logger.debug({ cause, continued, from: unfinished.cause }, 'retrying the writes of an unfinished cycle');
+    }
+    const remember = (): void => {
+      this.unfinished.set(uid, { cause, target, progress, pending: copyPending(pending) });
+    };
+    if (unfinished) remember();
     for (;;) {
       const step = nextStep(progress, ids, this.now());
-      if (step.kind === 'wait') return Math.max(1, step.untilMs - this.now());
+      if (step.kind === 'wait') {
+        if (this.unfinished.has(uid)) {
+          // Owed writes go out now rather than after the wait.
+          const written = await this.persist(key, current, pending, { ...diffBaseOf(state.state), progress });
+          this.unfinished.delete(uid);
+          if (written === 'gone') return undefined;
+        }
+        return Math.max(1, step.untilMs - this.now());
+      }
       if (step.kind === 'done') {
-        await this.complete(key, current, cause, essence, state, progress, pending, step.failed, logger);
+        await this.complete(key, current, cause, target, essence, state.state, progress, pending, step.failed, logger);
         return undefined;
       }
       if (deps.stopping()) return undefined;
@@ -202,6 +279,7 @@ export class Processor {
         old: oldValue,
         new: newValue,
         diff,
+        logger,
       });
       absorbPatch(pending, run.patch);
       const limits = {
@@ -215,9 +293,12 @@ export class Processor {
       pending.status.outcomes[handler.id] = outcomeEntry(decision, cause, retries, this.now());
       if (run.attempt.ok && run.attempt.value !== undefined) pending.status.results[handler.id] = run.attempt.value;
       reportDecision(deps, current, handler, cause, decision);
+      // From here until written, this attempt's result lives only in memory.
+      remember();
       if (nextStep(progress, ids, this.now()).kind === 'done') continue;
       // More to do for this cause: persist now, so a crash from here on never re-runs this handler.
-      const written = await this.persist(key, current, pending, { ...diffBaseOf(state), progress });
+      const written = await this.persist(key, current, pending, { ...diffBaseOf(state.state), progress });
+      this.unfinished.delete(uid);
       if (written === 'gone') return undefined;
       current = written;
       Object.assign(pending, emptyPending());
@@ -225,10 +306,53 @@ export class Processor {
     }
   }
 
+  /**
+   * Reads the stored state. State that cannot be trusted (unreadable, undecodable, implausible) counts as lost and is
+   * reported once per reason (a warning naming the object and a `StateDiscarded` Warning Event); the next state write
+   * replaces it.
+   */
+  private async readState(
+    object: KubeObject,
+    deleting: boolean,
+    logger: Logger,
+  ): Promise<{ state: ObjectState; discarded?: string }> {
+    const read = await this.deps.store.read(object);
+    let { state } = read;
+    const reasons = read.discarded === undefined ? [] : [read.discarded];
+    const implausible = implausibleProgress(state.progress, deleting);
+    if (implausible !== undefined) {
+      state = diffBaseOf(state);
+      reasons.push(implausible);
+    }
+    if (reasons.length === 0) return { state };
+    const discarded = reasons.join('; ');
+    const uid = object.metadata.uid;
+    if (this.reportedDiscards.get(uid) !== discarded) {
+      this.reportedDiscards.set(uid, discarded);
+      const { definition, settings } = this.deps;
+      const lost = state.diffBase === undefined ? 'handled as new' : 'progress dropped';
+      logger.warn({ reason: discarded }, `stored state discarded (${lost})`);
+      const who = definition.scope === 'node' ? `${settings.instanceId}: ` : '';
+      this.deps.recorder.record(
+        eventTarget(definition, object),
+        'Warning',
+        'StateDiscarded',
+        `${who}Stored handling state discarded (${lost}): ${discarded}`,
+      );
+    }
+    return { state, discarded };
+  }
+
+  private dropUnfinished(uid: string): undefined {
+    this.unfinished.delete(uid);
+    return undefined;
+  }
+
   private async complete(
     key: string,
     object: KubeObject,
     cause: ChangeCause,
+    target: string,
     essence: Essence,
     state: ObjectState,
     progress: CauseProgress,
@@ -239,28 +363,30 @@ export class Processor {
     const { deps } = this;
     const uid = object.metadata.uid;
     if (cause !== 'delete') {
+      // The handlers are done whether or not the writes below go through: no resume for this object in this run.
+      if (!process.env.B1_OFF) this.seen.add(uid);
       // Done, successfully or not: the essence becomes the diff-base; failures stay visible in status.
       await this.persist(key, object, pending, { diffBase: essence });
       this.seen.add(uid);
+      this.unfinished.delete(uid);
       logger.debug({ cause, failed }, 'cause handled');
       return;
     }
     if (failed.length > 0) {
       // Never release an object whose cleanup failed: keep the finalizer, record that it failed for good.
       await this.persist(key, object, pending, { ...diffBaseOf(state), progress });
+      this.unfinished.delete(uid);
       logger.warn({ failed }, 'delete handlers failed permanently; finalizer kept');
       return;
     }
     // Status first (the object may vanish as soon as the last finalizer goes), then release the finalizer.
     const written = await this.persist(key, object, { ...pending, labels: {}, annotations: {} }, undefined);
-    if (written === 'gone') return;
-    await this.persist(
-      key,
-      written,
-      { ...emptyPending(), labels: pending.labels, annotations: pending.annotations },
-      undefined,
-      { removeFinalizers: [deps.definition.finalizer] },
-    );
+    if (written === 'gone') return void this.dropUnfinished(uid);
+    // Status written; what is still owed is the handlers' metadata writes and the release.
+    const owed = { ...emptyPending(), labels: pending.labels, annotations: pending.annotations };
+    this.unfinished.set(uid, { cause, target, progress, pending: copyPending(owed) });
+    await this.persist(key, written, owed, undefined, { removeFinalizers: [deps.definition.finalizer] });
+    this.unfinished.delete(uid);
     deps.timers.stop(key);
     this.released.add(uid);
     this.seen.delete(uid);
@@ -293,16 +419,14 @@ export class Processor {
       deps.freshness.recordWrite(key, patched);
       current = patched;
     }
-    await stateWrite?.commit();
-    const body = buildStatusPatch(
-      {
-        scope: deps.definition.scope,
-        handlerStatusField: deps.definition.handlerStatusField,
-        instanceStatusField: deps.definition.instanceStatusField,
-        instanceId: deps.settings.instanceId,
-      },
-      pending.status,
-    );
+    if (stateWrite) {
+      await stateWrite.commit();
+      // Whatever was discarded is replaced now; should garbage appear again, it is reported again.
+      this.reportedDiscards.delete(object.metadata.uid);
+    }
+    const layout = this.statusLayout();
+    const needed = statusWriteNeeded(pending.status, recordedOutcomes(layout, current.status));
+    const body = needed ? buildStatusPatch(layout, pending.status) : undefined;
     if (body) {
       const written = await deps.writer.patchStatus(current, body);
       if (written === 'gone') return 'gone';
@@ -310,6 +434,16 @@ export class Processor {
       current = written;
     }
     return current;
+  }
+
+  private statusLayout(): StatusLayout {
+    const { definition, settings } = this.deps;
+    return {
+      scope: definition.scope,
+      handlerStatusField: definition.handlerStatusField,
+      instanceStatusField: definition.instanceStatusField,
+      instanceId: settings.instanceId,
+    };
   }
 
   private async runTimers(key: string, logger: Logger): Promise<void> {
@@ -331,6 +465,7 @@ export class Processor {
         old: essence,
         new: essence,
         diff: [],
+        logger,
       });
       absorbPatch(pending, run.patch);
       if (!run.attempt.ok) {

@@ -17,6 +17,7 @@ import { createKubeApi, type KubeClient } from '../kube/client.js';
 import { resolveCredentials } from '../kube/credentials.js';
 import { EventRecorder } from '../kube/events.js';
 import type { KubeApi } from '../kube/types.js';
+import type { WatcherOptions } from '../kube/watcher.js';
 import { createLogger } from '../ops/logging.js';
 import { createMetrics, type OperatorMetrics } from '../ops/metrics.js';
 import { startProbeServer, type ProbeServer } from '../ops/probes.js';
@@ -32,6 +33,9 @@ import { resolveSettings, type ResolvedSettings, type RuntimeSettings } from './
 const ABORT_GRACE_MS = 5_000;
 /** Upper bound of `@OnCleanup` handlers and of the final Event flush. */
 const CLEANUP_TIMEOUT_MS = 10_000;
+
+/** The watcher options the runtime sets per operator: the watch tuning of the settings and the cache transform. */
+type WatcherTuning = Pick<WatcherOptions, 'timeoutSeconds' | 'inactivityTimeoutMs' | 'transform'>;
 
 /** A running set of operators. */
 export interface OperatorRuntime {
@@ -167,20 +171,24 @@ class Runtime implements OperatorRuntime {
       this.nodeWatch.start();
     }
     const nodes = this.nodeWatch?.view;
-    this.controllers = this.definitions.map(
-      (definition) =>
-        new OperatorController({
-          definition,
-          settings,
-          api,
-          logger,
-          metrics,
-          recorder: this.recorder as EventRecorder,
-          ...(nodes ? { nodes } : {}),
-          shutdownSignal: this.shutdown.signal,
-          ...(watch ? { watch } : {}),
-        }),
-    );
+    this.controllers = this.definitions.map((definition) => {
+      // The controller spreads `watch` into its watchers' options: the operator's cache transform travels with the
+      // watch tuning (without one, the watcher's default strips managedFields).
+      const watchOptions: WatcherTuning | undefined = definition.cacheTransform
+        ? { ...watch, transform: definition.cacheTransform }
+        : watch;
+      return new OperatorController({
+        definition,
+        settings,
+        api,
+        logger,
+        metrics,
+        recorder: this.recorder as EventRecorder,
+        ...(nodes ? { nodes } : {}),
+        shutdownSignal: this.shutdown.signal,
+        ...(watchOptions ? { watch: watchOptions } : {}),
+      });
+    });
     for (const controller of this.controllers) {
       await runStartupHandlers(this.activityDeps(controller, this.stopRequested.signal));
     }

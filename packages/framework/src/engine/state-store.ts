@@ -10,7 +10,13 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObjectState } from '../core/progress.js';
-import { decodeStateFile, encodeStateFile, readAnnotationState, stateAnnotationChanges } from '../core/state-codec.js';
+import {
+  encodeStateFile,
+  inspectAnnotationState,
+  inspectStateFile,
+  stateAnnotationChanges,
+  type DecodedState,
+} from '../core/state-codec.js';
 import type { KubeObject } from '../kube/types.js';
 
 /** A prepared state write. */
@@ -23,7 +29,11 @@ export interface StateWrite {
 
 /** Storage of {@link ObjectState}. */
 export interface StateStore {
-  read(object: KubeObject): Promise<ObjectState>;
+  /**
+   * Reads the object's state. Never fails on bad stored state: what cannot be read or decoded counts as lost (the
+   * object is then handled as new) and `discarded` says why, for the caller to report. The next write replaces it.
+   */
+  read(object: KubeObject): Promise<DecodedState>;
   prepare(object: KubeObject, next: ObjectState): StateWrite;
   /** Drops the state of an object that is gone. */
   forget(uid: string): Promise<void>;
@@ -40,8 +50,8 @@ const noCommit = (): Promise<void> => Promise.resolve();
 export class AnnotationStateStore implements StateStore {
   constructor(private readonly prefix: string) {}
 
-  read(object: KubeObject): Promise<ObjectState> {
-    return Promise.resolve(readAnnotationState(object.metadata.annotations, this.prefix));
+  read(object: KubeObject): Promise<DecodedState> {
+    return Promise.resolve(inspectAnnotationState(object.metadata.annotations, this.prefix));
   }
 
   prepare(object: KubeObject, next: ObjectState): StateWrite {
@@ -63,13 +73,20 @@ export class FileStateStore implements StateStore {
 
   constructor(private readonly directory: string) {}
 
-  async read(object: KubeObject): Promise<ObjectState> {
+  async read(object: KubeObject): Promise<DecodedState> {
+    const { uid } = object.metadata;
+    let text: string;
     try {
-      return decodeStateFile(await readFile(this.fileOf(object.metadata.uid), 'utf8'), object.metadata.uid);
+      text = await readFile(this.fileOf(uid), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: {} };
+      // A directory in its place, EIO from a failing disk, EACCES after a wrong chown: rethrowing would fail every
+      // cycle of the object for ever (and keep its finalizer). Handled as lost state instead, which the design
+      // allows (handlers are idempotent); the next write replaces whatever is there.
+      const code = (error as NodeJS.ErrnoException).code;
+      return { state: {}, discarded: `unreadable (${code ?? (error instanceof Error ? error.message : String(error))})` };
     }
+    return inspectStateFile(text, uid);
   }
 
   prepare(object: KubeObject, next: ObjectState): StateWrite {
@@ -79,7 +96,8 @@ export class FileStateStore implements StateStore {
   }
 
   async forget(uid: string): Promise<void> {
-    await rm(this.fileOf(uid), { force: true });
+    // Recursive: whatever took the file's place (a directory) goes too.
+    await rm(this.fileOf(uid), { force: true, recursive: true });
   }
 
   async sweep(isLive: (uid: string) => boolean): Promise<number> {
@@ -89,7 +107,7 @@ export class FileStateStore implements StateStore {
       const uid = entry.endsWith('.json') ? entry.slice(0, -'.json'.length) : undefined;
       // Leftover temporary files of a crash mid-write are garbage too.
       if (uid === undefined ? entry.includes('.tmp') : !isLive(uid)) {
-        await rm(join(this.directory, entry), { force: true });
+        await rm(join(this.directory, entry), { force: true, recursive: true });
         removed += 1;
       }
     }
@@ -118,6 +136,14 @@ export class FileStateStore implements StateStore {
     } finally {
       await handle.close();
     }
-    await rename(temporary, target);
+    try {
+      await rename(temporary, target);
+    } catch (error) {
+      // rename() replaces files, not directories: remove whatever took the file's place, then try once more.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+      await rm(target, { force: true, recursive: true });
+      await rename(temporary, target);
+    }
   }
 }

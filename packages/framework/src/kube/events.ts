@@ -48,9 +48,16 @@ export interface EventRecorderOptions {
 /** The object an Event is about. `apiVersion` and `kind` should be set (watch events carry them). */
 export type EventTarget = KubeObject & { apiVersion?: string; kind?: string };
 
+/** What a queued record keeps of its target: the `involvedObject` reference, not the whole object. */
+interface TargetRef {
+  apiVersion: string | undefined;
+  kind: string | undefined;
+  metadata: { name: string; namespace: string | undefined; uid: string; resourceVersion: string };
+}
+
 interface PendingRecord {
   key: string;
-  target: EventTarget;
+  target: TargetRef;
   type: EventType;
   reason: string;
   message: string;
@@ -117,7 +124,15 @@ export class EventRecorder {
         this.opts.logger?.debug({ reason, object: target.metadata.name }, 'event dropped by rate limit');
         return;
       }
-      this.queue.push({ key, target, type, reason, message, at, repeats: 1 });
+      // Only the reference: a burst of records (every object of a large initial list) must not keep a whole copy
+      // of each object alive until its Event is posted.
+      const { name, namespace, resourceVersion } = target.metadata;
+      const ref: TargetRef = {
+        apiVersion: target.apiVersion,
+        kind: target.kind,
+        metadata: { name, namespace, uid, resourceVersion },
+      };
+      this.queue.push({ key, target: ref, type, reason, message, at, repeats: 1 });
       this.draining ??= this.drain().finally(() => (this.draining = undefined));
     } catch (err) {
       this.opts.logger?.warn({ err }, 'cannot record event');

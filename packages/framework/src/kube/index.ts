@@ -14,6 +14,7 @@ export {
   type WatchRestartReason,
 } from './watcher.js';
 export { compareRelist, type RelistChanges } from './relist.js';
+export { stripManagedFields, keepsIdentity, type CacheTransform } from './transform.js';
 export { NdjsonParser } from './ndjson.js';
 export {
   backoffCap,

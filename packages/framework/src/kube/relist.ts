@@ -14,7 +14,11 @@ export interface RelistChanges<T extends KubeObject> {
   deletes: T[];
   /** Objects new to the store or with a different resourceVersion, in list order. Emit after the deletes. */
   upserts: T[];
-  /** The new store content: exactly the fresh list, keyed by {@link objectKey}. */
+  /**
+   * The new store content: the fresh list, keyed by {@link objectKey}. An unchanged object (same uid and
+   * resourceVersion) keeps the copy the store already held, so a relist of a quiet collection lets the freshly
+   * parsed duplicates die young instead of replacing every long-lived cached object.
+   */
   store: Map<string, T>;
 }
 
@@ -34,7 +38,6 @@ export function compareRelist<T extends KubeObject>(
   const deletes: T[] = [];
   for (const object of fresh) {
     const key = objectKey(object);
-    store.set(key, object);
     const before = previous.get(key);
     if (before === undefined) {
       upserts.push(object);
@@ -43,7 +46,11 @@ export function compareRelist<T extends KubeObject>(
       upserts.push(object);
     } else if (before.metadata.resourceVersion !== object.metadata.resourceVersion) {
       upserts.push(object);
+    } else {
+      store.set(key, before);
+      continue;
     }
+    store.set(key, object);
   }
   for (const [key, before] of previous) {
     if (!store.has(key)) deletes.push(before);

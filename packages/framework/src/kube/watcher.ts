@@ -16,6 +16,8 @@
  * - After a (re)list the store equals the list; the differences with what the store held are delivered as events
  *   (`delete` for objects that vanished while away, `upsert` for new or changed ones), then `synced`.
  * - A duplicate delivery of an object at a resourceVersion already in the store is suppressed (reconnect overlap).
+ * - Every object goes through the cache transform (default: drop `metadata.managedFields`) before it is stored or
+ *   delivered; the store and the events never hold what the transform dropped.
  * - No stream stays open silently: the inactivity watchdog aborts a stream that received nothing for
  *   `inactivityTimeoutMs` and the loop reconnects.
  * Caveats:
@@ -27,6 +29,7 @@ import { sleep, untilAborted } from './abort.js';
 import { objectKey, resourceLabel } from './paths.js';
 import { compareRelist } from './relist.js';
 import { nextRetryDelay, type BackoffSettings } from './retry.js';
+import { keepsIdentity, stripManagedFields, type CacheTransform } from './transform.js';
 import { ApiError, type KubeApi, type KubeList, type KubeObject, type ResourceRef, type WatchEvent } from './types.js';
 
 /** What the watcher tells its consumer. */
@@ -55,6 +58,11 @@ export interface WatcherOptions {
   onRestart?: (reason: WatchRestartReason) => void;
   /** Source of uniform randoms for the jitter; for tests. Defaults to Math.random. */
   random?: () => number;
+  /**
+   * Applied to every listed and watched object before it is stored and delivered (see {@link CacheTransform} for
+   * what it must keep). Defaults to {@link stripManagedFields}; pass `(object) => object` to keep every field.
+   */
+  transform?: CacheTransform;
 }
 
 /** Why the watcher reconnected or relisted. */
@@ -89,6 +97,8 @@ class InactivityError extends Error {
 export class Watcher<T extends KubeObject = KubeObject> {
   private readonly options: WatcherOptions;
   private readonly label: string;
+  private readonly transform: CacheTransform;
+  private transformFailures = 0;
   private items = new Map<string, T>();
   private currentState: WatcherState = 'idle';
   private resourceVersionSeen = '';
@@ -110,6 +120,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
   ) {
     this.options = options;
     this.label = resourceLabel(options.ref);
+    this.transform = options.transform ?? stripManagedFields;
   }
 
   /** The reflector cache: the last object seen per key (`namespace/name` or `name`). */
@@ -268,7 +279,10 @@ export class Watcher<T extends KubeObject = KubeObject> {
       }
       if (this.stopping) return;
       this.touch();
-      for (const item of page.items) items.push(withTypeMeta(item, page));
+      for (const item of page.items) items.push(this.transformed(withTypeMeta(item, page)));
+      // The page's items are now in `items` (transformed copies when the transform copies); drop the page's
+      // reference so the untransformed originals can be collected while the next page is fetched.
+      page.items = [];
       if (!page.metadata.continue) {
         this.resourceVersionSeen = page.metadata.resourceVersion;
         break;
@@ -320,9 +334,41 @@ export class Watcher<T extends KubeObject = KubeObject> {
     }
   }
 
+  /**
+   * The cached form of an object. A transform that throws or loses the object's identity is a bug in the operator;
+   * the watch must go on, so the object is kept as received and the error logged (the first few times only: one
+   * faulty transform would otherwise log once per event).
+   */
+  private transformed(object: T): T {
+    let result: unknown;
+    let error: unknown;
+    let threw = false;
+    try {
+      result = this.transform(object);
+    } catch (err) {
+      threw = true;
+      error = err;
+    }
+    if (!threw && keepsIdentity(object, result)) return result as T;
+    this.transformFailures += 1;
+    if (this.transformFailures <= 3) {
+      this.options.logger?.error(
+        { err: error, resource: this.label, object: objectKey(object), failures: this.transformFailures },
+        threw
+          ? 'cache transform threw; caching the object untransformed'
+          : 'cache transform changed the identity of an object (name, uid, resourceVersion, finalizers...); ' +
+              'caching it untransformed',
+      );
+    }
+    return object;
+  }
+
   /** Applies one watch event to the store and forwards it. Throws to end the stream on ERROR events. */
   private apply(event: WatchEvent<T>): void {
-    const object = event.object;
+    const object =
+      event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED'
+        ? this.transformed(event.object)
+        : event.object;
     switch (event.type) {
       case 'BOOKMARK':
         if (object?.metadata?.resourceVersion) this.resourceVersionSeen = object.metadata.resourceVersion;

@@ -115,31 +115,27 @@ export class RouteTable {
 
   /** All routes of the table (every protocol, IPv4 and IPv6). */
   async listRoutes(): Promise<DecodedRoute[]> {
-    const routes: DecodedRoute[] = [];
-    for (const message of await this.channel.dump(RTM_GETROUTE)) {
-      if (message.type !== RTM_NEWROUTE) continue;
+    return this.channel.dump(RTM_GETROUTE, (message) => {
+      if (message.type !== RTM_NEWROUTE) return undefined;
       const route = decodeRoute(message);
-      if (route && route.table === this.table) routes.push(route);
-    }
-    return routes;
+      return route && route.table === this.table ? route : undefined;
+    });
   }
 
   /** The addresses configured on the node's interfaces (with their prefix length: the connected subnets). */
   async listAddresses(): Promise<NodeAddress[]> {
-    const addresses: NodeAddress[] = [];
-    for (const message of await this.channel.dump(RTM_GETADDR)) {
-      if (message.type !== RTM_NEWADDR) continue;
+    return this.channel.dump(RTM_GETADDR, (message) => {
+      if (message.type !== RTM_NEWADDR) return undefined;
       const decoded = decodeAddress(message);
-      if (!decoded) continue;
+      if (!decoded) return undefined;
       const address: NodeAddress = {
         family: decoded.family,
         address: decoded.address,
         prefixLength: decoded.prefixLength,
       };
       if (decoded.label) address.interfaceName = decoded.label;
-      addresses.push(address);
-    }
-    return addresses;
+      return address;
+    });
   }
 
   private requestFor(operation: RouteOperation): RouteRequest {
@@ -178,7 +174,9 @@ export class RouteTable {
    */
   async apply(operations: readonly RouteOperation[]): Promise<OperationOutcome[]> {
     if (operations.length === 0) return [];
-    const codes = await this.channel.requestAll(operations.map((operation) => this.requestFor(operation)));
+    const codes = await this.channel.requestAll(operations.length, (index) =>
+      this.requestFor(operations[index] as RouteOperation),
+    );
     return operations.map((operation, index): OperationOutcome => {
       const code = codes[index] as number;
       if (code === 0) return { operation, ok: true };

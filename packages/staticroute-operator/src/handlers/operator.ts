@@ -1,9 +1,11 @@
 /**
  * The StaticRoute operator on opkit, node scope: every node's instance handles every StaticRoute for its own node.
  *
- * The handlers are thin: they hand the object to the node's {@link NodeRouteAgent}, which reconciles the kernel to
- * all StaticRoutes at once, and translate its outcome for the framework (a kernel failure is a TemporaryError, so
- * the framework retries with backoff; refusals and conflicts are reported in status and Events, not retried).
+ * The handlers are thin: the node's {@link NodeRouteAgent} applies every change as soon as the watch delivers it
+ * (planning only the destinations the object touches), and the change handlers wait for a pass that covered their
+ * object and translate its outcome for the framework (a kernel failure is a TemporaryError, so the framework retries
+ * with backoff; refusals and conflicts are reported in status and Events, not retried). Routes therefore do not wait
+ * for the framework's finalizer write, which precedes the first handler and which the nodes make one after the other.
  * The framework keeps one finalizer per node, so an object is released only when every node removed its routes.
  */
 import {
@@ -106,9 +108,8 @@ export class StaticRouteOperator {
   @OnDelete({ id: 'routes' })
   async remove(ctx: Context): Promise<void> {
     const agent = this.requireAgent();
-    agent.upsert(ctx.body);
     await dropKopfFinalizer(ctx);
-    const result = await agent.reconcile();
+    const result = await agent.settle(ctx.body);
     const stuck = NodeRouteAgent.destinationsOf(ctx.body).filter((destination) => result.undeleted.has(destination));
     if (stuck.length > 0) {
       throw new TemporaryError(
@@ -117,7 +118,10 @@ export class StaticRouteOperator {
     }
   }
 
-  /** Every watch event: keep the agent's view current and the shared status summary right. */
+  /**
+   * Every watch event: keep the agent's view current (a change of what decides the routes is applied at once) and the
+   * shared status summary right.
+   */
   @OnEvent()
   observe(ctx: EventContext): void {
     const agent = this.agent;
@@ -142,7 +146,7 @@ export class StaticRouteOperator {
 
   private async releaseSeedFinalizer(ctx: EventContext, agent: NodeRouteAgent): Promise<void> {
     try {
-      await agent.reconcile();
+      await agent.settle(ctx.body);
       await dropKopfFinalizer(ctx);
     } catch (error) {
       ctx.logger.warn({ err: error }, "cannot release the seed operator's finalizer");
@@ -156,9 +160,8 @@ export class StaticRouteOperator {
 
   private async apply(ctx: Context): Promise<void> {
     const agent = this.requireAgent();
-    agent.upsert(ctx.body);
     await dropKopfFinalizer(ctx);
-    const result = await agent.reconcile();
+    const result = await agent.settle(ctx.body);
     const outcome = result.outcomes.get(ctx.name);
     if (outcome?.state === 'Failed') {
       // Kernel failures (e.g. an unreachable gateway) are retried with the framework's backoff; the safe

@@ -1,34 +1,47 @@
 /**
  * The node-local route manager: keeps this node's routing table equal to what all StaticRoutes ask of it.
  *
- * Level-based: every reconcile reads the kernel's table and the node's addresses, computes the desired routes from
- * every known StaticRoute, plans and applies the difference. Nothing about "what was installed before" is stored:
- * old state is whatever the kernel holds with our protocol, so a gateway edit, a restart, a lost event or a route
- * deleted by hand all converge the same way (the seed's issue #23 cannot happen).
- *
- * Triggers: handlers (create/update/resume/delete), kernel notifications that mean drift (debounced), changes of
- * this node's labels, and a periodic full pass that also re-lists the StaticRoutes from the API.
- * Reconciles never overlap; requests made while one runs are served by one more run after it.
+ * Level-based: old state is whatever the kernel holds with our protocol, never a record of "what was installed
+ * before", so a gateway edit, a restart, a lost event or a route deleted by hand all converge the same way (the seed's
+ * issue #23 cannot happen). Two kinds of pass, never overlapping:
+ * - Incremental, for a change of some objects (a watch event, a handler): plans only the destinations those objects
+ *   claim or claimed, from every object claiming them (logic/claims.ts), against the agent's in-memory copy of the
+ *   table (logic/route-view.ts). A watch event is applied at once: the routes do not wait for the framework's
+ *   finalizer write and handler, which only confirm the outcome. Concurrent changes are batched into one pass.
+ * - Full, the safety net: re-reads the addresses and the whole table (which refreshes the in-memory copy), computes the
+ *   desired routes from every object, plans and applies the difference. It runs at start, periodically (after
+ *   re-listing the StaticRoutes), on drift reported by the route monitor, on changes of this node's labels, and when
+ *   the kernel contradicts the in-memory copy (EEXIST, a lost reply).
  *
  * Nodes (this node's labels for `nodeSelector`, every node's labels for the selected-node count) come from the
  * framework's Nodes view (`ctx.nodes`), and Events go through the framework's recorder (`ctx.events`): the agent runs
  * no watch and posts no Event of its own.
  */
 import type { EventPublisher, KubeApi, KubeObject, Logger, NodeCache, NodeChange } from 'opkit';
-import { computeDesiredState, type DesiredRoute } from '../logic/desired.js';
+import { affectedScope, ClaimIndex } from '../logic/claims.js';
+import { computeDesiredState, type DesiredRoute, type DesiredState } from '../logic/desired.js';
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
 import type { OperatorConfig } from '../logic/config.js';
-import { describeKernelRoute, operationKey, planRouteChanges } from '../logic/plan.js';
-import type { SafetyPolicy } from '../logic/safety.js';
+import { KOPF_LAST_HANDLED_ANNOTATION } from '../logic/migration.js';
+import { describeFailure, Outage, type OutageLog } from '../logic/outage.js';
+import {
+  describeKernelRoute,
+  operationKey,
+  planRouteChanges,
+  type KernelRoute,
+  type RoutePlan,
+} from '../logic/plan.js';
+import { RouteView } from '../logic/route-view.js';
+import type { NodeAddress, SafetyPolicy } from '../logic/safety.js';
 import { parseRouteSpec, type StaticRouteObject } from '../logic/spec.js';
 import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
-import { RouteTable } from '../adapters/route-table.js';
+import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
 import { STATIC_ROUTES } from './resource.js';
 import { StatusWriter } from './status-writer.js';
 
-/** What one reconcile found and did. */
+/** What one pass found and did. An incremental pass has outcomes for the objects it assessed only. */
 export interface ReconcileResult {
   outcomes: Map<string, NodeOutcome>;
   /** Destinations of routes nobody wants any more that could not be removed (destination -> error). */
@@ -67,16 +80,68 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
 
 const RECHECK_ERRORS = new Set(['EEXIST', 'UNKNOWN']);
 
+/** A caller waiting for the next pass. */
+interface Waiter {
+  resolve: (result: ReconcileResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** What the kernel's answers to a plan mean. */
+interface Absorbed {
+  failures: Map<string, string>;
+  undeleted: Map<string, string>;
+  /** An add met an unexpected route or a reply was lost: only a re-read of the table says what is there. */
+  recheck: boolean;
+}
+
+/**
+ * Whether `a` is a later version than `b` of the same object. resourceVersions are etcd revisions in practice;
+ * anything else is taken as "different, so newer" (the API's copy wins).
+ */
+function isNewerVersion(a: string | undefined, b: string | undefined): boolean {
+  if (a === b || a === undefined) return false;
+  if (b === undefined) return true;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
+  return true;
+}
+
+/** Changes whenever something that decides the object's routes changes; status writes leave it alone. */
+function claimFingerprint(object: StaticRouteObject): string {
+  const { uid, generation, deletionTimestamp, annotations } = object.metadata;
+  const spec = generation === undefined ? JSON.stringify(object.spec) : String(generation);
+  return `${uid ?? ''}\n${spec}\n${deletionTimestamp ?? ''}\n${annotations?.[KOPF_LAST_HANDLED_ANNOTATION] ?? ''}`;
+}
+
+/** What a running LIST must know about the watch events that arrive meanwhile (they are newer than the list). */
+interface Listing {
+  upserted: Set<string>;
+  forgotten: Map<string, string | undefined>;
+}
+
 export class NodeRouteAgent {
+  /** The watch's copies (shared with the framework's cache: no second copy of any body is kept). */
   private readonly objects = new Map<string, StaticRouteObject>();
+  private readonly claims = new ClaimIndex();
+  private readonly view: RouteView;
+  /** The node's addresses as of the last full pass (address changes trigger one). */
+  private addresses: NodeAddress[] = [];
   private readonly reported = new Map<string, string>();
   private table: RouteTable;
   private monitor: RouteMonitor | undefined;
   private unsubscribeNodes: (() => void) | undefined;
   private readonly status: StatusWriter;
-  private desired: ReadonlyMap<string, DesiredRoute> | undefined;
-  private running: Promise<ReconcileResult> | undefined;
-  private queued: Promise<ReconcileResult> | undefined;
+  /** Desired routes by destination, as last planned (what the drift check compares notifications with). */
+  private desired = new Map<string, DesiredRoute>();
+  private planned = false;
+  /** Changes not planned yet. */
+  private dirtyKeys = new Set<string>();
+  private dirtyObjects = new Set<string>();
+  private incrementalWaiters: Waiter[] = [];
+  private fullWaiters: Waiter[] = [];
+  private pumping = false;
+  private pumpScheduled = false;
+  private listing: Listing | undefined;
+  private readonly listOutage = new Outage();
   private driftTimer: ReturnType<typeof setTimeout> | undefined;
   private periodicTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
@@ -85,12 +150,15 @@ export class NodeRouteAgent {
    * of every object not seen yet: nothing may trigger one (e.g. the first Node list) until then.
    */
   private listed = false;
-  /** Completed reconciles (for logs and tests). */
+  /** Completed full reconciles (for logs and tests). */
   reconciles = 0;
+  /** Completed incremental passes (for logs and tests). */
+  incrementalPasses = 0;
 
   private constructor(private readonly options: RouteAgentOptions) {
     const { config, api, logger, nodes } = options;
     this.table = RouteTable.open({ protocol: config.routeProtocol });
+    this.view = new RouteView(config.routeProtocol);
     this.status = new StatusWriter(api, config.nodeName, logger, () => labelsByNode(nodes.list()));
   }
 
@@ -123,16 +191,37 @@ export class NodeRouteAgent {
     }
   }
 
-  /** Records the latest version of an object (from a handler or a watch event). */
+  /**
+   * Records the latest version of an object from a watch event, and plans its routes at once when what decides them
+   * changed (spec, deletion, seed annotation). An older copy than the one known is ignored.
+   */
   upsert(object: KubeObject): void {
-    this.objects.set(object.metadata.name, object as unknown as StaticRouteObject);
+    this.remember(object as unknown as StaticRouteObject, false);
   }
 
-  /** Forgets a deleted object and reconciles soon (removing any route only it wanted). */
+  /** Forgets a deleted object and removes at once any route only it wanted. */
   forget(name: string): void {
+    const known = this.objects.get(name);
+    this.listing?.forgotten.set(name, known?.metadata.uid);
     this.objects.delete(name);
     this.reported.delete(name);
-    this.scheduleReconcile(0);
+    const keys = this.claims.delete(name);
+    if (keys.length === 0) return;
+    for (const key of keys) this.dirtyKeys.add(key);
+    this.schedulePump();
+  }
+
+  /**
+   * A handler's request: records `object` (unless a newer copy is known) and resolves with the outcome of a pass that
+   * started after this call and planned every destination of the object, and of every object contesting them.
+   */
+  settle(object: KubeObject): Promise<ReconcileResult> {
+    const route = object as unknown as StaticRouteObject;
+    this.remember(route, true);
+    const name = route.metadata.name;
+    this.dirtyObjects.add(name);
+    for (const key of this.claims.keysOf(name)) this.dirtyKeys.add(key);
+    return this.request(this.incrementalWaiters);
   }
 
   /** Re-checks the shared status summary of an object after a watch event. */
@@ -141,37 +230,114 @@ export class NodeRouteAgent {
     this.status.refresh(object as unknown as StaticRouteObject);
   }
 
-  /**
-   * Reconciles now, or right after the run in progress. Resolves with a result computed after this call.
-   */
+  /** A full reconcile, now or right after the pass in progress. Resolves with a result computed after this call. */
   reconcile(): Promise<ReconcileResult> {
+    return this.request(this.fullWaiters);
+  }
+
+  private remember(object: StaticRouteObject, preferKnown: boolean): void {
+    const name = object.metadata.name;
+    const known = this.objects.get(name);
+    if (known && known.metadata.uid === object.metadata.uid) {
+      const newer = isNewerVersion(object.metadata.resourceVersion, known.metadata.resourceVersion);
+      const older = isNewerVersion(known.metadata.resourceVersion, object.metadata.resourceVersion);
+      // A handler's copy (often the framework's write response) equal to the watch's: keep the watch's, which the
+      // framework's cache holds anyway. An older copy never replaces a newer one.
+      if (older || (preferKnown && !newer)) return;
+    }
+    this.listing?.upserted.add(name);
+    this.objects.set(name, object);
+    const changed = this.claims.set(name, claimFingerprint(object), () => NodeRouteAgent.destinationsOf(object));
+    if (!changed) return;
+    for (const key of changed) this.dirtyKeys.add(key);
+    this.dirtyObjects.add(name);
+    this.schedulePump();
+  }
+
+  private request(queue: Waiter[]): Promise<ReconcileResult> {
     if (this.stopped) return Promise.reject(new Error('the route agent is stopped'));
     if (!this.listed) return Promise.reject(new Error('the route agent has not listed the StaticRoutes yet'));
-    if (!this.running) {
-      this.running = this.reconcileOnce().finally(() => (this.running = undefined));
-      return this.running;
+    return new Promise<ReconcileResult>((resolve, reject) => {
+      queue.push({ resolve, reject });
+      this.schedulePump();
+    });
+  }
+
+  /** Runs the pending work soon: after the current tick, so that a burst of events makes one pass. */
+  private schedulePump(): void {
+    if (!this.listed || this.stopped || this.pumping || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      void this.pump();
+    });
+  }
+
+  /** One pass after the other until nothing is pending; a full pass serves the incremental requests too. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        if (this.stopped) {
+          const error = new Error('the route agent is stopped');
+          for (const waiter of [...this.fullWaiters.splice(0), ...this.incrementalWaiters.splice(0)]) {
+            waiter.reject(error);
+          }
+          return;
+        }
+        if (this.fullWaiters.length > 0) {
+          const waiters = [...this.fullWaiters.splice(0), ...this.incrementalWaiters.splice(0)];
+          this.dirtyKeys = new Set();
+          this.dirtyObjects = new Set();
+          await this.run(waiters, () => this.fullPass());
+        } else if (this.dirtyKeys.size > 0 || this.dirtyObjects.size > 0 || this.incrementalWaiters.length > 0) {
+          const waiters = this.incrementalWaiters.splice(0);
+          const keys = this.dirtyKeys;
+          const names = this.dirtyObjects;
+          this.dirtyKeys = new Set();
+          this.dirtyObjects = new Set();
+          await this.run(waiters, () => this.incrementalPass(keys, names));
+        } else {
+          return;
+        }
+      }
+    } finally {
+      this.pumping = false;
     }
-    this.queued ??= this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.queued = undefined;
-        return this.reconcile();
-      });
-    return this.queued;
+  }
+
+  private async run(waiters: Waiter[], pass: () => Promise<ReconcileResult>): Promise<void> {
+    try {
+      const result = await pass();
+      for (const waiter of waiters) waiter.resolve(result);
+    } catch (error) {
+      for (const waiter of waiters) waiter.reject(error);
+      // Nobody waits for a pass started by a watch event; the full pass repairs whatever it left undone.
+      if (waiters.length === 0) {
+        this.options.logger.warn({ error: describeFailure(error) }, 'applying a change failed; reconciling fully');
+      }
+      this.scheduleReconcile(this.options.driftDebounceMs ?? 100);
+    }
   }
 
   private scheduleReconcile(delayMs: number): void {
     if (this.stopped || !this.listed || this.driftTimer) return;
     this.driftTimer = setTimeout(() => {
       this.driftTimer = undefined;
-      this.reconcile().catch((error: unknown) => this.options.logger.warn({ err: error }, 'reconcile failed'));
+      this.reconcile().catch((error: unknown) =>
+        this.options.logger.warn({ error: describeFailure(error) }, 'reconcile failed'),
+      );
     }, delayMs);
     this.driftTimer.unref();
   }
 
   private onTableEvent(event: TableEvent): void {
+    if (event.kind === 'route-added' || event.kind === 'route-deleted') this.view.notified(event.kind, event.route);
     const change: TableChange = event.kind === 'overflow' ? { kind: 'overflow' } : event;
-    if (!changeNeedsReconcile(change, this.desired, this.options.config.routeProtocol)) return;
+    if (!changeNeedsReconcile(change, this.planned ? this.desired : undefined, this.options.config.routeProtocol)) {
+      return;
+    }
     this.options.logger.debug({ change: event.kind }, 'routing table changed: reconciling');
     this.scheduleReconcile(this.options.driftDebounceMs ?? 100);
   }
@@ -192,18 +358,65 @@ export class NodeRouteAgent {
     for (const object of this.objects.values()) this.refreshSummary(object as unknown as KubeObject);
   }
 
+  /**
+   * Lists the StaticRoutes and merges them into the watch-fed view: the list catches up with events the watch may
+   * have missed. A copy at the version already known is dropped (the known one is shared with the framework's
+   * cache), and what the watch reported while the list ran is newer than the list and kept.
+   */
   private async relistObjects(): Promise<void> {
-    const list = await this.options.api.list<KubeObject>(STATIC_ROUTES);
-    this.objects.clear();
-    for (const item of list.items) this.upsert(item);
+    const listing: Listing = { upserted: new Set(), forgotten: new Map() };
+    this.listing = listing;
+    try {
+      const list = await this.options.api.list<KubeObject>(STATIC_ROUTES);
+      const names = new Set<string>();
+      for (const item of list.items) {
+        const object = item as unknown as StaticRouteObject;
+        const { name, uid } = object.metadata;
+        names.add(name);
+        if (listing.upserted.has(name)) continue;
+        if (listing.forgotten.has(name) && listing.forgotten.get(name) === uid) continue;
+        this.remember(object, true);
+      }
+      for (const name of [...this.objects.keys()]) {
+        if (!names.has(name) && !listing.upserted.has(name)) this.forget(name);
+      }
+    } finally {
+      if (this.listing === listing) this.listing = undefined;
+    }
   }
 
+  /**
+   * The safety net: re-list, then a full reconcile. A failed (or timed-out) LIST does not skip the reconcile: the
+   * watch-fed view is still there. Failures of the LIST are logged once per outage.
+   */
   private async periodicPass(): Promise<void> {
     try {
       await this.relistObjects();
+      this.logListOutage(this.listOutage.succeeded(Date.now()));
+    } catch (error) {
+      const log = this.listOutage.failed(describeFailure(error), Date.now());
+      if (log) this.logListOutage(log);
+      else this.options.logger.debug({ error: describeFailure(error) }, 'cannot list StaticRoutes (still)');
+    }
+    try {
       await this.reconcile();
     } catch (error) {
-      this.options.logger.warn({ err: error }, 'periodic reconcile failed');
+      this.options.logger.warn({ error: describeFailure(error) }, 'periodic reconcile failed');
+    }
+  }
+
+  private logListOutage(log: OutageLog | undefined): void {
+    if (!log) return;
+    if (log.kind === 'began') {
+      this.options.logger.warn(
+        { error: log.error },
+        'cannot list StaticRoutes: reconciling from the watched objects until the list works again',
+      );
+    } else {
+      this.options.logger.info(
+        { failures: log.failures, durationMs: log.durationMs, lastError: log.lastError },
+        'listing StaticRoutes works again',
+      );
     }
   }
 
@@ -217,39 +430,115 @@ export class NodeRouteAgent {
     };
   }
 
-  private async reconcileOnce(): Promise<ReconcileResult> {
+  private nodeView(): { name: string; labels: Labels } {
+    const { config, nodes } = this.options;
+    return { name: config.nodeName, labels: nodes.own()?.metadata.labels ?? {} };
+  }
+
+  /** Records what the kernel said about each operation, and what it means for the destinations. */
+  private absorb(applied: OperationOutcome[], plan: RoutePlan, desired: ReadonlyMap<string, DesiredRoute>): Absorbed {
+    const failures = new Map<string, string>();
+    const undeleted = new Map<string, string>();
+    let recheck = false;
+    for (const outcome of applied) {
+      if (outcome.ok) {
+        this.view.applied(outcome.operation);
+        continue;
+      }
+      const key = operationKey(outcome.operation);
+      if (RECHECK_ERRORS.has(outcome.errno)) recheck = true;
+      if (outcome.operation.op === 'delete' && !desired.has(key)) undeleted.set(key, outcome.error);
+      else if (!failures.has(key)) failures.set(key, outcome.error);
+    }
+    for (const { route, by } of plan.blocked) {
+      failures.set(route.key, `a route the operator does not manage holds the destination: ${describeKernelRoute(by)}`);
+    }
+    return { failures, undeleted, recheck };
+  }
+
+  /**
+   * Plans the destinations the changed objects claim or claimed, from every object claiming them, against the
+   * in-memory table. Falls back to a full pass when the kernel contradicts the in-memory table.
+   */
+  private async incrementalPass(keys: ReadonlySet<string>, names: ReadonlySet<string>): Promise<ReconcileResult> {
+    const { config, logger } = this.options;
+    const scope = affectedScope(this.claims, keys, names);
+    const objects: StaticRouteObject[] = [];
+    for (const name of scope.objects) {
+      const object = this.objects.get(name);
+      if (object) objects.push(object);
+    }
+    const state = computeDesiredState(objects, this.nodeView(), this.policy(this.addresses));
+    const desired = new Map<string, DesiredRoute>();
+    for (const key of scope.keys) {
+      const route = state.routes.get(key);
+      if (route) desired.set(key, route);
+    }
+    // Before the kernel is touched: the echo of our own changes must not look like drift.
+    for (const key of scope.keys) {
+      const route = desired.get(key);
+      if (route) this.desired.set(key, route);
+      else this.desired.delete(key);
+    }
+    const plan = planRouteChanges(desired, this.view.routesAt(scope.keys), { protocol: config.routeProtocol });
+    const applied = await this.table.apply(plan.operations);
+    const { failures, undeleted, recheck } = this.absorb(applied, plan, desired);
+    if (recheck) {
+      logger.debug('the kernel contradicts the in-memory table: reconciling fully');
+      return this.fullPass();
+    }
+    this.incrementalPasses++;
+    if (plan.operations.length > 0) {
+      logger.debug(
+        { operations: plan.operations.length, failed: failures.size + undeleted.size, objects: scope.assessed.size },
+        'routes applied',
+      );
+    }
+    const outcomes = this.outcomesOf(state, scope.assessed, failures);
+    this.report(
+      [...scope.assessed].flatMap((name) => this.objects.get(name) ?? []),
+      outcomes,
+    );
+    return { outcomes, undeleted, operations: plan.operations.length };
+  }
+
+  private outcomesOf(
+    state: DesiredState,
+    names: Iterable<string>,
+    failures: ReadonlyMap<string, string>,
+  ): Map<string, NodeOutcome> {
+    const outcomes = new Map<string, NodeOutcome>();
+    for (const name of names) {
+      const assessment = state.assessments.get(name);
+      if (assessment) outcomes.set(name, objectOutcome(assessment, failures));
+    }
+    return outcomes;
+  }
+
+  /** Reads the addresses and the whole table, and converges it to every object's routes. */
+  private async fullPass(): Promise<ReconcileResult> {
     const { config, logger } = this.options;
     const objects = [...this.objects.values()];
-    const node = { name: config.nodeName, labels: this.options.nodes.own()?.metadata.labels ?? {} };
+    const node = this.nodeView();
     let result: ReconcileResult | undefined;
     // A second pass re-reads the table when an add met an unexpected route (EEXIST) or a reply was lost: the kernel
     // then says whether the route we meant is there (nothing left to do) or a foreign one holds the destination.
     for (let pass = 0; pass < 2; pass++) {
-      const addresses = await this.table.listAddresses();
-      const state = computeDesiredState(objects, node, this.policy(addresses));
+      this.addresses = await this.table.listAddresses();
+      const state = computeDesiredState(objects, node, this.policy(this.addresses));
       this.desired = state.routes;
-      const current = await this.table.listRoutes();
+      this.planned = true;
+      let current: KernelRoute[] | undefined = await this.table.listRoutes();
+      this.view.replaceAll(current);
       const plan = planRouteChanges(state.routes, current, { protocol: config.routeProtocol });
+      current = undefined;
       const applied = await this.table.apply(plan.operations);
-      const failures = new Map<string, string>();
-      const undeleted = new Map<string, string>();
-      let recheck = false;
-      for (const outcome of applied) {
-        if (outcome.ok) continue;
-        const key = operationKey(outcome.operation);
-        if (RECHECK_ERRORS.has(outcome.errno)) recheck = true;
-        if (outcome.operation.op === 'delete' && !state.routes.has(key)) undeleted.set(key, outcome.error);
-        else if (!failures.has(key)) failures.set(key, outcome.error);
-      }
-      for (const { route, by } of plan.blocked) {
-        failures.set(
-          route.key,
-          `a route the operator does not manage holds the destination: ${describeKernelRoute(by)}`,
-        );
-      }
-      const outcomes = new Map<string, NodeOutcome>();
-      for (const [name, assessment] of state.assessments) outcomes.set(name, objectOutcome(assessment, failures));
-      result = { outcomes, undeleted, operations: plan.operations.length };
+      const { failures, undeleted, recheck } = this.absorb(applied, plan, state.routes);
+      result = {
+        outcomes: this.outcomesOf(state, state.assessments.keys(), failures),
+        undeleted,
+        operations: plan.operations.length,
+      };
       if (plan.operations.length > 0) {
         logger.info(
           { operations: plan.operations.length, failed: failures.size + undeleted.size, unchanged: plan.unchanged },
@@ -286,7 +575,7 @@ export class NodeRouteAgent {
   }
 
   /** Destinations of `object` (normalized), empty when its spec is invalid. */
-  static destinationsOf(object: KubeObject): string[] {
+  static destinationsOf(object: KubeObject | StaticRouteObject): string[] {
     const parsed = parseRouteSpec(object.spec);
     return parsed.ok ? parsed.spec.destinations.map((prefix: Prefix) => formatPrefix(prefix)) : [];
   }
@@ -302,7 +591,9 @@ export class NodeRouteAgent {
     clearInterval(this.periodicTimer);
     this.monitor?.stop();
     this.unsubscribeNodes?.();
-    await this.running?.catch(() => undefined);
+    const error = new Error('the route agent is stopped');
+    for (const waiter of [...this.fullWaiters.splice(0), ...this.incrementalWaiters.splice(0)]) waiter.reject(error);
+    while (this.pumping) await new Promise((resolve) => setTimeout(resolve, 5));
     await Promise.race([this.status.flush(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     this.status.stop();
     this.table.close();

@@ -28,6 +28,7 @@ import {
   type StatusCondition,
   type StatusSummary,
 } from '../logic/status.js';
+import { describeFailure, Outage, type OutageLog } from '../logic/outage.js';
 import { isApiStatus, STATIC_ROUTES } from './resource.js';
 
 interface StatusShape {
@@ -64,6 +65,7 @@ export class StatusWriter {
   private readonly concurrency: number;
   private readonly refreshStepMs: number;
   private stopped = false;
+  private readonly outage = new Outage();
 
   constructor(
     private readonly api: KubeApi,
@@ -180,12 +182,35 @@ export class StatusWriter {
       this.jobs.delete(name);
       this.active.add(name);
       void this.write(job)
-        .catch((error: unknown) => this.logger.warn({ err: error, object: name }, 'cannot write status'))
+        .then(
+          () => this.logOutage(this.outage.succeeded(Date.now())),
+          (error: unknown) => {
+            const log = this.outage.failed(describeFailure(error), Date.now());
+            if (log) this.logOutage(log, name);
+            else this.logger.debug({ error: describeFailure(error), object: name }, 'cannot write status (still)');
+          },
+        )
         .finally(() => {
           this.active.delete(name);
           this.wakeIfIdle();
           this.pump();
         });
+    }
+  }
+
+  /**
+   * Status writes fail together (the API server restarting or overloaded): one warning when they begin to fail, one
+   * line when they work again. The entries are written again by the agent's next full pass.
+   */
+  private logOutage(log: OutageLog | undefined, object?: string): void {
+    if (!log) return;
+    if (log.kind === 'began') {
+      this.logger.warn({ error: log.error, object }, 'cannot write status: retrying with the next reconcile');
+    } else {
+      this.logger.info(
+        { failures: log.failures, durationMs: log.durationMs, lastError: log.lastError },
+        'status writes work again',
+      );
     }
   }
 

@@ -2,27 +2,12 @@
  * The level-based safety net: routes changed behind the operator's back are repaired from kernel notifications, and
  * an operator that was down converges to whatever happened meanwhile, without touching routes it does not own.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, RELEASE, waitForRoutes } from './support/cluster.js';
 
-let cluster: E2eCluster;
 /** Set by the uninstall test, the last one: there is no CRD to clean up after it. */
 let uninstalled = false;
-
-beforeAll(async () => {
-  cluster = await E2eCluster.start(3);
-  await cluster.startOperators();
-});
-
-afterEach(async () => {
-  if (uninstalled) return;
-  await cluster.deleteAllStaticRoutes();
-  await waitForRoutes(cluster.nodes, []);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
+const cluster = E2eCluster.forSuite({ cleanAfterEach: () => !uninstalled });
 
 describe('drift repair', () => {
   it('puts back a route deleted by hand (ip route del)', async () => {

@@ -2,24 +2,10 @@
  * The StaticRoute lifecycle on three simulated nodes: create, gateway and destination changes (the seed's issue #23
  * cases), delete, restart, and drift repair.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, waitForRoutes } from './support/cluster.js';
 
-let cluster: E2eCluster;
-
-beforeAll(async () => {
-  cluster = await E2eCluster.start(3);
-  await cluster.startOperators();
-});
-
-afterEach(async () => {
-  await cluster.deleteAllStaticRoutes();
-  await waitForRoutes(cluster.nodes, []);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
+const cluster = E2eCluster.forSuite();
 
 describe('StaticRoute lifecycle', () => {
   it('create: every node installs the routes and reports Applied; READY shows 3/3', async () => {

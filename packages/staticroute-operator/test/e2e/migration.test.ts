@@ -2,12 +2,13 @@
  * Replacing the seed operator: its routes (proto static) and its Kopf finalizer/annotations are taken over, not
  * duplicated and never failing with EEXIST; and uninstalling with the release file removes the routes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, RELEASE, waitForRoutes } from './support/cluster.js';
 
 const KOPF_FINALIZER = 'kopf.zalando.org/KopfFinalizerMarker';
 const KOPF_LAST_HANDLED = 'kopf.zalando.org/last-handled-configuration';
-let cluster: E2eCluster;
+// The operators start inside the tests (after the seed operator's state is in place).
+const cluster = E2eCluster.forSuite({ operators: false, cleanAfterEach: false });
 
 function seedObject(name: string, destinations: string[], gateway: string, lastHandledGateway: string): object {
   return cluster.staticRoute(
@@ -19,14 +20,6 @@ function seedObject(name: string, destinations: string[], gateway: string, lastH
     },
   );
 }
-
-beforeAll(async () => {
-  cluster = await E2eCluster.start(3);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
 
 describe('migration from the seed operator', () => {
   it('adopts the seed routes and objects, and removes the stale Kopf finalizer', async () => {

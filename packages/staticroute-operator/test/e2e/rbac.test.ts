@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { REPO_DIR } from '../support/build.js';
 import { E2eCluster, eventually, GATEWAY_A, ourRoutes, type OperatorProcess } from './support/cluster.js';
@@ -21,7 +21,8 @@ const documents = parseAllDocuments(readFileSync(path.join(REPO_DIR, 'deploy/rba
 const CLUSTER_RULES = documents.find((document) => document.kind === 'ClusterRole')?.rules ?? [];
 const EVENT_RULES = documents.find((document) => document.kind === 'Role')?.rules ?? [];
 
-let cluster: E2eCluster;
+// One node; each case starts its own operator and cleans up after itself (below).
+const cluster = E2eCluster.forSuite({ nodes: 1, operators: false, cleanAfterEach: false });
 let operator: OperatorProcess | undefined;
 let counter = 0;
 
@@ -73,7 +74,6 @@ function forbidden(logs: string, pattern: RegExp): boolean {
 }
 
 beforeAll(async () => {
-  cluster = await E2eCluster.start(1);
   await cluster.apply(cluster.staticRoute('rbac-route', { destinations: ['198.51.100.80'], gateway: GATEWAY_A }));
   await cluster.apply(cluster.staticRoute('rbac-refused', { destinations: ['169.254.169.254'], gateway: GATEWAY_A }));
 });
@@ -88,10 +88,6 @@ afterEach(async () => {
   }
   await cluster.kubectl(['delete', 'events', '-n', 'default', '--all']);
   await cluster.nodes[0]!.exec(['ip', 'route', 'flush', 'proto', '201']);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
 });
 
 describe('RBAC', () => {

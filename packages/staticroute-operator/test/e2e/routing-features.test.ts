@@ -1,11 +1,11 @@
 /**
  * Conflicts between objects, ECMP next hops, and nodeSelector, on three simulated nodes.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SimNode } from '@opkit/testbed';
 import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, waitForRoutes } from './support/cluster.js';
 
-let cluster: E2eCluster;
+const cluster = E2eCluster.forSuite();
 
 async function nodeStates(name: string): Promise<Record<string, string>> {
   const object = await cluster.getStaticRoute(name);
@@ -26,20 +26,6 @@ async function eventsFor(name: string): Promise<Array<{ type: string; reason: st
   return (JSON.parse(result.stdout) as { items: Array<{ type: string; reason: string; message: string }> }).items;
 }
 
-beforeAll(async () => {
-  cluster = await E2eCluster.start(3);
-  await cluster.startOperators();
-});
-
-afterEach(async () => {
-  await cluster.deleteAllStaticRoutes();
-  await waitForRoutes(cluster.nodes, []);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
-
 describe('conflicts', () => {
   it('the older object wins a destination; the other reports Conflict; deleting the winner installs the other', async () => {
     await cluster.apply(cluster.staticRoute('primary', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
@@ -50,17 +36,30 @@ describe('conflicts', () => {
       cluster.staticRoute('secondary', { destinations: ['34.160.111.145', '198.51.100.5'], gateway: GATEWAY_B }),
     );
     await waitForRoutes(cluster.nodes, [`198.51.100.5/32 via ${GATEWAY_B}`, `34.160.111.145/32 via ${GATEWAY_A}`]);
+    // Each node writes its own entry, and the summary (ready, conditions) is written after them: wait for all of it
+    // rather than read the summary from the first object whose entries say Conflict.
     const conflicted = await eventually(async () => {
       const object = await cluster.getStaticRoute('secondary');
       const states = Object.values(object?.status?.nodes ?? {}).map((entry) => entry.state);
-      return states.length === 3 && states.every((state) => state === 'Conflict') ? object : undefined;
-    }, 'secondary to report Conflict on every node');
+      const summarized =
+        object?.status?.ready === '0/3' &&
+        object.status.conditions?.some((condition) => condition.type === 'Conflict' && condition.status === 'True');
+      return states.length === 3 && states.every((state) => state === 'Conflict') && summarized ? object : undefined;
+    }, 'secondary to report Conflict on every node, ready 0/3 and a Conflict condition');
     expect(Object.values(conflicted.status?.nodes ?? {})[0]?.message).toContain(
       'conflict: 34.160.111.145/32 is routed by StaticRoute primary',
     );
     expect(conflicted.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Conflict', status: 'True' }));
     expect(conflicted.status?.ready).toBe('0/3');
-    expect(await nodeStates('primary')).toEqual({ 'node-1': 'Applied', 'node-2': 'Applied', 'node-3': 'Applied' });
+    const applied = { 'node-1': 'Applied', 'node-2': 'Applied', 'node-3': 'Applied' };
+    expect(
+      await eventually(async () => {
+        const states = await nodeStates('primary');
+        return Object.keys(states).length === 3 && Object.values(states).every((state) => state === 'Applied')
+          ? states
+          : undefined;
+      }, 'primary to report Applied on every node'),
+    ).toEqual(applied);
     await eventually(
       async () =>
         (await eventsFor('secondary')).some((event) => event.type === 'Warning' && event.reason === 'Conflict'),
@@ -163,5 +162,76 @@ describe('nodeSelector', () => {
     expect(object.status?.nodes?.[node1.name]?.state).toBe('NotSelected');
     expect(await ourRoutes(node1)).toEqual([]);
     await cluster.kubectl(['label', 'node', node3.name, 'egress-']);
+  });
+
+  it('a selector with an invalid label stored before the CRD checked label syntax: Refused on every node, naming the field', async () => {
+    const crd = 'crd/staticroutes.networking.digitalocean.com';
+    const at = '/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/nodeSelector';
+    const current = await cluster.kubectl(['get', crd, '-o', 'json']);
+    const schema = (
+      JSON.parse(current.stdout) as {
+        spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: { properties: object } } } } }> };
+      }
+    ).spec.versions[0]!.schema.openAPIV3Schema.properties.spec.properties as { nodeSelector?: unknown };
+    expect(schema.nodeSelector).toBeDefined();
+    // The selector's schema of a CRD that checked types only (before B4 was fixed).
+    const older = {
+      type: 'object',
+      properties: {
+        matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+        matchExpressions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['key', 'operator'],
+            properties: {
+              key: { type: 'string' },
+              operator: { type: 'string' },
+              values: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    };
+    const patch = (value: unknown) =>
+      cluster.kubectl(['patch', crd, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: at, value }])]);
+    const downgraded = await patch(older);
+    expect(downgraded.code, downgraded.stderr).toBe(0);
+    try {
+      const manifest = JSON.stringify(
+        cluster.staticRoute('typo', {
+          destinations: ['203.0.113.99'],
+          gateway: GATEWAY_A,
+          nodeSelector: { matchLabels: { 'kubernetes.io/os': 'linux!!' } },
+        }),
+      );
+      // Stored once the API server validates with the older schema.
+      await eventually(
+        async () => (await cluster.kubectl(['create', '-f', '-'], manifest)).code === 0,
+        'the object to be stored under the older CRD',
+      );
+    } finally {
+      // The upgrade: the current CRD again, with the object already stored.
+      const restored = await patch(schema.nodeSelector);
+      expect(restored.code, restored.stderr).toBe(0);
+    }
+    const refused = await eventually(async () => {
+      const object = await cluster.getStaticRoute('typo');
+      const entries = Object.values(object?.status?.nodes ?? {});
+      return entries.length === 3 &&
+        entries.every((entry) => entry.state === 'Refused') &&
+        object?.status?.ready === '0/3'
+        ? object
+        : undefined;
+    }, 'typo to be reported Refused by every node (not NotSelected), ready 0/3');
+    for (const node of cluster.nodes) {
+      expect(refused.status?.nodes?.[node.name]?.message).toContain(
+        'invalid spec: spec.nodeSelector.matchLabels.kubernetes.io/os: "linux!!" is not a valid label value',
+      );
+      expect(await ourRoutes(node)).toEqual([]);
+    }
+    // The upgraded CRD still lets the operators release it.
+    await cluster.deleteStaticRoute('typo');
+    await cluster.waitGone('typo');
   });
 });

@@ -2,10 +2,10 @@
  * Safety: destinations that could cut a node off are refused (status + Warning event, no kernel change), and a
  * kernel failure (an unreachable gateway) is reported and retried without affecting other objects.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { E2eCluster, eventually, GATEWAY_A, ourRoutes, waitForRoutes } from './support/cluster.js';
 
-let cluster: E2eCluster;
+const cluster = E2eCluster.forSuite();
 
 async function entries(name: string) {
   return (await cluster.getStaticRoute(name))?.status?.nodes ?? {};
@@ -24,20 +24,6 @@ async function warnings(name: string): Promise<Array<{ reason: string; message: 
   ]);
   return (JSON.parse(result.stdout) as { items: Array<{ reason: string; message: string }> }).items;
 }
-
-beforeAll(async () => {
-  cluster = await E2eCluster.start(3);
-  await cluster.startOperators();
-});
-
-afterEach(async () => {
-  await cluster.deleteAllStaticRoutes();
-  await waitForRoutes(cluster.nodes, []);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
 
 describe('safety refusals', () => {
   it("refuses destinations overlapping the node's subnet and the metadata address; installs the safe ones", async () => {

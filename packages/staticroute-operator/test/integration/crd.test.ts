@@ -77,8 +77,24 @@ describe('examples', () => {
   });
 });
 
+/** The CRD's message for a matchLabels key that is not a label key. */
+const KEY_MESSAGE = 'every key must be a label key: an optional DNS subdomain prefix of at most 253 characters';
+/** A DNS subdomain of exactly 253 characters (the longest label key prefix). */
+const PREFIX_253 = `${'a'.repeat(61)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`;
+const NAME_63 = `N${'x'.repeat(61)}9`;
+
+const many = <T>(count: number, make: (i: number) => T): T[] => Array.from({ length: count }, (_, i) => make(i));
+
+/** Refusal cases about `spec.nodeSelector`, on an otherwise valid spec. */
+function selectorCases(cases: Array<[string, unknown, string]>): Array<[string, unknown, string]> {
+  return cases.map(([name, nodeSelector, message]) => [
+    `nodeSelector ${name}`,
+    { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector },
+    message,
+  ]);
+}
+
 describe('validation at admission', () => {
-  const many = (count: number, make: (i: number) => string) => Array.from({ length: count }, (_, i) => make(i));
   const refused: Array<[string, unknown, string]> = [
     [
       'no gateway',
@@ -225,6 +241,78 @@ describe('validation at admission', () => {
       { destinations: ['1.1.1.1'], gateway: '10.0.0.1', nodeSelector: { matchLabels: { a: 1 } } },
       'spec.nodeSelector.matchLabels.a: Invalid value',
     ],
+    [
+      'nodeSelector NotIn with an empty list',
+      {
+        destinations: ['1.1.1.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'a', operator: 'NotIn', values: [] }] },
+      },
+      'spec.nodeSelector.matchExpressions[0]: Invalid value: "object": values must be non-empty for In and NotIn',
+    ],
+    [
+      'nodeSelector DoesNotExist with values',
+      {
+        destinations: ['1.1.1.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'a', operator: 'DoesNotExist', values: ['x'] }] },
+      },
+      'spec.nodeSelector.matchExpressions[0]: Invalid value: "object": values must be non-empty for In and NotIn, and empty',
+    ],
+    // B4: label keys and values with the syntax Kubernetes requires of its own selectors. One case per rule: each
+    // fails if its rule is removed (the messages tell the rules apart).
+    ...selectorCases([
+      [
+        'matchLabels value that is not a label value (pattern)',
+        { matchLabels: { 'kubernetes.io/os': 'linux!!' } },
+        'spec.nodeSelector.matchLabels.kubernetes.io/os: Invalid value: "linux!!": spec.nodeSelector.matchLabels.kubernetes.io/os in body should match',
+      ],
+      [
+        'matchLabels value of 64 characters (maxLength)',
+        { matchLabels: { zone: 'v'.repeat(64) } },
+        'spec.nodeSelector.matchLabels.zone: Too long: may not be more than 63 bytes',
+      ],
+      [
+        'matchLabels key that is not a label key (CEL syntax)',
+        { matchLabels: { 'bad key/with/slashes': 'v' } },
+        `spec.nodeSelector.matchLabels: Invalid value: "object": ${KEY_MESSAGE}`,
+      ],
+      [
+        'matchLabels key whose name has 64 characters (CEL syntax)',
+        { matchLabels: { [`example.com/${'n'.repeat(64)}`]: 'v' } },
+        `spec.nodeSelector.matchLabels: Invalid value: "object": ${KEY_MESSAGE}`,
+      ],
+      [
+        'matchLabels key whose prefix has 254 characters (CEL prefix length)',
+        { matchLabels: { [`${PREFIX_253}x/name`]: 'v' } },
+        `spec.nodeSelector.matchLabels: Invalid value: "object": ${KEY_MESSAGE}`,
+      ],
+      [
+        'matchLabels with 65 labels (maxProperties)',
+        { matchLabels: Object.fromEntries(many(65, (i) => [`label-${i}`, 'v'])) },
+        'spec.nodeSelector.matchLabels: Too many: 65: must have at most 64 items',
+      ],
+      [
+        'matchExpressions key that is not a label key (pattern)',
+        { matchExpressions: [{ key: 'not a key!!', operator: 'Exists' }] },
+        'spec.nodeSelector.matchExpressions[0].key: Invalid value: "not a key!!": spec.nodeSelector.matchExpressions[0].key in body should match',
+      ],
+      [
+        'matchExpressions key whose prefix has 254 characters (CEL prefix length)',
+        { matchExpressions: [{ key: `${PREFIX_253}x/name`, operator: 'Exists' }] },
+        `spec.nodeSelector.matchExpressions[0].key: Invalid value: "string": the prefix before '/' must be at most 253 characters`,
+      ],
+      [
+        'matchExpressions value that is not a label value (pattern)',
+        { matchExpressions: [{ key: 'zone', operator: 'In', values: ['fra1', 'bad value'] }] },
+        'spec.nodeSelector.matchExpressions[0].values[1]: Invalid value: "bad value": spec.nodeSelector.matchExpressions[0].values[1] in body should match',
+      ],
+      [
+        'matchExpressions value of 64 characters (maxLength)',
+        { matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['v'.repeat(64)] }] },
+        'spec.nodeSelector.matchExpressions[0].values[0]: Too long: may not be more than 63 bytes',
+      ],
+    ]),
   ];
 
   it(`has at least 25 refusal cases (${refused.length})`, () => expect(refused.length).toBeGreaterThanOrEqual(25));
@@ -249,8 +337,41 @@ describe('validation at admission', () => {
         gateways: many(16, (i) => `fd00:116::${i + 1}`),
       },
     ],
+    [
+      'label keys and values at the limits of their syntax',
+      {
+        destinations: ['1.1.1.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: {
+          matchLabels: { [`${PREFIX_253}/${NAME_63}`]: NAME_63, 'kubernetes.io/os': '', 'Zone_1.a-b': 'A.b-c_d' },
+          matchExpressions: [
+            { key: `${PREFIX_253}/${NAME_63}`, operator: 'In', values: ['', NAME_63] },
+            { key: 'node-role.kubernetes.io/egress', operator: 'Exists' },
+          ],
+        },
+      },
+    ],
+    [
+      '2000 destinations, 16 gateways and the largest nodeSelector (64 labels, 32 expressions of 256 values, every ' +
+        'key and value at its maximal length: CEL cost within budget)',
+      {
+        destinations: many(2000, (i) => `2001:db8:${i.toString(16)}:ffff:ffff:ffff:ffff:ff00/120`),
+        gateways: many(16, (i) => `fd00:116::${i + 1}`),
+        nodeSelector: {
+          matchLabels: Object.fromEntries(
+            many(64, (i) => [`${PREFIX_253}/${NAME_63.slice(0, 60)}${100 + i}`, NAME_63]),
+          ),
+          matchExpressions: many(32, (i) => ({
+            key: `${PREFIX_253}/${NAME_63.slice(0, 60)}${200 + i}`,
+            operator: 'In',
+            values: many(256, (j) => `${NAME_63.slice(0, 60)}${100 + j}`),
+          })),
+        },
+      },
+    ],
   ])('accepts %s', async (_name, spec) => {
-    const result = await kubectl(['apply', '--dry-run=server', '-f', '-'], staticRoute('good', spec));
+    // `create`, not `apply`: the largest object would not fit in apply's last-applied-configuration annotation.
+    const result = await kubectl(['create', '--dry-run=server', '-f', '-'], staticRoute('good', spec));
     expect(result.code, result.stderr).toBe(0);
   });
 });

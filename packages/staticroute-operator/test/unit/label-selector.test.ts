@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { selectorMatches, validateLabelSelector } from '../../src/logic/label-selector.js';
+import {
+  labelKeyProblem,
+  labelValueProblem,
+  selectorMatches,
+  validateLabelSelector,
+} from '../../src/logic/label-selector.js';
 
 const labels = { 'node-role/egress': 'true', zone: 'fra1', pool: 'workers' };
 
@@ -84,6 +89,108 @@ describe('validateLabelSelector', () => {
     );
     expect(validateLabelSelector({ matchExpressions: [{ key: 'a', operator: 'In', values: [1] }] }, 's')).toEqual([
       's.matchExpressions[0].values: must be a list of strings',
+    ]);
+  });
+});
+
+describe('label syntax (as the API machinery checks it)', () => {
+  const prefix253 = `${'a'.repeat(61)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`;
+  const name63 = `N${'x'.repeat(61)}9`;
+
+  it.each([
+    'a',
+    'zone',
+    'kubernetes.io/os',
+    'node-role.kubernetes.io/egress',
+    'example.com/My_Name.v-1',
+    '9',
+    name63,
+    `${prefix253}/${name63}`,
+  ])('accepts the key %s', (key) => {
+    expect(prefix253).toHaveLength(253);
+    expect(labelKeyProblem(key)).toBeUndefined();
+  });
+
+  it.each<[string, string]>([
+    ['bad key/with/slashes', 'prefix before "/" must be a DNS subdomain'],
+    ['not a key!!', 'the name must consist of alphanumeric characters'],
+    ['a/b/c', 'only one "/" is allowed'],
+    ['Example.com/x', 'prefix before "/" must be a DNS subdomain'],
+    ['-lead', 'must consist of'],
+    ['trail_', 'must consist of'],
+    ['/name', 'prefix before "/" must not be empty'],
+    ['example.com/', 'the name must not be empty'],
+    ['ünïcode', 'must consist of'],
+    [`${name63}x`, 'the name must be at most 63 characters'],
+    [`${prefix253}x/a`, 'prefix before "/" must be at most 253 characters'],
+  ])('refuses the key %j: %s', (key, problem) => {
+    expect(labelKeyProblem(key)).toContain(problem);
+  });
+
+  it('accepts empty and well-formed values, refuses others', () => {
+    for (const value of ['', 'linux', 'A.b-c_d', '0', name63]) expect(labelValueProblem(value)).toBeUndefined();
+    expect(labelValueProblem('linux!!')).toContain('must be empty or consist of alphanumeric characters');
+    expect(labelValueProblem('-x')).toContain('must be empty or consist of');
+    expect(labelValueProblem('a b')).toContain('must be empty or consist of');
+    expect(labelValueProblem(`${name63}x`)).toBe('must be at most 63 characters');
+  });
+});
+
+describe('validateLabelSelector: label keys and values', () => {
+  it('names the matchLabels key that is not a label key', () => {
+    expect(validateLabelSelector({ matchLabels: { 'bad key/with/slashes': 'v' } }, 'spec.nodeSelector')).toEqual([
+      'spec.nodeSelector.matchLabels: "bad key/with/slashes" is not a valid label key: the prefix before "/" must be ' +
+        "a DNS subdomain: lower-case alphanumeric characters, '-' or '.' (e.g. example.com)",
+    ]);
+  });
+
+  it('names the matchLabels value that is not a label value', () => {
+    expect(validateLabelSelector({ matchLabels: { 'kubernetes.io/os': 'linux!!' } }, 'spec.nodeSelector')).toEqual([
+      'spec.nodeSelector.matchLabels.kubernetes.io/os: "linux!!" is not a valid label value: must be empty or ' +
+        "consist of alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character",
+    ]);
+  });
+
+  it('names the matchExpressions key and values that are not label keys / values', () => {
+    expect(
+      validateLabelSelector({ matchExpressions: [{ key: 'not a key!!', operator: 'Exists' }] }, 'spec.nodeSelector'),
+    ).toEqual([
+      'spec.nodeSelector.matchExpressions[0].key: "not a key!!" is not a valid label key: the name must consist of ' +
+        "alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character",
+    ]);
+    const problems = validateLabelSelector(
+      {
+        matchExpressions: [
+          { key: 'zone', operator: 'In', values: ['fra1'] },
+          { key: 'zone', operator: 'NotIn', values: ['ok', 'bad value', 'x'.repeat(64)] },
+        ],
+      },
+      's',
+    );
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^s\.matchExpressions\[1\]\.values\[1\]: "bad value" is not a valid label value: /);
+    expect(problems[1]).toMatch(
+      /^s\.matchExpressions\[1\]\.values\[2\]: "x{64}" is not a valid label value: must be at most 63/,
+    );
+  });
+
+  it('accepts selectors at the limits of the syntax', () => {
+    const key = `${'a'.repeat(253)}/${'b'.repeat(63)}`;
+    expect(
+      validateLabelSelector(
+        {
+          matchLabels: { [key]: 'c'.repeat(63), 'kubernetes.io/os': '' },
+          matchExpressions: [{ key, operator: 'In', values: ['', 'A.b-c_d'] }],
+        },
+        's',
+      ),
+    ).toEqual([]);
+  });
+
+  it('reports a key problem and a value problem of the same label separately', () => {
+    expect(validateLabelSelector({ matchLabels: { 'a b': 'c d' } }, 's')).toEqual([
+      expect.stringMatching(/^s\.matchLabels: "a b" is not a valid label key: /),
+      expect.stringMatching(/^s\.matchLabels\.a b: "c d" is not a valid label value: /),
     ]);
   });
 });

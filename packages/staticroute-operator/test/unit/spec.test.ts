@@ -128,6 +128,33 @@ describe('parseRouteSpec: refusals name the field', () => {
       },
       'spec.nodeSelector.matchExpressions[0].operator',
     ],
+    [
+      'nodeSelector value that is not a label value (B4)',
+      {
+        destinations: ['192.0.2.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchLabels: { 'kubernetes.io/os': 'linux!!' } },
+      },
+      'spec.nodeSelector.matchLabels.kubernetes.io/os: "linux!!" is not a valid label value',
+    ],
+    [
+      'nodeSelector key that is not a label key (B4)',
+      {
+        destinations: ['192.0.2.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchLabels: { 'bad key/with/slashes': 'v' } },
+      },
+      'spec.nodeSelector.matchLabels: "bad key/with/slashes" is not a valid label key',
+    ],
+    [
+      'nodeSelector expression key that is not a label key (B4)',
+      {
+        destinations: ['192.0.2.1'],
+        gateway: '10.0.0.1',
+        nodeSelector: { matchExpressions: [{ key: 'not a key!!', operator: 'Exists' }] },
+      },
+      'spec.nodeSelector.matchExpressions[0].key: "not a key!!" is not a valid label key',
+    ],
   ])('%s', (_name, spec, expected) => {
     expect(problems(spec).join('\n')).toContain(expected);
   });

@@ -2,6 +2,9 @@
  * End-to-end fixture: a real control plane with the release applied, simulated nodes (network namespaces) and one
  * operator process per node, started the way the DaemonSet starts it (NODE_NAME, the shipped ServiceAccount's
  * token, the image's entry point) but inside the node's namespace.
+ *
+ * A test file gets its cluster with {@link E2eCluster.forSuite} (starts it before the file's tests, cleans up after
+ * each test, tears it down after the last); {@link E2eCluster.start} starts one by hand.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +18,7 @@ import {
   type SimNetwork,
   type SimNode,
 } from '@opkit/testbed';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { buildOperator, PACKAGE_DIR, REPO_DIR } from '../../support/build.js';
 
 export const OURS = 201;
@@ -39,9 +43,17 @@ export async function eventually<T>(
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${String(last)}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${describeValue(last)}`);
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
+}
+
+/** A value for a failure message: errors by their message, objects as (shortened) JSON. */
+function describeValue(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value !== 'object' || value === null) return String(value);
+  const text = JSON.stringify(value);
+  return text.length > 2000 ? `${text.slice(0, 2000)}...` : text;
 }
 
 /** A running operator process on one node. */
@@ -61,18 +73,64 @@ export interface StartOperatorOptions {
   kubeconfig?: string;
 }
 
+/** Options of {@link E2eCluster.forSuite}. */
+export interface SuiteOptions {
+  /** Simulated nodes (default 3). */
+  nodes?: number;
+  /** Start an operator on every node before the first test (default true); an object passes these options. */
+  operators?: boolean | StartOperatorOptions;
+  /**
+   * After each test, delete every StaticRoute and wait until no node holds a route of ours (default true). A function
+   * is asked after each test, e.g. to skip the clean-up once a test has uninstalled the release.
+   */
+  cleanAfterEach?: boolean | (() => boolean);
+  /** Failure bound of the wait for empty tables after each test (default 30 s). */
+  cleanTimeoutMs?: number;
+}
+
 export class E2eCluster {
   readonly operators = new Map<string, OperatorProcess>();
-  private readonly stateRoot = mkdtempSync(path.join(tmpdir(), 'sr-e2e-'));
+  private stateRootDir: string | undefined;
   private kubeconfigForSa: string | undefined;
+  private parts: { controlPlane: ControlPlane; network: SimNetwork } | undefined;
 
-  private constructor(
-    readonly controlPlane: ControlPlane,
-    readonly network: SimNetwork,
-  ) {}
+  private constructor() {}
 
   /** Builds the operator, starts a control plane and `nodes` nodes, and applies the release. */
   static async start(nodes = 3): Promise<E2eCluster> {
+    const cluster = new E2eCluster();
+    await cluster.boot(nodes);
+    return cluster;
+  }
+
+  /**
+   * The cluster of a test file, from module scope: `const cluster = E2eCluster.forSuite();`. Registers the file's
+   * hooks: before all tests, {@link start} and (unless `operators: false`) {@link startOperators}; after each test,
+   * {@link deleteAllStaticRoutes} and a wait for empty tables (unless `cleanAfterEach` says no); after all tests,
+   * {@link destroy}. The object is usable from the first test (and from hooks registered after this call) on.
+   */
+  static forSuite(options: SuiteOptions = {}): E2eCluster {
+    const cluster = new E2eCluster();
+    const { operators = true, cleanAfterEach = true, cleanTimeoutMs = 30_000 } = options;
+    beforeAll(async () => {
+      await cluster.boot(options.nodes ?? 3);
+      if (operators !== false) await cluster.startOperators(operators === true ? {} : operators);
+    });
+    if (cleanAfterEach !== false) {
+      afterEach(async () => {
+        if (typeof cleanAfterEach === 'function' && !cleanAfterEach()) return;
+        await cluster.deleteAllStaticRoutes();
+        await waitForRoutes(cluster.nodes, [], cleanTimeoutMs);
+      });
+    }
+    afterAll(async () => {
+      await cluster.destroy();
+    });
+    return cluster;
+  }
+
+  private async boot(nodes: number): Promise<void> {
+    if (this.parts) throw new Error('the E2eCluster is already started');
     await buildOperator();
     const controlPlane = await startControlPlane();
     try {
@@ -83,11 +141,30 @@ export class E2eCluster {
         'crd/staticroutes.networking.digitalocean.com',
       ]);
       const network = await startNetwork({ nodes, controlPlane });
-      return new E2eCluster(controlPlane, network);
+      this.parts = { controlPlane, network };
     } catch (error) {
       await controlPlane.stop();
       throw error;
     }
+  }
+
+  private get started(): { controlPlane: ControlPlane; network: SimNetwork } {
+    if (!this.parts) throw new Error('the E2eCluster is not started (use it in tests or in hooks after forSuite)');
+    return this.parts;
+  }
+
+  get controlPlane(): ControlPlane {
+    return this.started.controlPlane;
+  }
+
+  get network(): SimNetwork {
+    return this.started.network;
+  }
+
+  /** Folder of the operators' logs and state directories (created on first use). */
+  private get stateRoot(): string {
+    this.stateRootDir ??= mkdtempSync(path.join(tmpdir(), 'sr-e2e-'));
+    return this.stateRootDir;
   }
 
   get nodes(): SimNode[] {
@@ -220,13 +297,16 @@ export class E2eCluster {
     );
   }
 
+  /** Stops everything that was started (also after a failed start). */
   async destroy(): Promise<void> {
     await this.stopOperators().catch(() => undefined);
-    await this.network.destroy().catch(() => undefined);
-    await this.controlPlane.stop().catch(() => undefined);
+    await this.parts?.network.destroy().catch(() => undefined);
+    await this.parts?.controlPlane.stop().catch(() => undefined);
+    this.parts = undefined;
+    if (this.stateRootDir === undefined) return;
     // SR_E2E_KEEP_LOGS=1 keeps the operators' logs (the folder is printed) for debugging.
-    if (process.env.SR_E2E_KEEP_LOGS) console.log(`operator logs kept in ${this.stateRoot}`);
-    else rmSync(this.stateRoot, { recursive: true, force: true });
+    if (process.env.SR_E2E_KEEP_LOGS) console.log(`operator logs kept in ${this.stateRootDir}`);
+    else rmSync(this.stateRootDir, { recursive: true, force: true });
   }
 }
 
