@@ -216,7 +216,7 @@ async function snapshotHeaps(operators: OperatorProcess[], dir: string): Promise
       continue;
     }
     // Complete once its size stops changing (the process writes it synchronously, which can take seconds).
-    for (let size = -1; size !== statSync(`${dir}/${file}`).size; ) {
+    for (let size = -1; size !== statSync(`${dir}/${file}`).size;) {
       size = statSync(`${dir}/${file}`).size;
       await sleep(1000);
     }

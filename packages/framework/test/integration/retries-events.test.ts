@@ -156,8 +156,14 @@ describe('retries', () => {
       retries: 1,
       message: 'spec is invalid',
     });
-    // The remaining handlers of the cause still run; the diff-base is stored so the failure does not loop.
-    await waitFor(async () => (await outcomeOf('perm-1', 'bounded'))?.outcome === 'success');
+    // The remaining handlers of the cause still run; the diff-base is stored so the failure does not loop. (Their
+    // plain successes are not written to status: nothing to say.)
+    await waitFor(
+      async () =>
+        (await cluster.api.get<KubeObject>(ref, 'perm-1')).metadata.annotations?.['opkit.dev/last-handled-configuration'],
+    );
+    expect(attempts.get('bounded/perm-1')).toEqual([0]);
+    expect(await outcomeOf('perm-1', 'bounded')).toBeUndefined();
     expect(attempts.get('flaky/perm-1')).toEqual([0]);
     await waitFor(async () =>
       (await eventsOf('perm-1')).some((e) => e.reason === 'HandlerFailed' && e.type === 'Warning'),

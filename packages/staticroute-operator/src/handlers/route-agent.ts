@@ -130,8 +130,13 @@ export class NodeRouteAgent {
   private monitor: RouteMonitor | undefined;
   private unsubscribeNodes: (() => void) | undefined;
   private readonly status: StatusWriter;
-  /** Desired routes by destination, as last planned (what the drift check compares notifications with). */
-  private desired = new Map<string, DesiredRoute>();
+  /**
+   * Next hops of the desired routes by destination, as last planned (what the drift check compares notifications
+   * with). Not the DesiredRoutes themselves: at 10,000 routes those hold ~2.5 MB that nothing else needs.
+   */
+  private readonly wanted = new Map<string, Pick<DesiredRoute, 'gateways'>>();
+  /** One `{ gateways }` per next-hop array (each object's parsed spec has one, shared by its destinations). */
+  private readonly wantedShapes = new WeakMap<readonly string[], Pick<DesiredRoute, 'gateways'>>();
   private planned = false;
   /** Changes not planned yet. */
   private dirtyKeys = new Set<string>();
@@ -335,7 +340,7 @@ export class NodeRouteAgent {
   private onTableEvent(event: TableEvent): void {
     if (event.kind === 'route-added' || event.kind === 'route-deleted') this.view.notified(event.kind, event.route);
     const change: TableChange = event.kind === 'overflow' ? { kind: 'overflow' } : event;
-    if (!changeNeedsReconcile(change, this.planned ? this.desired : undefined, this.options.config.routeProtocol)) {
+    if (!changeNeedsReconcile(change, this.planned ? this.wanted : undefined, this.options.config.routeProtocol)) {
       return;
     }
     this.options.logger.debug({ change: event.kind }, 'routing table changed: reconciling');
@@ -477,8 +482,8 @@ export class NodeRouteAgent {
     // Before the kernel is touched: the echo of our own changes must not look like drift.
     for (const key of scope.keys) {
       const route = desired.get(key);
-      if (route) this.desired.set(key, route);
-      else this.desired.delete(key);
+      if (route) this.want(key, route);
+      else this.wanted.delete(key);
     }
     const plan = planRouteChanges(desired, this.view.routesAt(scope.keys), { protocol: config.routeProtocol });
     const applied = await this.table.apply(plan.operations);
@@ -500,6 +505,15 @@ export class NodeRouteAgent {
       outcomes,
     );
     return { outcomes, undeleted, operations: plan.operations.length };
+  }
+
+  private want(key: string, route: DesiredRoute): void {
+    let shape = this.wantedShapes.get(route.gateways);
+    if (!shape) {
+      shape = { gateways: route.gateways };
+      this.wantedShapes.set(route.gateways, shape);
+    }
+    this.wanted.set(key, shape);
   }
 
   private outcomesOf(
@@ -526,7 +540,8 @@ export class NodeRouteAgent {
     for (let pass = 0; pass < 2; pass++) {
       this.addresses = await this.table.listAddresses();
       const state = computeDesiredState(objects, node, this.policy(this.addresses));
-      this.desired = state.routes;
+      this.wanted.clear();
+      for (const [key, route] of state.routes) this.want(key, route);
       this.planned = true;
       let current: KernelRoute[] | undefined = await this.table.listRoutes();
       this.view.replaceAll(current);

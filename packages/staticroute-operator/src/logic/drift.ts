@@ -11,6 +11,9 @@ export type TableChange =
   | { kind: 'route-added' | 'route-deleted'; route: KernelRoute }
   | { kind: 'link-changed' | 'address-changed' | 'overflow' };
 
+/** What the drift check needs of each desired route (a full DesiredRoute fits): its next hops, by destination. */
+export type WantedRoutes = ReadonlyMap<string, Pick<DesiredRoute, 'gateways'>>;
+
 /**
  * True when `change` may leave the table different from `desired` (the routes of the latest reconcile; undefined
  * before the first one). Link and address changes always count: a link going down flushes its routes without one
@@ -18,7 +21,7 @@ export type TableChange =
  */
 export function changeNeedsReconcile(
   change: TableChange,
-  desired: ReadonlyMap<string, DesiredRoute> | undefined,
+  desired: WantedRoutes | undefined,
   protocol: number,
 ): boolean {
   if (change.kind !== 'route-added' && change.kind !== 'route-deleted') return true;
