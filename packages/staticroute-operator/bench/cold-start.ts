@@ -22,7 +22,7 @@
  *     [--objects=1000] [--destinations=10] [--runs=2] [--converge-timeout-s=300] [--node24=PATH]
  *     [--node-flags="--max-semi-space-size=1"] [--profile] [--heap-snapshot] [--quick]
  */
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SimNode } from '@opkit/testbed';
@@ -215,15 +215,22 @@ async function snapshotHeaps(operators: OperatorProcess[], dir: string): Promise
       console.log(`${operator.node.name}: no heap snapshot within 60 s`);
       continue;
     }
-    // Complete once its size stops changing (the process writes it synchronously, which can take seconds).
-    for (let size = -1; size !== statSync(`${dir}/${file}`).size;) {
-      size = statSync(`${dir}/${file}`).size;
-      await sleep(1000);
+    // Complete once it ends the JSON document (taking the snapshot can pause the writes for seconds, with an empty
+    // file meanwhile).
+    const path = `${dir}/${file}`;
+    const complete = (): boolean =>
+      statSync(path).size > 0 && readFileSync(path).subarray(-8).toString().trimEnd().endsWith('}');
+    for (let waited = 0; !complete() && waited < 120_000; waited += 1000) await sleep(1000);
+    let rows: ReturnType<typeof summarizeHeap>;
+    try {
+      rows = summarizeHeap(path);
+    } catch (error) {
+      console.log(`${operator.node.name}: cannot read the heap snapshot ${path}: ${String(error)}`);
+      continue;
     }
-    const rows = summarizeHeap(`${dir}/${file}`);
     const total = rows.reduce((sum, row) => sum + row.bytes, 0);
     printTable(
-      `${operator.node.name}: heap snapshot ${dir}/${file}, ${(total / 1e6).toFixed(1)} MB`,
+      `${operator.node.name}: heap snapshot ${path}, ${(total / 1e6).toFixed(1)} MB`,
       ['what', 'count', 'MB'],
       rows.slice(0, 20).map((row) => [row.name, row.count, (row.bytes / 1e6).toFixed(2)]),
     );

@@ -41,10 +41,7 @@ export function readAnnotationState(annotations: Record<string, string> | undefi
  * Reads the state from annotations. Values that do not decode count as absent, and are named in `discarded`; the
  * next state write replaces or removes them.
  */
-export function inspectAnnotationState(
-  annotations: Record<string, string> | undefined,
-  prefix: string,
-): DecodedState {
+export function inspectAnnotationState(annotations: Record<string, string> | undefined, prefix: string): DecodedState {
   const keys = stateAnnotationKeys(prefix);
   const state: ObjectState = {};
   const problems: string[] = [];
@@ -117,7 +114,8 @@ export function inspectStateFile(text: string, uid: string): DecodedState {
   if (parsed === undefined) return { state: {}, discarded: 'not JSON' };
   if (!isPlainObject(parsed)) return { state: {}, discarded: 'not a JSON object' };
   if (parsed.version !== 1) return { state: {}, discarded: `unsupported version ${JSON.stringify(parsed.version)}` };
-  if (parsed.uid !== uid) return { state: {}, discarded: `state of another object (uid ${JSON.stringify(parsed.uid)})` };
+  if (parsed.uid !== uid)
+    return { state: {}, discarded: `state of another object (uid ${JSON.stringify(parsed.uid)})` };
   const state: ObjectState = {};
   const problems: string[] = [];
   if (parsed.key !== undefined && typeof parsed.key !== 'string') problems.push('key is not a string');

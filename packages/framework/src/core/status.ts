@@ -70,7 +70,8 @@ export function isEmptyStatusWrites(writes: StatusWrites): boolean {
  * status is not shaped as expected.
  */
 export function recordedOutcomes(layout: StatusLayout, status: unknown): Record<string, unknown> {
-  const owner = layout.scope === 'cluster' ? status : field(field(status, layout.instanceStatusField), layout.instanceId);
+  const owner =
+    layout.scope === 'cluster' ? status : field(field(status, layout.instanceStatusField), layout.instanceId);
   const outcomes = field(owner, layout.handlerStatusField);
   return isPlainObject(outcomes) ? outcomes : {};
 }

@@ -209,7 +209,7 @@ export class Processor {
       seenInThisRun: this.seen.has(uid),
       hasResumeHandlers: this.hasResumeHandlers,
     });
-    const unfinished = process.env.B1_OFF ? undefined : this.unfinished.get(uid);
+    const unfinished = this.unfinished.get(uid);
     if (cause === 'noop') {
       if (!deleting) {
         // Writes still owed by a cycle whose state write went through but whose status write did not; re-add a
@@ -364,10 +364,9 @@ export class Processor {
     const uid = object.metadata.uid;
     if (cause !== 'delete') {
       // The handlers are done whether or not the writes below go through: no resume for this object in this run.
-      if (!process.env.B1_OFF) this.seen.add(uid);
+      this.seen.add(uid);
       // Done, successfully or not: the essence becomes the diff-base; failures stay visible in status.
       await this.persist(key, object, pending, { diffBase: essence });
-      this.seen.add(uid);
       this.unfinished.delete(uid);
       logger.debug({ cause, failed }, 'cause handled');
       return;

@@ -84,7 +84,10 @@ export class FileStateStore implements StateStore {
       // cycle of the object for ever (and keep its finalizer). Handled as lost state instead, which the design
       // allows (handlers are idempotent); the next write replaces whatever is there.
       const code = (error as NodeJS.ErrnoException).code;
-      return { state: {}, discarded: `unreadable (${code ?? (error instanceof Error ? error.message : String(error))})` };
+      return {
+        state: {},
+        discarded: `unreadable (${code ?? (error instanceof Error ? error.message : String(error))})`,
+      };
     }
     return inspectStateFile(text, uid);
   }

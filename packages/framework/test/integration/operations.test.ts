@@ -151,7 +151,9 @@ describe('API requests per handled change', () => {
       const metrics = await operator.metricsText();
       return (
         object.metadata.finalizers?.includes('nc.opkit.dev/ops-node') &&
-        /opkit_handler_runs_total\{operator="NodeCounter",handler="created",cause="create",outcome="success"\} 1/.test(metrics)
+        /opkit_handler_runs_total\{operator="NodeCounter",handler="created",cause="create",outcome="success"\} 1/.test(
+          metrics,
+        )
       );
     });
     for (const v of [1, 2]) {

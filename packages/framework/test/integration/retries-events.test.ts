@@ -160,7 +160,9 @@ describe('retries', () => {
     // plain successes are not written to status: nothing to say.)
     await waitFor(
       async () =>
-        (await cluster.api.get<KubeObject>(ref, 'perm-1')).metadata.annotations?.['opkit.dev/last-handled-configuration'],
+        (await cluster.api.get<KubeObject>(ref, 'perm-1')).metadata.annotations?.[
+          'opkit.dev/last-handled-configuration'
+        ],
     );
     expect(attempts.get('bounded/perm-1')).toEqual([0]);
     expect(await outcomeOf('perm-1', 'bounded')).toBeUndefined();

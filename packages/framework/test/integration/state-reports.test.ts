@@ -105,7 +105,10 @@ const eventsAbout = async (name: string) =>
   ).items;
 const runsOf = async (operatorName: string, handler: string): Promise<number> => {
   const text = await operator.metricsText();
-  const pattern = new RegExp(`opkit_handler_runs_total\\{operator="${operatorName}",handler="${handler}",[^}]*\\} (\\d+)`, 'g');
+  const pattern = new RegExp(
+    `opkit_handler_runs_total\\{operator="${operatorName}",handler="${handler}",[^}]*\\} (\\d+)`,
+    'g',
+  );
   return [...text.matchAll(pattern)].reduce((sum, match) => sum + Number(match[1]), 0);
 };
 
@@ -184,7 +187,9 @@ describe('B2: an unreadable state file', () => {
       return text && (JSON.parse(text) as { diffBase?: { spec?: Spec } }).diffBase?.spec?.v === 1 && text;
     });
     expect(JSON.parse(stored)).toMatchObject({ version: 1, uid: created.metadata.uid });
-    const warning = logLines.find((line) => line.msg?.toString().startsWith('stored state discarded') && line.object === 'dir-update');
+    const warning = logLines.find(
+      (line) => line.msg?.toString().startsWith('stored state discarded') && line.object === 'dir-update',
+    );
     expect(warning).toMatchObject({ level: 40, uid: created.metadata.uid });
     expect(String(warning?.reason)).toContain('EISDIR');
   });
@@ -254,8 +259,9 @@ describe('B3: spoiled state is reported', () => {
     });
     expect(object.metadata.annotations?.['opkit.dev/progress']).toBeUndefined();
     expect(countOf('created spoiled')).toBe(2);
-    expect(logLines.find((line) => line.msg?.toString().startsWith('stored state discarded') && line.object === 'spoiled'))
-      .toMatchObject({ level: 40, uid: object.metadata.uid });
+    expect(
+      logLines.find((line) => line.msg?.toString().startsWith('stored state discarded') && line.object === 'spoiled'),
+    ).toMatchObject({ level: 40, uid: object.metadata.uid });
   });
 });
 
@@ -264,7 +270,7 @@ describe('status is written when there is something to say', () => {
     (object.status as { handlers?: Record<string, { outcome: string; retries: number }> } | undefined)?.handlers;
 
   test('cluster scope: plain successes cost one request per change (state annotations), no status write', async () => {
-    const created = await cluster.api.create(clusterRef, testObject('Reported', 'quiet', { mode: 'plain', v: 0 }));
+    await cluster.api.create(clusterRef, testObject('Reported', 'quiet', { mode: 'plain', v: 0 }));
     await waitFor(async () => diffBaseOf(await get(clusterRef, 'quiet')));
     for (const v of [1, 2]) {
       const writes = await writesDuring(
@@ -301,7 +307,8 @@ describe('status is written when there is something to say', () => {
     const writes = await writesDuring(
       'reporteds',
       () => cluster.api.patch(clusterRef, 'valued', { spec: { v: 7 } }, { type: 'merge' }),
-      async () => ((await get(clusterRef, 'valued')).status as { updated?: { v?: number } } | undefined)?.updated?.v === 7,
+      async () =>
+        ((await get(clusterRef, 'valued')).status as { updated?: { v?: number } } | undefined)?.updated?.v === 7,
     );
     expect(writes).toEqual(['patch', 'patch']);
     expect(handlersOf(await get(clusterRef, 'valued'))?.updated).toMatchObject({ outcome: 'success', cause: 'update' });

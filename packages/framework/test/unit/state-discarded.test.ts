@@ -55,7 +55,12 @@ describe('inspectStateFile', () => {
   test('a garbage handler entry drops the progress and keeps the diff-base', () => {
     const text = JSON.stringify({
       ...goodFile,
-      progress: { cause: 'update', target: 'x', startedAt: '2026-01-01T00:00:00.000Z', handlers: { routes: 'garbage' } },
+      progress: {
+        cause: 'update',
+        target: 'x',
+        startedAt: '2026-01-01T00:00:00.000Z',
+        handlers: { routes: 'garbage' },
+      },
     });
     expect(inspectStateFile(text, uid)).toEqual({
       state: { diffBase: { spec: { a: 1 } } },
@@ -95,8 +100,9 @@ describe('inspectAnnotationState', () => {
       state: {},
       discarded: `annotation ${keys.diffBase}: not JSON; annotation ${keys.progress}: not an object`,
     });
-    expect(inspectAnnotationState({ [keys.diffBase]: '"text"', [keys.progress]: JSON.stringify(progress) }, 'p.dev'))
-      .toEqual({ state: { progress }, discarded: `annotation ${keys.diffBase}: not an object` });
+    expect(
+      inspectAnnotationState({ [keys.diffBase]: '"text"', [keys.progress]: JSON.stringify(progress) }, 'p.dev'),
+    ).toEqual({ state: { progress }, discarded: `annotation ${keys.diffBase}: not an object` });
   });
 });
 

@@ -16,7 +16,12 @@ const time = '2026-01-01T00:00:00.000Z';
 const success: HandlerOutcome = { outcome: 'success', cause: 'update', retries: 0, time };
 const retrying: HandlerOutcome = { outcome: 'retrying', cause: 'update', retries: 1, message: 'x', time };
 const failed: HandlerOutcome = { outcome: 'failed', cause: 'update', retries: 3, message: 'x', time };
-const cluster: StatusLayout = { scope: 'cluster', handlerStatusField: 'handlers', instanceStatusField: 'nodes', instanceId: 'a' };
+const cluster: StatusLayout = {
+  scope: 'cluster',
+  handlerStatusField: 'handlers',
+  instanceStatusField: 'nodes',
+  instanceId: 'a',
+};
 const node: StatusLayout = { ...cluster, scope: 'node' };
 
 describe('statusWriteNeeded', () => {
@@ -56,7 +61,10 @@ describe('recordedOutcomes', () => {
     expect(recordedOutcomes(cluster, { handlers: { apply: retrying } })).toEqual({ apply: retrying });
   });
   test("node scope: the instance's own entry only", () => {
-    const status = { handlers: { apply: failed }, nodes: { a: { handlers: { apply: retrying } }, b: { handlers: {} } } };
+    const status = {
+      handlers: { apply: failed },
+      nodes: { a: { handlers: { apply: retrying } }, b: { handlers: {} } },
+    };
     expect(recordedOutcomes(node, status)).toEqual({ apply: retrying });
     expect(recordedOutcomes({ ...node, instanceId: 'c' }, status)).toEqual({});
   });

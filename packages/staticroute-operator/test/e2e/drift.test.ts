@@ -81,6 +81,12 @@ describe('operator down', () => {
     const foreignBefore = await Promise.all(
       cluster.nodes.map(async (node) => (await node.routes({ table: 254 })).filter((route) => route.protocol !== 201)),
     );
+    // Routes follow a watch event at once and each node's finalizer may land just after: the objects must be held by
+    // every node before the operators go down.
+    await eventually(async () => {
+      const objects = await Promise.all(['kept', 'changed', 'removed'].map((name) => cluster.getStaticRoute(name)));
+      return objects.every((object) => object?.metadata.finalizers?.length === 3);
+    }, 'one finalizer per node on every object');
 
     await cluster.stopOperators();
     await cluster.apply(cluster.staticRoute('created', { destinations: ['198.51.100.4'], gateway: GATEWAY_B }));

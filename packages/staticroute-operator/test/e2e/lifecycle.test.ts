@@ -11,10 +11,12 @@ describe('StaticRoute lifecycle', () => {
   it('create: every node installs the routes and reports Applied; READY shows 3/3', async () => {
     await cluster.apply(cluster.staticRoute('ifconfig', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
     await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
+    // A node applies and reports a watch event at once; its finalizer is written by the framework alongside and may
+    // land just after the status: wait for both rather than read the finalizers from the first 3/3 object.
     const object = await eventually(async () => {
       const current = await cluster.getStaticRoute('ifconfig');
-      return current?.status?.ready === '3/3' ? current : undefined;
-    }, 'status.ready 3/3');
+      return current?.status?.ready === '3/3' && current.metadata.finalizers?.length === 3 ? current : undefined;
+    }, 'status.ready 3/3 and one finalizer per node');
     for (const node of cluster.nodes) {
       expect(object.status?.nodes?.[node.name]).toMatchObject({ state: 'Applied', observedGeneration: 1, routes: 1 });
     }
