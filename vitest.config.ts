@@ -53,7 +53,8 @@ export default defineConfig({
         },
       },
       {
-        // Fault, load and bad-input suites (scripts/chaos.sh). Not yet part of scripts/test.sh: see docs/RELIABILITY.md.
+        // Fault and bad-input suites: short forms by default (scripts/test.sh, last step), long ones with CHAOS_LONG=1
+        // (scripts/chaos.sh --long). See docs/RELIABILITY.md.
         resolve: { alias },
         oxc,
         test: {

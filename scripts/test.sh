@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project: build, typecheck, lint and format, unit, integration and end-to-end tests.
+# Runs every check and test of the project: build, typecheck, lint and format, unit, integration and end-to-end tests,
+# and the short forms of the reliability suites (faults and bad input; the long forms: bash scripts/chaos.sh --long).
 # Needs root (or CAP_NET_ADMIN) for the simulated nodes' network namespaces.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,3 +15,4 @@ step "lint";         pnpm run -s lint
 step "unit tests";   vitest run --project unit
 step "integration tests"; vitest run --project integration
 step "end-to-end tests";  vitest run --project e2e
+step "reliability suites (short forms)"; vitest run --project reliability

@@ -6,24 +6,15 @@
  * gracefully: no new work, running handlers finish within the grace period, exit 0. Routes stay in the kernel across
  * restarts; the next start converges from what the kernel holds.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runOperators } from 'opkit';
+import { limitYoungGeneration } from './adapters/heap.js';
 import { readConfig } from './logic/config.js';
-import { StaticRouteOperator } from './handlers/operator.js';
-
-/**
- * Keeps V8's young generation at its initial size (2 MB) instead of letting it double up to 32 MB (2 x 16 MB
- * semi-spaces) under the allocation bursts of a start with thousands of routes. V8 does not give that memory back
- * while the process stays busy now and then (the periodic reconcile, watch events), so it stayed resident: at 10,000
- * routes the new space was 32 of the ~135 MB RSS. The cost is more frequent scavenges, each of a smaller space. This is
- * one of the few V8 flags read at run time (at each resize), so setting it here works without a command-line flag.
- */
-function limitYoungGeneration(): void {
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
 
 async function main(): Promise<number> {
+  // Before the framework and its dependencies are even loaded (hence the dynamic imports below): loading them is the
+  // first allocation burst, and the young generation would grow under it and stay grown.
   limitYoungGeneration();
+  const { runOperators } = await import('opkit');
+  const { StaticRouteOperator } = await import('./handlers/operator.js');
   let config;
   try {
     config = readConfig(process.env);

@@ -5,6 +5,11 @@
  * framework's recorder does), with the operator's concurrency and two plain watches open on the collection (the
  * operator's and the observer's in the operator run). What the operator needs beyond this is the framework's cost;
  * the rest is the API server's.
+ *
+ * The status merge patch is sent because the benchmark's handler (fixtures/widget-operator.mjs) patches
+ * `status.routes`: the framework writes status only when there is something to say (a handler status patch, a
+ * returned value, a failure or retry), so a handler that only succeeded would cost no status write
+ * (`statusWrite: false` replays that pattern).
  */
 import { inParallel, type BenchClient } from './api.js';
 import { collectionPath, objectPath, widget } from './cluster.js';
@@ -12,12 +17,19 @@ import { collectionPath, objectPath, widget } from './cluster.js';
 const FINALIZER = 'opkit.dev/finalizer';
 const DIFF_BASE = 'opkit.dev~1last-handled-configuration';
 
-/** Resolves with the time from the first create until every object's third write returned, in ms. */
+/** Resolves with the time from the first create until every object's last write returned, in ms. */
 export async function replayOperatorWrites(
   client: BenchClient,
   plural: string,
-  options: { objects: number; parallelCreates: number; concurrency: number },
+  options: {
+    objects: number;
+    parallelCreates: number;
+    concurrency: number;
+    /** Send the status merge patch (default true: the benchmark's handler patches status). */
+    statusWrite?: boolean;
+  },
 ): Promise<number> {
+  const statusWrite = options.statusWrite ?? true;
   const watches = new AbortController();
   for (let i = 0; i < 2; i += 1) await client.watch(collectionPath(plural), () => undefined, watches.signal);
   const ready: { name: string; spec: unknown; labels: unknown }[] = [];
@@ -67,13 +79,15 @@ export async function replayOperatorWrites(
         ],
         'json',
       );
-      const time = new Date().toISOString();
-      await patch(
-        item.name,
-        { status: { handlers: { created: { outcome: 'success', cause: 'create', retries: 0, time } }, routes: 2 } },
-        'merge',
-        '/status',
-      );
+      if (statusWrite) {
+        const time = new Date().toISOString();
+        await patch(
+          item.name,
+          { status: { routes: 2, handlers: { created: { outcome: 'success', cause: 'create', retries: 0, time } } } },
+          'merge',
+          '/status',
+        );
+      }
       events.push(item.name);
     }
   });

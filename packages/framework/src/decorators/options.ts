@@ -64,17 +64,19 @@ export interface OperatorOptions {
   when?: (object: WatchedObject) => boolean;
   /**
    * What the watch cache keeps of each object: applied to every listed and watched object before it is cached and
-   * handed to handlers (`ctx.body`, `ctx.cache`). Defaults to `stripManagedFields` (drops `metadata.managedFields`,
-   * which nothing in the framework reads). A transform replaces the default: compose with `stripManagedFields` to
-   * keep stripping, or return the object unchanged to keep every field.
+   * handed to handlers (`ctx.body`, `ctx.cache`). Defaults to dropping `metadata.managedFields`, which nothing in
+   * the framework reads. A transform replaces the default: drop `managedFields` in it too to keep that saving, or
+   * return the object unchanged to keep every field.
    *
    * It must keep `metadata` `name`, `namespace`, `uid`, `resourceVersion`, `generation`, `deletionTimestamp` and
    * `finalizers` unchanged (an object whose identity it changes is cached untransformed, with an error logged), and
-   * should keep `spec`, `labels` and every annotation the operator or the framework reads or writes (the framework's
-   * diff-base and progress live in its own `<prefix>/` annotations, and its metadata patches are built from the
-   * cached labels, annotations and finalizers); annotations nobody reads, like kubectl's, are safe to drop. It runs
-   * synchronously in the watch loop for every object and event: keep it cheap, never throw, and build new objects
-   * rather than `delete` properties (V8 makes objects with deleted properties larger).
+   * should keep `spec`, `labels` and `annotations` whole: they make the essence compared with the diff-base (the
+   * framework's own writes return untransformed copies, so a field the cache lacks looks like a change), the
+   * diff-base and progress live in the framework's `<prefix>/` annotations, and its metadata patches are built from
+   * the cached labels, annotations and finalizers. kubectl's `last-applied-configuration`, which the essence
+   * ignores, is safe to drop. It runs synchronously in the watch loop for every object and event: keep it cheap,
+   * never throw, and build new objects rather than `delete` properties (V8 makes objects with deleted properties
+   * larger).
    */
   cacheTransform?: (object: WatchedObject) => WatchedObject;
   /** Name in logs and metrics. Defaults to the class name. */

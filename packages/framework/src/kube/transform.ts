@@ -17,11 +17,12 @@ import type { KubeObject } from './types.js';
  * Contract: return the object itself or a new one, never throw. The framework needs the result to keep
  * `metadata.name`, `namespace`, `uid`, `resourceVersion`, `generation`, `deletionTimestamp` and `finalizers`
  * unchanged (the watcher refuses a result whose identity fields differ and caches the object untransformed), and
- * should keep `spec`, `labels` and every annotation the operator or the framework reads or writes: the framework's
- * diff-base and progress live in its own annotations, and its guarded patches are built from the cached labels,
- * annotations and finalizers (a dropped annotation that a handler later deletes is left in place). `status`, other
- * top-level fields and annotations nobody reads (kubectl's last-applied-configuration) are safe to drop. The transform runs synchronously in the watch loop, once per list item and
- * watch event: keep it cheap. Copy rather than `delete` properties (see {@link stripManagedFields}).
+ * should keep `spec`, `labels` and `annotations` whole: the engine compares them (the essence) with the diff-base,
+ * and the copies its own writes return are not transformed, so a field the cache lacks looks like a change; the
+ * diff-base and progress live in the framework's own annotations; its guarded patches are built from the cached
+ * labels, annotations and finalizers. `status`, other top-level fields and kubectl's last-applied-configuration
+ * annotation (which the essence ignores) are safe to drop. The transform runs synchronously in the watch loop, once
+ * per list item and watch event: keep it cheap. Copy rather than `delete` properties (see {@link stripManagedFields}).
  */
 export type CacheTransform = (object: KubeObject) => KubeObject;
 
@@ -34,7 +35,7 @@ export type CacheTransform = (object: KubeObject) => KubeObject;
  *
  * @example
  * ```ts
- * // Also drop kubectl's copy of the last applied manifest (the framework never reads it):
+ * // Also drop kubectl's copy of the last applied manifest (the essence ignores it):
  * const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * const slim: CacheTransform = (object) => {
  *   const stripped = stripManagedFields(object);
@@ -54,7 +55,8 @@ export function stripManagedFields<T extends KubeObject>(object: T): T {
 
 /**
  * Whether a transform kept what the framework cannot do without (see {@link CacheTransform}): the identity and
- * lifecycle fields of the metadata. Labels and annotations are not compared: dropping some is legitimate.
+ * lifecycle fields of the metadata. Labels and annotations are not compared: dropping kubectl's last-applied
+ * annotation is legitimate.
  */
 export function keepsIdentity(before: KubeObject, after: unknown): boolean {
   const a = before.metadata;

@@ -5,7 +5,7 @@
  * writes (finalizer, diff-base, status) work on stripped objects.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { OnCreate, OnEvent, OnUpdate, Operator, type EventContext, type HandlerContext } from 'opkit';
+import { OnCreate, OnDelete, OnEvent, OnUpdate, Operator, type EventContext, type HandlerContext } from 'opkit';
 import { startOperator, waitFor, type OperatorHandle } from '../../src/testing/index.js';
 import type { KubeObject, ResourceRef } from '../../src/kube/types.js';
 import { Watcher, type WatcherEvent, type WatcherOptions } from '../../src/kube/watcher.js';
@@ -133,7 +133,13 @@ interface Spec {
 /** What the handlers saw, per operator and object name. */
 const seen = new Map<
   string,
-  { created?: KubeObject; cachedAtCreate?: KubeObject; updated?: KubeObject; events: KubeObject[] }
+  {
+    created?: KubeObject;
+    cachedAtCreate?: KubeObject;
+    updated?: KubeObject;
+    deleted?: KubeObject;
+    events: KubeObject[];
+  }
 >();
 function record(operator: string, name: string): NonNullable<ReturnType<typeof seen.get>> {
   const key = `${operator}/${name}`;
@@ -155,22 +161,29 @@ class SlimOperator {
     record('slim', ctx.name).updated = ctx.body;
   }
 
+  // Makes the framework hold a finalizer: its guarded patches are built from the stripped cache copies.
+  @OnDelete()
+  deleted(ctx: HandlerContext<Spec>): void {
+    record('slim', ctx.name).deleted = ctx.body;
+  }
+
   @OnEvent()
   observed(ctx: EventContext): void {
     record('slim', ctx.name).events.push(ctx.body);
   }
 }
 
-const BULKY = 'example.com/bulky';
+/** kubectl's copy of the applied manifest: not part of the essence, so a transform may drop it. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
-/** Keeps managedFields (replacing the default) and drops one annotation the operator never reads. */
+/** Keeps managedFields (replacing the default) and drops the last-applied annotation. */
 @Operator({
   group: GROUP,
   version: 'v1',
   plural: 'customwidgets',
   kind: 'Customwidget',
   cacheTransform: (object) => {
-    const { [BULKY]: _bulky, ...annotations } = object.metadata.annotations ?? {};
+    const { [LAST_APPLIED]: _lastApplied, ...annotations } = object.metadata.annotations ?? {};
     return { ...object, metadata: { ...object.metadata, annotations } };
   },
 })
@@ -178,6 +191,11 @@ class CustomOperator {
   @OnCreate()
   created(ctx: HandlerContext<Spec>): void {
     record('custom', ctx.name).cachedAtCreate = ctx.cache.get(ctx.name);
+  }
+
+  @OnUpdate()
+  updated(ctx: HandlerContext<Spec>): void {
+    record('custom', ctx.name).updated = ctx.body;
   }
 
   @OnEvent()
@@ -198,18 +216,21 @@ describe('operator cache transform', () => {
         kind,
         name,
         { size: 1 },
-        { labels: { app: 'demo' }, annotations: { 'example.com/note': 'n', [BULKY]: 'x'.repeat(1000) } },
+        {
+          labels: { app: 'demo' },
+          annotations: { 'example.com/note': 'n', [LAST_APPLIED]: JSON.stringify({ spec: { size: 1 } }) },
+        },
       ),
     );
     await cluster.api.patch(ref, name, { status: { phase: 'Provisioned' } }, { subresource: 'status' });
   };
-  /** Handled: the finalizer and the diff-base are on the object. */
-  const handled = async (ref: ResourceRef, name: string): Promise<KubeObject | false> => {
+  /** Handled: the diff-base is on the object (no delete handlers here, so no finalizer). */
+  const handled = async (ref: ResourceRef, name: string): Promise<KubeObject> => {
     const object = await cluster.api.get<KubeObject>(ref, name);
-    const done =
-      object.metadata.finalizers?.includes('opkit.dev/finalizer') &&
-      object.metadata.annotations?.['opkit.dev/last-handled-configuration'] !== undefined;
-    return done ? object : false;
+    if (object.metadata.annotations?.['opkit.dev/last-handled-configuration'] === undefined) {
+      throw new Error(`${name} not handled yet`);
+    }
+    return object;
   };
 
   beforeAll(async () => {
@@ -231,6 +252,8 @@ describe('operator cache transform', () => {
     for (const name of ['listed', 'watched']) {
       const server = await waitFor(() => handled(slimRef, name));
       expect(hasManagedFields(server)).toBe(true);
+      // The finalizer went on through a guarded JSON patch built from the stripped copy.
+      expect(server.metadata.finalizers).toEqual(['opkit.dev/finalizer']);
       const entry = await waitFor(() => {
         const current = record('slim', name);
         return current.created && current.events.some((body) => body.status !== undefined) && current;
@@ -240,9 +263,13 @@ describe('operator cache transform', () => {
       expect(cached?.metadata).not.toHaveProperty('managedFields');
       for (const body of [cached, entry.created, ...entry.events]) {
         expect(body?.metadata.labels).toEqual({ app: 'demo' });
-        expect(body?.metadata.annotations).toMatchObject({ 'example.com/note': 'n', [BULKY]: 'x'.repeat(1000) });
+        expect(body?.metadata.annotations).toMatchObject({
+          'example.com/note': 'n',
+          [LAST_APPLIED]: expect.any(String),
+        });
         expect(body?.spec).toEqual({ size: 1 });
       }
+      // Every watch event, list and watch path alike, went through the transform.
       for (const body of entry.events) expect(body.metadata).not.toHaveProperty('managedFields');
       expect(entry.events.at(-1)?.status).toMatchObject({ phase: 'Provisioned' });
       // The listed object had its status before the operator started; the watched one may be handled before its
@@ -256,32 +283,50 @@ describe('operator cache transform', () => {
     const updated = await waitFor(() => record('slim', 'listed').updated);
     expect(updated.metadata).not.toHaveProperty('managedFields');
     expect(updated.spec).toEqual({ size: 2 });
+    expect(updated.metadata.labels).toEqual({ app: 'demo' });
     expect(updated.metadata.annotations).toMatchObject({ 'example.com/note': 'n' });
-    expect(updated.status).toMatchObject({ phase: 'Provisioned', handlers: { created: { outcome: 'success' } } });
-    const server = await waitFor(async () => {
+    expect(updated.status).toMatchObject({ phase: 'Provisioned' });
+    await waitFor(async () => {
       const object = await cluster.api.get<KubeObject>(slimRef, 'listed');
       const base = object.metadata.annotations?.['opkit.dev/last-handled-configuration'];
-      return base !== undefined && (JSON.parse(base) as { spec?: Spec }).spec?.size === 2 && object;
+      return base !== undefined && (JSON.parse(base) as { spec?: Spec }).spec?.size === 2;
     });
-    expect(server.metadata.finalizers).toEqual(['opkit.dev/finalizer']);
+  });
+
+  test('a delete is handled and the finalizer released from the stripped cache copy', async () => {
+    await cluster.api.delete(slimRef, 'watched');
+    const deleted = await waitFor(() => record('slim', 'watched').deleted);
+    expect(deleted.metadata).not.toHaveProperty('managedFields');
+    expect(deleted.metadata.deletionTimestamp).toBeTruthy();
+    await waitFor(async () => {
+      try {
+        await cluster.api.get(slimRef, 'watched');
+        return false;
+      } catch (error) {
+        return (error as { statusCode?: number }).statusCode === 404;
+      }
+    });
   });
 
   test('an operator cacheTransform replaces the default on the list and watch paths', async () => {
     for (const name of ['listed', 'watched']) {
       const server = await waitFor(() => handled(customRef, name));
       // The annotation the transform hides stays on the object: the framework's patches never touch it.
-      expect(server.metadata.annotations?.[BULKY]).toBe('x'.repeat(1000));
+      expect(server.metadata.annotations?.[LAST_APPLIED]).toBe(JSON.stringify({ spec: { size: 1 } }));
       const entry = await waitFor(() => {
         const current = record('custom', name);
         return current.cachedAtCreate && current.events.length > 0 && current;
       });
       for (const body of [entry.cachedAtCreate, ...entry.events]) {
+        // managedFields kept: the operator's transform runs instead of the default, not after it.
         expect(hasManagedFields(body)).toBe(true);
-        expect(body?.metadata.annotations).not.toHaveProperty(BULKY);
+        expect(body?.metadata.annotations).not.toHaveProperty(LAST_APPLIED);
         expect(body?.metadata.annotations).toMatchObject({ 'example.com/note': 'n' });
         expect(body?.metadata.labels).toEqual({ app: 'demo' });
         expect(body?.spec).toEqual({ size: 1 });
       }
+      // The dropped annotation is not part of the essence: the framework's own writes caused no update.
+      expect(entry.updated).toBeUndefined();
     }
   });
 });

@@ -36,6 +36,7 @@ import type { NodeAddress, SafetyPolicy } from '../logic/safety.js';
 import { parseRouteSpec, type StaticRouteObject } from '../logic/spec.js';
 import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
+import { compactHeap, limitYoungGeneration } from '../adapters/heap.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
 import { STATIC_ROUTES } from './resource.js';
@@ -79,6 +80,10 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
 }
 
 const RECHECK_ERRORS = new Set(['EEXIST', 'UNKNOWN']);
+/** Objects planned (a full pass counts as this many) after which the end of the burst compacts the heap. */
+const COMPACTION_WORK = 200;
+/** Quiet time (no pass, no status write) that ends a burst. */
+const COMPACTION_IDLE_MS = 1000;
 
 /** A caller waiting for the next pass. */
 interface Waiter {
@@ -115,7 +120,7 @@ function claimFingerprint(object: StaticRouteObject): string {
 /** What a running LIST must know about the watch events that arrive meanwhile (they are newer than the list). */
 interface Listing {
   upserted: Set<string>;
-  forgotten: Map<string, string | undefined>;
+  forgotten: Set<string>;
 }
 
 export class NodeRouteAgent {
@@ -148,6 +153,9 @@ export class NodeRouteAgent {
   private listing: Listing | undefined;
   private readonly listOutage = new Outage();
   private driftTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Objects planned since the heap was last compacted (see adapters/heap.ts). */
+  private workSinceCompaction = 0;
+  private compactionTimer: ReturnType<typeof setTimeout> | undefined;
   private periodicTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   /**
@@ -172,6 +180,7 @@ export class NodeRouteAgent {
    * Rejects (and cleans up) when the API or the kernel cannot be reached, or `signal` aborts.
    */
   static async start(options: RouteAgentOptions): Promise<NodeRouteAgent> {
+    limitYoungGeneration();
     const agent = new NodeRouteAgent(options);
     try {
       const { nodes, config, logger } = options;
@@ -206,8 +215,7 @@ export class NodeRouteAgent {
 
   /** Forgets a deleted object and removes at once any route only it wanted. */
   forget(name: string): void {
-    const known = this.objects.get(name);
-    this.listing?.forgotten.set(name, known?.metadata.uid);
+    this.listing?.forgotten.add(name);
     this.objects.delete(name);
     this.reported.delete(name);
     const keys = this.claims.delete(name);
@@ -309,7 +317,34 @@ export class NodeRouteAgent {
       }
     } finally {
       this.pumping = false;
+      this.scheduleCompaction();
     }
+  }
+
+  /**
+   * After a burst of work (a full pass, a few hundred objects planned), once the agent and its status writes have been
+   * quiet for a while: one memory-reducing collection, so that the process gives back what the burst made the heap
+   * grow to. Every pass postpones it; it never runs while work is pending.
+   */
+  private scheduleCompaction(): void {
+    if (this.stopped || this.workSinceCompaction < COMPACTION_WORK) return;
+    clearTimeout(this.compactionTimer);
+    this.compactionTimer = setTimeout(() => {
+      this.compactionTimer = undefined;
+      if (this.stopped) return;
+      if (this.pumping || this.status.busy) {
+        this.scheduleCompaction();
+        return;
+      }
+      this.workSinceCompaction = 0;
+      const started = performance.now();
+      compactHeap();
+      this.options.logger.debug(
+        { durationMs: Math.round(performance.now() - started) },
+        'heap compacted after a burst',
+      );
+    }, COMPACTION_IDLE_MS);
+    this.compactionTimer.unref();
   }
 
   private async run(waiters: Waiter[], pass: () => Promise<ReconcileResult>): Promise<void> {
@@ -369,17 +404,18 @@ export class NodeRouteAgent {
    * cache), and what the watch reported while the list ran is newer than the list and kept.
    */
   private async relistObjects(): Promise<void> {
-    const listing: Listing = { upserted: new Set(), forgotten: new Map() };
+    const listing: Listing = { upserted: new Set(), forgotten: new Set() };
     this.listing = listing;
     try {
       const list = await this.options.api.list<KubeObject>(STATIC_ROUTES);
       const names = new Set<string>();
       for (const item of list.items) {
         const object = item as unknown as StaticRouteObject;
-        const { name, uid } = object.metadata;
+        const { name } = object.metadata;
         names.add(name);
         if (listing.upserted.has(name)) continue;
-        if (listing.forgotten.has(name) && listing.forgotten.get(name) === uid) continue;
+        // Deleted while the list ran (a namesake created meanwhile comes with its own watch event).
+        if (listing.forgotten.has(name)) continue;
         this.remember(object, true);
       }
       for (const name of [...this.objects.keys()]) {
@@ -493,6 +529,7 @@ export class NodeRouteAgent {
       return this.fullPass();
     }
     this.incrementalPasses++;
+    this.workSinceCompaction += scope.assessed.size;
     if (plan.operations.length > 0) {
       logger.debug(
         { operations: plan.operations.length, failed: failures.size + undeleted.size, objects: scope.assessed.size },
@@ -563,6 +600,7 @@ export class NodeRouteAgent {
       if (!recheck) break;
     }
     this.reconciles++;
+    this.workSinceCompaction += COMPACTION_WORK;
     this.report(objects, (result as ReconcileResult).outcomes);
     return result as ReconcileResult;
   }
@@ -603,6 +641,7 @@ export class NodeRouteAgent {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.driftTimer);
+    clearTimeout(this.compactionTimer);
     clearInterval(this.periodicTimer);
     this.monitor?.stop();
     this.unsubscribeNodes?.();

@@ -124,6 +124,11 @@ export class StatusWriter {
     this.refreshes.set(name, { object, timer });
   }
 
+  /** True while entry or summary writes are queued or running. */
+  get busy(): boolean {
+    return this.jobs.size > 0 || this.active.size > 0;
+  }
+
   /** Resolves when nothing is queued, waiting for its turn, or being written. */
   async flush(): Promise<void> {
     while (this.jobs.size > 0 || this.active.size > 0 || this.refreshes.size > 0) {

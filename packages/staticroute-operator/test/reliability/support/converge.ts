@@ -11,6 +11,7 @@ import type { Churn } from './churn.js';
 import {
   completionsByUid,
   handlerSuccesses,
+  handlerSuccessesByUid,
   PREFIX,
   scrapeOperator,
   stateFileUids,
@@ -133,6 +134,21 @@ export function expectEachChangeHandledOnce(
     for (const [uid, counts] of completionsByUid(logs.get(node) ?? [])) {
       expect.soft(counts.create ?? 0, `${node}: creates completed for ${uid}`).toBeLessThanOrEqual(1);
       expect.soft(counts.delete ?? 0, `${node}: deletes completed for ${uid}`).toBeLessThanOrEqual(1);
+    }
+    // Handler log lines are bound to their object (B5); without it the per-object counts below would count nothing.
+    const successLines = (logs.get(node) ?? []).filter((entry) => entry.msg === 'handler succeeded');
+    expect.soft(successLines.length, `${node}: 'handler succeeded' log lines`).toBeGreaterThan(0);
+    expect
+      .soft(
+        successLines.filter((entry) => typeof entry.uid !== 'string' || typeof entry.object !== 'string').length,
+        `${node}: 'handler succeeded' lines without object and uid`,
+      )
+      .toBe(0);
+    // Per object: its create and delete handlers succeeded at most once, and no resume ran.
+    for (const [uid, counts] of handlerSuccessesByUid(logs.get(node) ?? [])) {
+      expect.soft(counts.create ?? 0, `${node}: create handler successes for ${uid}`).toBeLessThanOrEqual(1);
+      expect.soft(counts.delete ?? 0, `${node}: delete handler successes for ${uid}`).toBeLessThanOrEqual(1);
+      expect.soft(counts.resume ?? 0, `${node}: resume handler successes for ${uid}`).toBe(0);
     }
   }
   return perNode;

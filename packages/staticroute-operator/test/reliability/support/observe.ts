@@ -175,6 +175,21 @@ export function completionsByUid(entries: readonly LogEntry[]): Map<string, Reco
   return counts;
 }
 
+/**
+ * Per uid, how often each node's handlers succeeded per cause (from `handler succeeded` lines, which carry the object's
+ * uid since handler logs are bound to their object).
+ */
+export function handlerSuccessesByUid(entries: readonly LogEntry[]): Map<string, Record<string, number>> {
+  const counts = new Map<string, Record<string, number>>();
+  for (const entry of entries) {
+    if (entry.msg !== 'handler succeeded' || typeof entry.uid !== 'string' || typeof entry.cause !== 'string') continue;
+    const record = counts.get(entry.uid) ?? {};
+    record[entry.cause] = (record[entry.cause] ?? 0) + 1;
+    counts.set(entry.uid, record);
+  }
+  return counts;
+}
+
 /** Percentile (nearest rank) of a list of numbers; NaN for an empty list. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
