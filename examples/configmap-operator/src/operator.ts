@@ -137,7 +137,11 @@ export class ConfigTemplateOperator {
 
   /**
    * The operator restarted and the template has not changed since it was last handled: nothing needs rendering,
-   * but the ConfigMap may have been deleted or edited while nobody watched. Converging writes only if so.
+   * but the ConfigMap may have been deleted or edited while nobody watched. Converging writes only if so. It returns
+   * nothing and leaves an unchanged status alone, so resuming a template in sync costs no write at all (opkit records
+   * a plain success in `status.handlers` only when there is something else to write): a restart with many templates
+   * is a read per template. A repair shows as a `Recreated`/`Restored` Event; that it ran shows in the operator's
+   * metrics (`opkit_handler_runs_total{handler="resume"}`).
    */
   @OnResume({ id: 'resume' })
   async resume(ctx: TemplateContext): Promise<void> {

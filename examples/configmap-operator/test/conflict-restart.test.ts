@@ -4,7 +4,9 @@
  * (resume without re-rendering; repair of what changed while the operator was down).
  *
  * The drift timer is set far beyond the test's duration here, so whatever gets repaired after a restart was
- * repaired by `@OnResume`, not by `@OnTimer`.
+ * repaired by `@OnResume`, not by `@OnTimer`. A resume that finds the ConfigMap in sync writes nothing, not even a
+ * `status.handlers.resume` entry (opkit records a plain success only when there is something else to write), so
+ * which handlers ran is read from the operator's metrics (`opkit_handler_runs_total`).
  */
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { startOperator, waitFor, type OperatorHandle } from 'opkit/testing';
@@ -37,6 +39,25 @@ const start = async (kubeconfigPath = cluster.operatorKubeconfig): Promise<Opera
 const stop = async (): Promise<void> => {
   await operator?.stop();
   operator = undefined;
+};
+/**
+ * How many times the running operator ran a handler successfully since it started (`opkit_handler_runs_total`; a
+ * restarted operator starts counting from zero).
+ */
+const successfulRuns = async (handlerId: string): Promise<number> => {
+  if (!operator) throw new Error('the operator is not running');
+  const { values } = await operator.metrics.handlerRuns.get();
+  return values
+    .filter(({ labels }) => labels.handler === handlerId && labels.outcome === 'success')
+    .reduce((sum, { value }) => sum + value, 0);
+};
+/** How many templates exist: after a restart, each unchanged one is resumed once. */
+const templateCount = async (): Promise<number> => {
+  const list = await cluster.cp.request<{ items: unknown[] }>(
+    'GET',
+    `/apis/examples.opkit.dev/v1/namespaces/${NAMESPACE}/configtemplates`,
+  );
+  return list.body.items.length;
 };
 
 beforeAll(async () => {
@@ -126,34 +147,36 @@ describe('restarts (@OnResume)', () => {
       return ready(current)?.status === 'True' && current;
     });
     const configMapBefore = await waitFor(() => cluster.configMap('steady-config'));
+    // No resume without a restart: this operator has seen every template since its creation.
+    expect(await successfulRuns('resume')).toBe(0);
 
     await stop();
     configMapWrites = [];
     await start();
-    const after = await waitFor(async () => {
-      const current = await cluster.template('steady');
-      return current?.status?.handlers?.resume?.outcome === 'success' && current;
-    });
-    expect(after.status?.handlers?.resume?.cause).toBe('resume');
-    // The create handler did not run again, and resume found nothing to write.
-    expect(after.status?.handlers?.render).toEqual(before.status?.handlers?.render);
+    // Every template (this one and the earlier tests' survivors) is resumed once.
+    const templates = await templateCount();
+    await waitFor(async () => (await successfulRuns('resume')) === templates);
+    // The create and update handlers did not run again, and resume found nothing to write.
+    expect(await successfulRuns('render')).toBe(0);
+    expect(await successfulRuns('rerender')).toBe(0);
+    const after = await cluster.template('steady');
+    expect(after?.status).toEqual(before.status);
     expect(configMapWrites).toEqual([]);
     expect(await cluster.configMap('steady-config')).toEqual(configMapBefore);
   });
 
   test('a ConfigMap deleted while the operator was down is recreated on resume', async () => {
     const template = await waitFor(() => cluster.template('steady'));
-    const resumedBefore = template.status?.handlers?.resume?.time;
     await stop();
     await cluster.deleteConfigMap('steady-config');
     configMapWrites = [];
     await start();
     const recreated = await waitFor(() => cluster.configMap('steady-config'));
     expect(recreated.data).toEqual({ k: '1' });
-    await waitFor(async () => {
-      const current = await cluster.template('steady');
-      return current?.status?.handlers?.resume?.time !== resumedBefore;
-    });
+    // Every resume has finished (the ConfigMap writes above are all there are).
+    const templates = await templateCount();
+    await waitFor(async () => (await successfulRuns('resume')) === templates);
+    expect(await successfulRuns('render')).toBe(0);
     expect(configMapWrites).toEqual(['create']);
     const reasons = (await cluster.events(template.metadata.uid)).map((event) => event.reason);
     expect(reasons).toContain('Recreated');
@@ -164,10 +187,17 @@ describe('restarts (@OnResume)', () => {
     await cluster.patchTemplate('steady', { spec: { values: { a: '2' } } });
     await start();
     await waitFor(async () => (await cluster.configMap('steady-config'))?.data?.k === '2');
+    // The update's status write (the Ready condition's new observedGeneration) ends the template's cycle.
     const template = await waitFor(async () => {
       const current = await cluster.template('steady');
       return current?.status?.handlers?.rerender?.outcome === 'success' && current;
     });
     expect(template.status?.handlers?.rerender?.cause).toBe('update');
+    expect(ready(template)).toMatchObject({ status: 'True', observedGeneration: template.metadata.generation });
+    // The other templates are resumed; this one is not.
+    const templates = await templateCount();
+    await waitFor(async () => (await successfulRuns('resume')) >= templates - 1);
+    expect(await successfulRuns('resume')).toBe(templates - 1);
+    expect(await successfulRuns('rerender')).toBe(1);
   });
 });

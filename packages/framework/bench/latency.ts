@@ -85,12 +85,15 @@ class Observer {
   }
 }
 
-/** The diff-base annotation shows that a cycle for spec.seq `seq` completed (the framework's last write). */
+/**
+ * The diff-base annotation shows that a cycle for spec.seq `seq` completed: it is the cycle's last write, since the
+ * handlers return nothing and patch no status (a plain success with nothing else to write costs no status write).
+ */
 function handledSeq(object: BenchObject, seq: number): boolean {
   const base = object.metadata.annotations?.['opkit.dev/last-handled-configuration'];
   if (!base) return false;
   const essence = JSON.parse(base) as { spec?: { seq?: number } };
-  return essence.spec?.seq === seq && (object.status?.handlers as object | undefined) !== undefined;
+  return essence.spec?.seq === seq;
 }
 
 async function main(): Promise<void> {

@@ -4,7 +4,8 @@
  *
  * - idle: its CRD has no objects; measured once ready.
  * - loaded: the objects exist before the operator starts; it lists them, handles every one (finalizer, diff-base,
- *   status, Event) and becomes ready; measured after its requests stopped (Events posted) and its RSS settled.
+ *   Event; the fixture's handlers patch no status and return nothing, so no status write) and becomes ready;
+ *   measured after its requests stopped (Events posted) and its RSS settled.
  * Both are read "settled" (no intervention: what the kubelet sees) and again after two forced full GCs (SIGUSR2, see
  * fixtures/gc-on-signal.mjs). Baseline in the same run: a bare `node` process with the same flags. The "new space"
  * column is the committed young generation (see `Reading.newSpaceMiB`).
@@ -16,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createWidgets, startBenchCluster, type BenchCluster } from './lib/cluster.js';
+import { createWidgets, handlerSuccesses, startBenchCluster, type BenchCluster } from './lib/cluster.js';
 import { metricSum, nodeFlagsFromArgs, startOperatorProcess, type OperatorProcess } from './lib/operator-process.js';
 import { figure, fixed, median, options, printTable, writeResults } from './lib/report.js';
 
@@ -63,7 +64,12 @@ async function settle(operator: OperatorProcess): Promise<number> {
   return operator.memory().rss;
 }
 
-async function measureOperator(cluster: BenchCluster, plural: string): Promise<Reading> {
+/**
+ * Starts the operator on `plural` and reads its memory once settled. `objects`: how many objects exist, all of which
+ * must have been handled by then (counted with `opkit_handler_runs_total`: the fixture's create handler leaves
+ * nothing on the object but the finalizer and the diff-base annotation).
+ */
+async function measureOperator(cluster: BenchCluster, plural: string, objects: number): Promise<Reading> {
   const operator = await startOperatorProcess({
     nodeFlags: nodeFlagsFromArgs(),
     kubeconfigPath: cluster.controlPlane.kubeconfigPath,
@@ -75,6 +81,8 @@ async function measureOperator(cluster: BenchCluster, plural: string): Promise<R
     const settled = await settle(operator);
     const { anon, file } = operator.memory();
     const settledMetrics = await operator.metrics();
+    const handled = handlerSuccesses(settledMetrics, 'created');
+    if (handled !== objects) throw new Error(`${plural}: ${handled} of ${objects} objects handled once settled`);
     await operator.forceGc();
     const { rss: afterGc, peak } = operator.memory();
     const heapUsed = metricSum(await operator.metrics(), 'nodejs_heap_size_used_bytes');
@@ -115,10 +123,10 @@ async function main(): Promise<void> {
     for (let run = 1; run <= opts.runs; run += 1) {
       bare.push(await bareNode());
       await cluster.installCrd(`idle${run}widgets`);
-      idle.push(await measureOperator(cluster, `idle${run}widgets`));
+      idle.push(await measureOperator(cluster, `idle${run}widgets`, 0));
       await cluster.installCrd(`mem${run}widgets`);
       await createWidgets(cluster.client, `mem${run}widgets`, opts.objects, opts.parallel);
-      loaded.push(await measureOperator(cluster, `mem${run}widgets`));
+      loaded.push(await measureOperator(cluster, `mem${run}widgets`, opts.objects));
       const [i, l] = [idle.at(-1) as Reading, loaded.at(-1) as Reading];
       console.log(
         `run ${run}: bare ${fixed(bare.at(-1) as number)} MiB, idle ${fixed(i.settledMiB)} MiB, ` +

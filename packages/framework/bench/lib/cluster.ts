@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
 import { benchClient, inParallel, type BenchClient, type BenchObject } from './api.js';
-import { pidsMentioning, processCpuMs } from './operator-process.js';
+import { metricSum, pidsMentioning, processCpuMs } from './operator-process.js';
 
 /** API group of every benchmark CRD. */
 export const GROUP = 'bench.opkit.dev';
@@ -120,12 +120,26 @@ export async function createWidgets(
   return performance.now() - started;
 }
 
-/** What the framework writes when it handled a create (cluster scope, default prefix `opkit.dev`). */
-export function handledByOperator(object: BenchObject, handlerId: string, prefix = 'opkit.dev'): boolean {
-  const handlers = object.status?.handlers as Record<string, { outcome?: string }> | undefined;
+/**
+ * Whether the framework handled an object's create (cluster scope, default prefix `opkit.dev`): handler run,
+ * finalizer and state written. The finalizer is added before the first handler; the diff-base annotation
+ * (`<prefix>/last-handled-configuration`) is the cycle's last metadata write, made after the handlers succeeded. The
+ * status is not checked: the framework writes a plain success only when there is something else to write (a
+ * returned value, a status patch, an earlier failure or retry), so a handler that only succeeded leaves none.
+ */
+export function handledByOperator(object: BenchObject, prefix = 'opkit.dev'): boolean {
   return (
     (object.metadata.finalizers?.includes(`${prefix}/finalizer`) ?? false) &&
-    object.metadata.annotations?.[`${prefix}/last-handled-configuration`] !== undefined &&
-    handlers?.[handlerId]?.outcome === 'success'
+    object.metadata.annotations?.[`${prefix}/last-handled-configuration`] !== undefined
   );
+}
+
+/**
+ * How many times a handler ran and succeeded, from the operator's `/metrics` text (`opkit_handler_runs_total` with
+ * `outcome="success"`): how to tell that a handler ran where it leaves nothing to see on the object (node scope, or
+ * a handler that returns nothing and patches no status).
+ */
+export function handlerSuccesses(metrics: string, handlerId: string): number {
+  const lines = metrics.split('\n').filter((line) => line.includes(`handler="${handlerId}"`));
+  return metricSum(lines.join('\n'), 'opkit_handler_runs_total', 'outcome="success"');
 }

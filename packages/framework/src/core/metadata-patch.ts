@@ -91,3 +91,26 @@ function mapOps(
     ops.push({ op: 'remove', path });
   }
 }
+
+/**
+ * The metadata as it most likely is after `ops` failed on a guard that a container was absent: created meanwhile by
+ * a concurrent writer (typically another instance adding its finalizer to a new object at the same moment). Rebuilding
+ * the patch from this guess (append instead of create) succeeds without re-reading the object in the common case;
+ * when the guess is wrong, the rebuilt patch's own guards fail and the writer re-reads. Undefined when no absent
+ * guard was in `ops`, so the failure must have another cause.
+ */
+export function assumeContainersCreated(
+  current: PatchableMetadata,
+  ops: readonly JsonPatchOp[],
+): PatchableMetadata | undefined {
+  const absent = new Set(
+    ops.filter((op) => op.op === 'test' && op.value === null).map((op) => op.path.slice('/metadata/'.length)),
+  );
+  if (absent.size === 0) return undefined;
+  return {
+    ...current,
+    ...(absent.has('finalizers') ? { finalizers: [] } : {}),
+    ...(absent.has('labels') ? { labels: {} } : {}),
+    ...(absent.has('annotations') ? { annotations: {} } : {}),
+  };
+}

@@ -9,7 +9,7 @@
  * - 404 means the object is gone; that is reported as `'gone'`, never thrown: nothing is left to do for it.
  */
 import type { Logger } from 'pino';
-import { buildMetadataPatch, type MetadataChanges } from '../core/metadata-patch.js';
+import { assumeContainersCreated, buildMetadataPatch, type MetadataChanges } from '../core/metadata-patch.js';
 import { ApiError, type KubeApi, type KubeObject, type ResourceRef } from '../kube/types.js';
 
 /** How often a guarded patch is rebuilt after conflicts before giving up (the caller then retries later). */
@@ -31,6 +31,7 @@ export class ObjectWriter {
   /** Applies metadata changes to `object` (or its fresher copy after a conflict). No request when nothing changes. */
   async patchMetadata(object: KubeObject, changes: MetadataChanges): Promise<WriteResult> {
     let current = object;
+    let guessed = false;
     for (let attempt = 1; ; attempt++) {
       const ops = buildMetadataPatch(current.metadata, changes);
       if (ops.length === 0) return current;
@@ -42,6 +43,14 @@ export class ObjectWriter {
       } catch (error) {
         if (isNotFound(error)) return 'gone';
         if (!isConflict(error) || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
+        // N instances adding their finalizers to a new object all find the list absent; all but one lose. Retrying
+        // with an append first saves a GET per loser (N - 1 per object at a cold start of a DaemonSet).
+        const guess = guessed ? undefined : assumeContainersCreated(current.metadata, ops);
+        if (guess) {
+          guessed = true;
+          current = { ...current, metadata: { ...current.metadata, ...guess } };
+          continue;
+        }
         this.logger?.debug({ err: error, attempt }, 'metadata patch guard failed; refetching');
         const fresh = await this.get(current);
         if (fresh === 'gone') return 'gone';

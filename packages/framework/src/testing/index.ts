@@ -1,13 +1,17 @@
 /**
  * `opkit/testing`: run operators in-process against a real cluster in your tests, and wait for what they do.
  *
+ * Wait for what the handler does, e.g. a status field it patches (`ctx.patch.status.phase = 'Ready'`) or returns:
+ * a handler that only succeeds leaves no `status.handlers` entry (the framework records a success only when there is
+ * something else to write).
+ *
  * @example
  * ```ts
  * import { startOperator, waitFor } from 'opkit/testing';
  * const operator = await startOperator({ classes: [WidgetOperator], kubeconfigPath });
  * try {
  *   await kubectl(['apply', '-f', 'widget.yaml']);
- *   await waitFor(async () => (await getWidget()).status?.handlers?.created?.outcome === 'success');
+ *   await waitFor(async () => (await getWidget()).status?.phase === 'Ready');
  * } finally {
  *   await operator.stop();
  * }

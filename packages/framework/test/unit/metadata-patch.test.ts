@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { buildMetadataPatch, pointerToken } from '../../src/core/metadata-patch.js';
+import { assumeContainersCreated, buildMetadataPatch, pointerToken } from '../../src/core/metadata-patch.js';
 
 describe('buildMetadataPatch', () => {
   test('adding the first finalizer guards the absent array', () => {
@@ -64,5 +64,26 @@ describe('buildMetadataPatch', () => {
 
   test('pointer tokens escape ~ and /', () => {
     expect(pointerToken('a/b~c')).toBe('a~1b~0c');
+  });
+});
+
+describe('assumeContainersCreated', () => {
+  test('a lost race to create the finalizer list is retried as an append', () => {
+    const ops = buildMetadataPatch({ annotations: { a: '1' } }, { addFinalizers: ['p/b'] });
+    const guess = assumeContainersCreated({ annotations: { a: '1' } }, ops);
+    expect(guess).toEqual({ annotations: { a: '1' }, finalizers: [] });
+    expect(buildMetadataPatch(guess ?? {}, { addFinalizers: ['p/b'] })).toEqual([
+      { op: 'add', path: '/metadata/finalizers/-', value: 'p/b' },
+    ]);
+  });
+
+  test('absent label and annotation maps are assumed created too', () => {
+    const ops = buildMetadataPatch({}, { labels: { l: 'x' }, annotations: { a: 'y' } });
+    expect(assumeContainersCreated({}, ops)).toEqual({ labels: {}, annotations: {} });
+  });
+
+  test('no guess when the failed patch had no absent guard', () => {
+    const ops = buildMetadataPatch({ finalizers: ['p/a'] }, { removeFinalizers: ['p/a'] });
+    expect(assumeContainersCreated({ finalizers: ['p/a'] }, ops)).toBeUndefined();
   });
 });
