@@ -9,6 +9,8 @@
  * See the package README for the semantics (causes, serialization, finalizers, retries, progress, scopes).
  */
 import 'reflect-metadata';
+import type { WatchedObject } from './decorators/index.js';
+import { stripManagedFields as stripManagedFieldsOf } from './kube/transform.js';
 
 export {
   Operator,
@@ -87,6 +89,13 @@ export type {
   WatchEvent,
 } from './kube/types.js';
 export { ApiError } from './kube/types.js';
+export type { CacheTransform } from './kube/transform.js';
+/**
+ * The default cache transform: drops `metadata.managedFields` (see `kube/transform.ts`). Typed for both the
+ * `@Operator({ cacheTransform })` option (`WatchedObject`) and a {@link Watcher}'s `transform` (`KubeObject`): it
+ * only reads and copies `metadata`.
+ */
+export const stripManagedFields = stripManagedFieldsOf as <T extends WatchedObject>(object: T) => T;
 export type { EventTarget, EventType } from './kube/events.js';
 /**
  * The framework's list+watch loop with a reflector store, for handler authors who need to follow another resource

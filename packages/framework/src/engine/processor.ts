@@ -48,7 +48,7 @@ import { resolveBackoff } from '../core/backoff.js';
 import { describeError } from '../core/errors.js';
 import type { KubeObject } from '../kube/types.js';
 import type { HandlerPatch } from './context.js';
-import type { FreshnessTracker } from './freshness.js';
+import { keepWritten, type FreshnessTracker } from './freshness.js';
 import {
   attemptResult,
   eventTarget,
@@ -415,8 +415,8 @@ export class Processor {
     const patched = await deps.writer.patchMetadata(current, changes);
     if (patched === 'gone') return 'gone';
     if (patched !== current) {
-      deps.freshness.recordWrite(key, patched);
-      current = patched;
+      current = keepWritten(patched, deps.definition.cacheTransform);
+      deps.freshness.recordWrite(key, current, deps.lookup(key));
     }
     if (stateWrite) {
       await stateWrite.commit();
@@ -429,8 +429,8 @@ export class Processor {
     if (body) {
       const written = await deps.writer.patchStatus(current, body);
       if (written === 'gone') return 'gone';
-      deps.freshness.recordWrite(key, written);
-      current = written;
+      current = keepWritten(written, deps.definition.cacheTransform);
+      deps.freshness.recordWrite(key, current, deps.lookup(key));
     }
     return current;
   }

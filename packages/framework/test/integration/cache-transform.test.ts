@@ -261,6 +261,9 @@ describe('operator cache transform', () => {
       const cached = entry.cachedAtCreate;
       expect(cached).toBeDefined();
       expect(cached?.metadata).not.toHaveProperty('managedFields');
+      // The create handler got the response of the patch that added the finalizer: transformed like the cache.
+      expect(entry.created?.metadata.finalizers).toEqual(['opkit.dev/finalizer']);
+      expect(entry.created?.metadata).not.toHaveProperty('managedFields');
       for (const body of [cached, entry.created, ...entry.events]) {
         expect(body?.metadata.labels).toEqual({ app: 'demo' });
         expect(body?.metadata.annotations).toMatchObject({

@@ -28,9 +28,12 @@ describe('opkit command line', () => {
       '5000',
       '--kubeconfig',
       '/tmp/kc',
+      '--young-generation',
+      'grow',
     ]);
     expect(parsed).toEqual({
       module: './handlers.js',
+      youngGeneration: 'grow',
       settings: {
         namespaces: ['a', 'b'],
         instanceId: 'node-1',
@@ -45,11 +48,25 @@ describe('opkit command line', () => {
     });
   });
 
-  test('defaults: probes on 0.0.0.0:8080, all namespaces', () => {
-    expect(parseCommandLine(['run', 'm.js', '--all-namespaces'])).toEqual({
+  test('defaults: probes on 0.0.0.0:8080, all namespaces, fixed young generation', () => {
+    expect(parseCommandLine(['run', 'm.js', '--all-namespaces'], {})).toEqual({
       module: 'm.js',
+      youngGeneration: 'fixed',
       settings: { probes: { host: '0.0.0.0', port: 8080 } },
     });
+  });
+
+  test('young generation: the option wins over $OPKIT_YOUNG_GENERATION, which wins over the default', () => {
+    const mode = (argv: string[], env: NodeJS.ProcessEnv): unknown => {
+      const parsed = parseCommandLine(['run', 'm.js', ...argv], env);
+      return parsed === 'help' ? parsed : parsed.youngGeneration;
+    };
+    expect(mode([], {})).toBe('fixed');
+    expect(mode([], { OPKIT_YOUNG_GENERATION: 'grow' })).toBe('grow');
+    expect(mode([], { OPKIT_YOUNG_GENERATION: '' })).toBe('fixed');
+    expect(mode(['--young-generation', 'fixed'], { OPKIT_YOUNG_GENERATION: 'grow' })).toBe('fixed');
+    expect(() => mode(['--young-generation', 'small'], {})).toThrow(/--young-generation must be fixed or grow/);
+    expect(() => mode([], { OPKIT_YOUNG_GENERATION: 'off' })).toThrow(/OPKIT_YOUNG_GENERATION/);
   });
 
   test('usage errors', () => {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, test } from 'vitest';
 import {
   classifyFailure,
@@ -43,6 +44,51 @@ describe('runAttempt', () => {
     shutdown.abort(new Error('shutdown'));
     const outcome = await running;
     expect(!outcome.ok && (outcome.error as Error).message).toBe('shutdown');
+  });
+
+  test('shutdown aborts a running attempt that also has a time limit, and is not reported as a timeout', async () => {
+    const shutdown = new AbortController();
+    let seen: AbortSignal | undefined;
+    const running = runAttempt(
+      (signal) => {
+        seen = signal;
+        return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      },
+      { handlerId: 'h', timeoutMs: 60_000, shutdownSignal: shutdown.signal },
+    );
+    expect(seen?.aborted).toBe(false);
+    shutdown.abort(new Error('shutdown'));
+    expect(seen?.aborted).toBe(true);
+    const outcome = await running;
+    expect(!outcome.ok && outcome.error).not.toBeInstanceOf(HandlerTimeoutError);
+    expect(!outcome.ok && (outcome.error as Error).message).toBe('shutdown');
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+  });
+
+  test('an attempt started after shutdown gets an aborted signal', async () => {
+    const shutdown = new AbortController();
+    shutdown.abort(new Error('shutdown'));
+    const outcome = await runAttempt((signal) => signal.aborted, { handlerId: 'h', shutdownSignal: shutdown.signal });
+    expect(outcome).toMatchObject({ ok: true, value: true });
+  });
+
+  test('attempts leave no listener on the shutdown signal, whatever their end', async () => {
+    const shutdown = new AbortController();
+    const during: number[] = [];
+    for (let i = 0; i < 100; i += 1) {
+      await runAttempt(
+        () => {
+          during.push(getEventListeners(shutdown.signal, 'abort').length);
+          if (i % 3 === 1) throw new Error('failed');
+          if (i % 3 === 2) return new Promise((resolve) => setTimeout(resolve, 2));
+          return i;
+        },
+        { handlerId: 'h', timeoutMs: i % 3 === 2 ? 1 : 1000, shutdownSignal: shutdown.signal },
+      );
+    }
+    // Registered while the attempt runs, removed when it ends.
+    expect(new Set(during)).toEqual(new Set([1]));
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
   });
 });
 

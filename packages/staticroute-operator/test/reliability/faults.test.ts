@@ -28,6 +28,7 @@ import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, waitForRoutes 
 import { Churn, sleep } from './support/churn.js';
 import {
   expectConverged,
+  expectConvergedPhases,
   expectEachChangeHandledOnce,
   expectNoOrphanState,
   LONG,
@@ -106,7 +107,7 @@ describe('process faults', () => {
           cluster.controlPlane.restartApiServer(),
         );
         expect(restarts).toHaveLength(PLAN.apiRestarts);
-        const convergedMs = await expectConverged(cluster, churn);
+        const converged = await expectConvergedPhases(cluster, churn);
         operatorsAlive();
         const logs = new Map(
           cluster.nodes.map((node) => [
@@ -120,7 +121,8 @@ describe('process faults', () => {
           restarts: restarts.length,
           restartMs: restarts,
           changes: churn.counts,
-          convergedAfterChurnMs: convergedMs,
+          convergedAfterChurnMs: converged.totalMs,
+          convergedPhasesMs: converged,
           handlerSuccessesPerNode: handled,
           operatorWarnings: [...logs.values()].map((entries) => warnings(entries).length),
         });
@@ -143,7 +145,7 @@ describe('process faults', () => {
           cluster.controlPlane.restartEtcd(),
         );
         expect(restarts).toHaveLength(PLAN.etcdRestarts);
-        const convergedMs = await expectConverged(cluster, churn);
+        const converged = await expectConvergedPhases(cluster, churn);
         operatorsAlive();
         const logs = new Map(
           cluster.nodes.map((node) => [
@@ -157,7 +159,8 @@ describe('process faults', () => {
           restarts: restarts.length,
           restartMs: restarts,
           changes: churn.counts,
-          convergedAfterChurnMs: convergedMs,
+          convergedAfterChurnMs: converged.totalMs,
+          convergedPhasesMs: converged,
           handlerSuccessesPerNode: handled,
         });
       },

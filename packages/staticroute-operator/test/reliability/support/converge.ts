@@ -46,9 +46,31 @@ export async function scrapeAll(nodes: readonly SimNode[]): Promise<Map<string, 
  * and reports Applied for its current generation on every node. Resolves with the time it took.
  */
 export async function expectConverged(cluster: E2eCluster, churn: Churn, timeoutMs = 180_000): Promise<number> {
+  return (await expectConvergedPhases(cluster, churn, timeoutMs)).totalMs;
+}
+
+/** Time each part of {@link expectConverged} took, in its order. */
+export interface ConvergencePhases {
+  /** Until every table equals the model. */
+  tablesMs: number;
+  /** Then until every deleted object is gone. */
+  goneMs: number;
+  /** Then until every live object has its finalizers and Applied entries. */
+  statusMs: number;
+  totalMs: number;
+}
+
+/** {@link expectConverged}, telling how long each part took. */
+export async function expectConvergedPhases(
+  cluster: E2eCluster,
+  churn: Churn,
+  timeoutMs = 180_000,
+): Promise<ConvergencePhases> {
   const started = Date.now();
   await waitForRoutes(cluster.nodes, churn.expectedRoutes(), timeoutMs);
+  const tablesAt = Date.now();
   for (const name of churn.deleted) await cluster.waitGone(name, timeoutMs);
+  const goneAt = Date.now();
   const nodes = cluster.nodes.map((node) => node.name).sort();
   const wantFinalizers = nodes.map((node) => `${PREFIX}/${node}`).sort();
   await eventually(
@@ -68,7 +90,8 @@ export async function expectConverged(cluster: E2eCluster, churn: Churn, timeout
     'every live object to carry one finalizer per node and report Applied for its generation',
     timeoutMs,
   );
-  return Date.now() - started;
+  const done = Date.now();
+  return { tablesMs: tablesAt - started, goneMs: goneAt - tablesAt, statusMs: done - goneAt, totalMs: done - started };
 }
 
 /** Uids of the live StaticRoutes. */
