@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { importOperators } from '../engine/modules.js';
 import { runOperators } from '../engine/runtime.js';
 import type { RuntimeSettings } from '../engine/settings.js';
-import { applyYoungGeneration, parseYoungGeneration, YOUNG_GENERATION_ENV, type YoungGeneration } from './heap.js';
+import { compactAfterBursts, HEAP_MODE_ENV, limitYoungGeneration, parseHeapMode, type HeapMode } from './heap.js';
 import { createLogger } from './logging.js';
 
 const USAGE = `Usage: opkit run <module> [options]
@@ -32,8 +32,9 @@ Options:
   --grace-period <ms>       how long running handlers may finish on shutdown (default: 30000)
   --kubeconfig <path>       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
   --context <name>          kubeconfig context
-  --young-generation <mode> fixed: keep V8's young generation at its initial size (less memory, more frequent
-                            scavenges); grow: V8's default (default: $OPKIT_YOUNG_GENERATION, then fixed)
+  --heap <lean|default>     lean: keep V8's young generation at its initial size and compact the heap after
+                            bursts of work (less memory, more CPU); default: V8's defaults
+                            (default: $OPKIT_HEAP, then lean)
   -h, --help                show this help
 `;
 
@@ -41,7 +42,7 @@ Options:
 export function parseCommandLine(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
-): { module: string; settings: RuntimeSettings; youngGeneration: YoungGeneration } | 'help' {
+): { module: string; settings: RuntimeSettings; heap: HeapMode } | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -59,7 +60,7 @@ export function parseCommandLine(
       'grace-period': { type: 'string' },
       kubeconfig: { type: 'string' },
       context: { type: 'string' },
-      'young-generation': { type: 'string' },
+      heap: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,13 +87,13 @@ export function parseCommandLine(
   if (values['grace-period']) settings.gracePeriodMs = integer('--grace-period', values['grace-period'], 0);
   if (values.kubeconfig) settings.kubeconfigPath = values.kubeconfig;
   if (values.context) settings.context = values.context;
-  const youngGeneration =
-    values['young-generation'] !== undefined
-      ? parseYoungGeneration(values['young-generation'], '--young-generation')
-      : env[YOUNG_GENERATION_ENV]
-        ? parseYoungGeneration(env[YOUNG_GENERATION_ENV], `$${YOUNG_GENERATION_ENV}`)
-        : 'fixed';
-  return { module, settings, youngGeneration };
+  const heap =
+    values.heap !== undefined
+      ? parseHeapMode(values.heap, '--heap')
+      : env[HEAP_MODE_ENV]
+        ? parseHeapMode(env[HEAP_MODE_ENV], `$${HEAP_MODE_ENV}`)
+        : 'lean';
+  return { module, settings, heap };
 }
 
 function integer(flag: string, value: string, min: number): number {
@@ -113,9 +114,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { module, settings, youngGeneration } = parsed;
+  const { module, settings, heap } = parsed;
   // Before the operator module is imported and the initial list handled: the flag only stops future growth.
-  applyYoungGeneration(youngGeneration);
+  if (heap === 'lean') limitYoungGeneration();
   const logger = createLogger({
     level: settings.logLevel ?? 'info',
     pretty: Boolean(process.stdout.isTTY),
@@ -127,6 +128,12 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const runtime = runOperators(classes, { ...settings, logger });
+  if (heap === 'lean') {
+    compactAfterBursts({
+      requests: () => runtime.requestCount,
+      onCompacted: (durationMs) => logger.debug({ durationMs: Math.round(durationMs) }, 'heap compacted after a burst'),
+    });
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;

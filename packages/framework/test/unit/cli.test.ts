@@ -28,12 +28,12 @@ describe('opkit command line', () => {
       '5000',
       '--kubeconfig',
       '/tmp/kc',
-      '--young-generation',
-      'grow',
+      '--heap',
+      'default',
     ]);
     expect(parsed).toEqual({
       module: './handlers.js',
-      youngGeneration: 'grow',
+      heap: 'default',
       settings: {
         namespaces: ['a', 'b'],
         instanceId: 'node-1',
@@ -48,25 +48,25 @@ describe('opkit command line', () => {
     });
   });
 
-  test('defaults: probes on 0.0.0.0:8080, all namespaces, fixed young generation', () => {
+  test('defaults: probes on 0.0.0.0:8080, all namespaces, lean heap', () => {
     expect(parseCommandLine(['run', 'm.js', '--all-namespaces'], {})).toEqual({
       module: 'm.js',
-      youngGeneration: 'fixed',
+      heap: 'lean',
       settings: { probes: { host: '0.0.0.0', port: 8080 } },
     });
   });
 
-  test('young generation: the option wins over $OPKIT_YOUNG_GENERATION, which wins over the default', () => {
+  test('heap: the option wins over $OPKIT_HEAP, which wins over the default (lean)', () => {
     const mode = (argv: string[], env: NodeJS.ProcessEnv): unknown => {
       const parsed = parseCommandLine(['run', 'm.js', ...argv], env);
-      return parsed === 'help' ? parsed : parsed.youngGeneration;
+      return parsed === 'help' ? parsed : parsed.heap;
     };
-    expect(mode([], {})).toBe('fixed');
-    expect(mode([], { OPKIT_YOUNG_GENERATION: 'grow' })).toBe('grow');
-    expect(mode([], { OPKIT_YOUNG_GENERATION: '' })).toBe('fixed');
-    expect(mode(['--young-generation', 'fixed'], { OPKIT_YOUNG_GENERATION: 'grow' })).toBe('fixed');
-    expect(() => mode(['--young-generation', 'small'], {})).toThrow(/--young-generation must be fixed or grow/);
-    expect(() => mode([], { OPKIT_YOUNG_GENERATION: 'off' })).toThrow(/OPKIT_YOUNG_GENERATION/);
+    expect(mode([], {})).toBe('lean');
+    expect(mode([], { OPKIT_HEAP: 'default' })).toBe('default');
+    expect(mode([], { OPKIT_HEAP: '' })).toBe('lean');
+    expect(mode(['--heap', 'lean'], { OPKIT_HEAP: 'default' })).toBe('lean');
+    expect(() => mode(['--heap', 'small'], {})).toThrow(/--heap must be lean or default/);
+    expect(() => mode([], { OPKIT_HEAP: 'off' })).toThrow(/OPKIT_HEAP/);
   });
 
   test('usage errors', () => {

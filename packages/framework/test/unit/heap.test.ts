@@ -8,23 +8,58 @@ vi.mock('node:v8', async (importOriginal) => ({
 }));
 
 const v8 = await import('node:v8');
-const { applyYoungGeneration, parseYoungGeneration } = await import('../../src/ops/heap.js');
+const { compactAfterBursts, limitYoungGeneration, parseHeapMode } = await import('../../src/ops/heap.js');
 
-describe('young generation', () => {
-  afterEach(() => vi.mocked(v8.setFlagsFromString).mockClear());
-
-  test('fixed stops the growth of the semi-spaces; grow changes nothing', () => {
-    applyYoungGeneration('fixed');
-    expect(v8.setFlagsFromString).toHaveBeenCalledWith('--semi-space-growth-factor=1');
+describe('heap settings', () => {
+  afterEach(() => {
     vi.mocked(v8.setFlagsFromString).mockClear();
-    applyYoungGeneration('grow');
-    expect(v8.setFlagsFromString).not.toHaveBeenCalled();
+    vi.useRealTimers();
   });
 
-  test('values', () => {
-    expect(parseYoungGeneration('fixed', '--x')).toBe('fixed');
-    expect(parseYoungGeneration('grow', '--x')).toBe('grow');
-    expect(() => parseYoungGeneration('small', '--x')).toThrow('--x must be fixed or grow, not small');
+  test('limitYoungGeneration stops the growth of the semi-spaces', () => {
+    limitYoungGeneration();
+    expect(v8.setFlagsFromString).toHaveBeenCalledWith('--semi-space-growth-factor=1');
+  });
+
+  test('modes', () => {
+    expect(parseHeapMode('lean', '--x')).toBe('lean');
+    expect(parseHeapMode('default', '--x')).toBe('default');
+    expect(() => parseHeapMode('small', '--x')).toThrow('--x must be lean or default, not small');
+  });
+
+  test('compacts once after a burst of requests followed by quiet, not while busy or idle', () => {
+    vi.useFakeTimers();
+    let requests = 0;
+    const compact = vi.fn();
+    const stop = compactAfterBursts({ requests: () => requests, burst: 100, quietMs: 3000, periodMs: 1000, compact });
+    // Idle: no burst, no compaction.
+    vi.advanceTimersByTime(10_000);
+    expect(compact).not.toHaveBeenCalled();
+    // Busy: requests keep coming.
+    for (let i = 0; i < 10; i += 1) {
+      requests += 30;
+      vi.advanceTimersByTime(1000);
+    }
+    expect(compact).not.toHaveBeenCalled();
+    // Quiet after the burst: one compaction, after quietMs.
+    vi.advanceTimersByTime(2000);
+    expect(compact).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(2000);
+    expect(compact).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(30_000);
+    expect(compact).toHaveBeenCalledTimes(1);
+    // A few requests (a watch event handled) are no burst.
+    requests += 10;
+    vi.advanceTimersByTime(30_000);
+    expect(compact).toHaveBeenCalledTimes(1);
+    // The next burst: compacted again.
+    requests += 200;
+    vi.advanceTimersByTime(10_000);
+    expect(compact).toHaveBeenCalledTimes(2);
+    stop();
+    requests += 500;
+    vi.advanceTimersByTime(30_000);
+    expect(compact).toHaveBeenCalledTimes(2);
   });
 
   // The flag works only because V8 reads it at each resize: guard against a Node.js upgrade that stops doing so.

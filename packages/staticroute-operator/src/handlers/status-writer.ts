@@ -47,6 +47,9 @@ const MAX_SUMMARY_ATTEMPTS = 6;
 const REFRESH_STEP_MS = 1_500;
 /** Ranks beyond this one wait as long as it. */
 const MAX_REFRESH_RANK = 8;
+/** First delay before a failed write is tried again; doubled per consecutive failure of that object, up to the cap. */
+const RETRY_INITIAL_MS = 500;
+const RETRY_MAX_MS = 10_000;
 
 /** Tuning of {@link StatusWriter}. */
 export interface StatusWriterOptions {
@@ -61,6 +64,13 @@ export class StatusWriter {
   private readonly active = new Set<string>();
   /** Summary checks waiting for this node's turn, with the latest copy of their object. */
   private readonly refreshes = new Map<string, { object: StaticRouteObject; timer: ReturnType<typeof setTimeout> }>();
+  /**
+   * Writes that failed (API server restarting, overloaded), waiting to be tried again with backoff, and the count of
+   * consecutive failures per object. Without this, entries written during an outage waited for the agent's next full
+   * pass (up to a minute) although the API was back within seconds.
+   */
+  private readonly retries = new Map<string, { job: Job; timer: ReturnType<typeof setTimeout> }>();
+  private readonly failures = new Map<string, number>();
   private readonly idle: Array<() => void> = [];
   private readonly concurrency: number;
   private readonly refreshStepMs: number;
@@ -139,6 +149,8 @@ export class StatusWriter {
   stop(): void {
     this.stopped = true;
     for (const name of [...this.refreshes.keys()]) this.cancelRefresh(name);
+    for (const { timer } of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
     this.wakeIfIdle();
   }
 
@@ -176,8 +188,35 @@ export class StatusWriter {
 
   private enqueue(name: string, job: Job): void {
     if (this.stopped) return;
+    const retry = this.retries.get(name);
+    if (retry) {
+      // The newer job supersedes the retry, but must not lose an entry the retry still owed.
+      clearTimeout(retry.timer);
+      this.retries.delete(name);
+      job = { object: job.object, outcome: job.outcome ?? retry.job.outcome };
+    }
     this.jobs.set(name, job);
     this.pump();
+  }
+
+  /**
+   * Tries a failed write again after a capped, jittered exponential delay, unless a newer job for the object is
+   * already queued (it carries the newest outcome). A retry waiting for its time does not make the writer busy.
+   */
+  private scheduleRetry(name: string, job: Job): void {
+    if (this.stopped || this.jobs.has(name)) return;
+    const failures = (this.failures.get(name) ?? 0) + 1;
+    this.failures.set(name, failures);
+    const ceiling = Math.min(RETRY_MAX_MS, RETRY_INITIAL_MS * 2 ** (failures - 1));
+    const delayMs = ceiling / 2 + Math.random() * (ceiling / 2);
+    const timer = setTimeout(() => {
+      const due = this.retries.get(name);
+      if (!due) return;
+      this.retries.delete(name);
+      this.enqueue(name, due.job);
+    }, delayMs);
+    timer.unref();
+    this.retries.set(name, { job, timer });
   }
 
   private pump(): void {
@@ -188,11 +227,15 @@ export class StatusWriter {
       this.active.add(name);
       void this.write(job)
         .then(
-          () => this.logOutage(this.outage.succeeded(Date.now())),
+          () => {
+            this.failures.delete(name);
+            this.logOutage(this.outage.succeeded(Date.now()));
+          },
           (error: unknown) => {
             const log = this.outage.failed(describeFailure(error), Date.now());
             if (log) this.logOutage(log, name);
             else this.logger.debug({ error: describeFailure(error), object: name }, 'cannot write status (still)');
+            this.scheduleRetry(name, job);
           },
         )
         .finally(() => {
@@ -205,12 +248,12 @@ export class StatusWriter {
 
   /**
    * Status writes fail together (the API server restarting or overloaded): one warning when they begin to fail, one
-   * line when they work again. The entries are written again by the agent's next full pass.
+   * line when they work again. Each failed write is tried again with backoff (and by the agent's next full pass).
    */
   private logOutage(log: OutageLog | undefined, object?: string): void {
     if (!log) return;
     if (log.kind === 'began') {
-      this.logger.warn({ error: log.error, object }, 'cannot write status: retrying with the next reconcile');
+      this.logger.warn({ error: log.error, object }, 'cannot write status: retrying with backoff');
     } else {
       this.logger.info(
         { failures: log.failures, durationMs: log.durationMs, lastError: log.lastError },

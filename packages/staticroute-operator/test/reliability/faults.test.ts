@@ -232,6 +232,65 @@ describe('process faults', () => {
       TIMEOUT,
     );
   });
+
+  describe('status writes refused for a while', () => {
+    it('are retried with backoff once the API accepts them again, without waiting for a periodic pass', async () => {
+      // A periodic pass of an hour: only the status writer's own retries can bring the entries within the bound.
+      await cluster.stopOperators();
+      await cluster.startOperators({ env: { RECONCILE_INTERVAL_SECONDS: '3600' } });
+      const patchRole = async (ops: object[]) => {
+        const result = await cluster.kubectl([
+          'patch',
+          'clusterrole',
+          'k8s-staticroute-operator',
+          '--type=json',
+          '-p',
+          JSON.stringify(ops),
+        ]);
+        expect(result.code, result.stderr).toBe(0);
+      };
+      const read = await cluster.kubectl(['get', 'clusterrole', 'k8s-staticroute-operator', '-o', 'json']);
+      const role = JSON.parse(read.stdout) as { rules: Array<{ resources: string[] }> };
+      const statusRule = role.rules.findIndex((rule) => rule.resources.includes('staticroutes/status'));
+      expect(statusRule, 'the shipped role grants staticroutes/status').toBeGreaterThanOrEqual(0);
+      await patchRole([{ op: 'remove', path: `/rules/${statusRule}` }]);
+      try {
+        await cluster.apply(
+          cluster.staticRoute('refused-status', { destinations: ['34.118.0.0/16'], gateway: GATEWAY_A }),
+        );
+        await waitForRoutes(cluster.nodes, [`34.118.0.0/16 via ${GATEWAY_A}`]);
+        await eventually(
+          async () =>
+            cluster.nodes.every((node) =>
+              logsOf(cluster.operators.get(node.name)!).some((entry) => /cannot write status/.test(entry.msg)),
+            ),
+          'every node logged a refused status write',
+        );
+      } finally {
+        await patchRole([{ op: 'add', path: `/rules/${statusRule}`, value: role.rules[statusRule] }]);
+      }
+      await eventually(
+        async () => {
+          const object = await cluster.getStaticRoute('refused-status');
+          const generation = object?.metadata.generation;
+          return (
+            object?.status?.ready === '3/3' &&
+            cluster.nodes.every((node) => {
+              const entry = object.status?.nodes?.[node.name];
+              return entry?.state === 'Applied' && entry.observedGeneration === generation;
+            })
+          );
+        },
+        'every node reported Applied after the role was restored',
+        60_000,
+      );
+      await cluster.deleteStaticRoute('refused-status');
+      await cluster.waitGone('refused-status');
+      await cluster.stopOperators();
+      await cluster.startOperators();
+      operatorsAlive();
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
