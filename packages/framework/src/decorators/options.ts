@@ -70,8 +70,8 @@ export interface OperatorOptions {
    *
    * It must keep `metadata` `name`, `namespace`, `uid`, `resourceVersion`, `generation`, `deletionTimestamp` and
    * `finalizers` unchanged (an object whose identity it changes is cached untransformed, with an error logged), and
-   * should keep `spec`, `labels` and `annotations` whole: they make the essence compared with the diff-base (the
-   * framework's own writes return untransformed copies, so a field the cache lacks looks like a change), the
+   * should keep `spec`, `labels` and `annotations` whole: they make the essence compared with the diff-base (a
+   * field the cache lacks looks like a change; the copies the framework's own writes return are transformed too), the
    * diff-base and progress live in the framework's `<prefix>/` annotations, and its metadata patches are built from
    * the cached labels, annotations and finalizers. kubectl's `last-applied-configuration`, which the essence
    * ignores, is safe to drop. It runs synchronously in the watch loop for every object and event: keep it cheap,

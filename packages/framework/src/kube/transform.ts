@@ -18,8 +18,8 @@ import type { KubeObject } from './types.js';
  * `metadata.name`, `namespace`, `uid`, `resourceVersion`, `generation`, `deletionTimestamp` and `finalizers`
  * unchanged (the watcher refuses a result whose identity fields differ and caches the object untransformed), and
  * should keep `spec`, `labels` and `annotations` whole: the engine compares them (the essence) with the diff-base,
- * and the copies its own writes return are not transformed, so a field the cache lacks looks like a change; the
- * diff-base and progress live in the framework's own annotations; its guarded patches are built from the cached
+ * so a field the cache lacks looks like a change (the copies its own writes return go through the same transform);
+ * the diff-base and progress live in the framework's own annotations; its guarded patches are built from the cached
  * labels, annotations and finalizers. `status`, other top-level fields and kubectl's last-applied-configuration
  * annotation (which the essence ignores) are safe to drop. The transform runs synchronously in the watch loop, once
  * per list item and watch event: keep it cheap. Copy rather than `delete` properties (see {@link stripManagedFields}).
