@@ -95,75 +95,72 @@ async function churnWithFaults(
   return durations;
 }
 
+/** One control-plane fault scenario: churn with `faults` injections, then convergence and the handled-once check. */
+async function churnThroughControlPlaneFaults(scenario: {
+  figure: string;
+  seed: number;
+  prefix: string;
+  firstSerial?: number;
+  faults: number;
+  inject: () => Promise<void>;
+}): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const before = await scrapeAll(cluster.nodes);
+  const churn = new Churn(cluster, {
+    seed: scenario.seed,
+    gateways: [GATEWAY_A, GATEWAY_B],
+    prefix: scenario.prefix,
+    ...(scenario.firstSerial === undefined ? {} : { firstSerial: scenario.firstSerial }),
+  });
+  const restarts = await churnWithFaults(churn, PLAN.operations, scenario.faults, scenario.inject);
+  expect(restarts).toHaveLength(scenario.faults);
+  const converged = await expectConvergedPhases(cluster, churn);
+  operatorsAlive();
+  const logs = new Map(
+    cluster.nodes.map((node) => [
+      node.name,
+      logsOf(cluster.operators.get(node.name)!).filter((entry) => entry.time >= startedAt),
+    ]),
+  );
+  const handled = expectEachChangeHandledOnce(before, await scrapeAll(cluster.nodes), churn, logs);
+  recordFigures(scenario.figure, {
+    seed: scenario.seed,
+    restarts: restarts.length,
+    restartMs: restarts,
+    changes: churn.counts,
+    convergedAfterChurnMs: converged.totalMs,
+    convergedPhasesMs: converged,
+    handlerSuccessesPerNode: handled,
+    operatorWarnings: [...logs.values()].map((entries) => warnings(entries).length),
+  });
+}
+
 describe('process faults', () => {
   describe('control plane faults during churn', () => {
     it(
       `API server restarted ${PLAN.apiRestarts}x during ${PLAN.operations} changes: converges, each change handled once`,
-      async () => {
-        const startedAt = new Date().toISOString();
-        const before = await scrapeAll(cluster.nodes);
-        const churn = new Churn(cluster, { seed: SEED, gateways: [GATEWAY_A, GATEWAY_B], prefix: 'api' });
-        const restarts = await churnWithFaults(churn, PLAN.operations, PLAN.apiRestarts, () =>
-          cluster.controlPlane.restartApiServer(),
-        );
-        expect(restarts).toHaveLength(PLAN.apiRestarts);
-        const converged = await expectConvergedPhases(cluster, churn);
-        operatorsAlive();
-        const logs = new Map(
-          cluster.nodes.map((node) => [
-            node.name,
-            logsOf(cluster.operators.get(node.name)!).filter((entry) => entry.time >= startedAt),
-          ]),
-        );
-        const handled = expectEachChangeHandledOnce(before, await scrapeAll(cluster.nodes), churn, logs);
-        recordFigures('api-server-restarts', {
+      () =>
+        churnThroughControlPlaneFaults({
+          figure: 'api-server-restarts',
           seed: SEED,
-          restarts: restarts.length,
-          restartMs: restarts,
-          changes: churn.counts,
-          convergedAfterChurnMs: converged.totalMs,
-          convergedPhasesMs: converged,
-          handlerSuccessesPerNode: handled,
-          operatorWarnings: [...logs.values()].map((entries) => warnings(entries).length),
-        });
-      },
+          prefix: 'api',
+          faults: PLAN.apiRestarts,
+          inject: () => cluster.controlPlane.restartApiServer(),
+        }),
       TIMEOUT,
     );
 
     it(
       `etcd killed and restarted ${PLAN.etcdRestarts}x during ${PLAN.operations} changes: converges, each change handled once`,
-      async () => {
-        const startedAt = new Date().toISOString();
-        const before = await scrapeAll(cluster.nodes);
-        const churn = new Churn(cluster, {
+      () =>
+        churnThroughControlPlaneFaults({
+          figure: 'etcd-restarts',
           seed: SEED + 1,
-          gateways: [GATEWAY_A, GATEWAY_B],
           prefix: 'etcd',
           firstSerial: 1000,
-        });
-        const restarts = await churnWithFaults(churn, PLAN.operations, PLAN.etcdRestarts, () =>
-          cluster.controlPlane.restartEtcd(),
-        );
-        expect(restarts).toHaveLength(PLAN.etcdRestarts);
-        const converged = await expectConvergedPhases(cluster, churn);
-        operatorsAlive();
-        const logs = new Map(
-          cluster.nodes.map((node) => [
-            node.name,
-            logsOf(cluster.operators.get(node.name)!).filter((entry) => entry.time >= startedAt),
-          ]),
-        );
-        const handled = expectEachChangeHandledOnce(before, await scrapeAll(cluster.nodes), churn, logs);
-        recordFigures('etcd-restarts', {
-          seed: SEED + 1,
-          restarts: restarts.length,
-          restartMs: restarts,
-          changes: churn.counts,
-          convergedAfterChurnMs: converged.totalMs,
-          convergedPhasesMs: converged,
-          handlerSuccessesPerNode: handled,
-        });
-      },
+          faults: PLAN.etcdRestarts,
+          inject: () => cluster.controlPlane.restartEtcd(),
+        }),
       TIMEOUT,
     );
   });
