@@ -108,4 +108,6 @@ export {
   type WatcherState,
   type WatchRestartReason,
 } from './kube/watcher.js';
+/** V8 heap settings for long-running operators (what `opkit run --heap lean` applies). */
+export { compactAfterBursts, compactHeap, limitYoungGeneration, type BurstOptions } from './ops/heap.js';
 export type { Logger } from 'pino';

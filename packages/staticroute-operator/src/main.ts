@@ -6,12 +6,13 @@
  * gracefully: no new work, running handlers finish within the grace period, exit 0. Routes stay in the kernel across
  * restarts; the next start converges from what the kernel holds.
  */
-import { limitYoungGeneration } from './adapters/heap.js';
+import { limitYoungGeneration } from 'opkit/heap';
 import { readConfig } from './logic/config.js';
 
 async function main(): Promise<number> {
-  // Before the framework and its dependencies are even loaded (hence the dynamic imports below): loading them is the
-  // first allocation burst, and the young generation would grow under it and stay grown.
+  // Before the framework and its dependencies are even loaded (hence the dynamic imports below and the small
+  // `opkit/heap` entry point): loading them is the first allocation burst, and the young generation would grow under
+  // it and stay grown.
   limitYoungGeneration();
   const { runOperators } = await import('opkit');
   const { StaticRouteOperator } = await import('./handlers/operator.js');

@@ -1,7 +1,9 @@
 /**
  * V8 heap settings for a long-running operator process (`opkit run --heap`), applied from inside the process (no
  * `node` command-line flags, so `opkit run`, a container's entry point and `node dist/ops/cli.js` get them alike).
- * The same two measures as the StaticRoute agent's (`staticroute-operator/src/adapters/heap.ts`):
+ * Exported for operators that schedule their own compaction (the StaticRoute agent compacts after a burst of route
+ * planning, which it knows better than a request count). Measured there at 10,000 routes: a live heap of ~23 MB in a
+ * process holding 135-185 MB before these two measures.
  *
  * - The young generation (new space: two semi-spaces) starts at 1 MiB per semi-space and doubles under a burst of
  *   allocations up to `--max-semi-space-size` (16 MiB on Node 20, 64 MiB on Node 24); V8 does not shrink it back
@@ -45,6 +47,9 @@ export function compactHeap(): void {
     collect = runInNewContext('gc') as () => void;
   }
   // Twice: the first marks each page's live bytes, the second evacuates the sparse pages so whole pages are unmapped.
+  // One collection freed the garbage but left it spread over half-empty pages (measured on 150,000 survivors of 1.5
+  // million objects: heap 103 MB after one, 37 MB after two). Called without options: with an options object Node
+  // 20's V8 left the garbage in place.
   collect();
   collect();
 }

@@ -18,6 +18,7 @@
  * no watch and posts no Event of its own.
  */
 import type { EventPublisher, KubeApi, KubeObject, Logger, NodeCache, NodeChange } from 'opkit';
+import { compactHeap, limitYoungGeneration } from 'opkit/heap';
 import { affectedScope, ClaimIndex } from '../logic/claims.js';
 import { computeDesiredState, type DesiredRoute, type DesiredState } from '../logic/desired.js';
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
@@ -32,11 +33,11 @@ import {
   type RoutePlan,
 } from '../logic/plan.js';
 import { RouteView } from '../logic/route-view.js';
+import { isNewerVersion } from '../logic/resource-version.js';
 import type { NodeAddress, SafetyPolicy } from '../logic/safety.js';
 import { parseRouteSpec, type StaticRouteObject } from '../logic/spec.js';
 import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
-import { compactHeap, limitYoungGeneration } from '../adapters/heap.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
 import { STATIC_ROUTES } from './resource.js';
@@ -99,17 +100,6 @@ interface Absorbed {
   recheck: boolean;
 }
 
-/**
- * Whether `a` is a later version than `b` of the same object. resourceVersions are etcd revisions in practice;
- * anything else is taken as "different, so newer" (the API's copy wins).
- */
-function isNewerVersion(a: string | undefined, b: string | undefined): boolean {
-  if (a === b || a === undefined) return false;
-  if (b === undefined) return true;
-  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
-  return true;
-}
-
 /** Changes whenever something that decides the object's routes changes; status writes leave it alone. */
 function claimFingerprint(object: StaticRouteObject): string {
   const { uid, generation, deletionTimestamp, annotations } = object.metadata;
@@ -153,7 +143,7 @@ export class NodeRouteAgent {
   private listing: Listing | undefined;
   private readonly listOutage = new Outage();
   private driftTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Objects planned since the heap was last compacted (see adapters/heap.ts). */
+  /** Objects planned since the heap was last compacted (see opkit's compactHeap). */
   private workSinceCompaction = 0;
   private compactionTimer: ReturnType<typeof setTimeout> | undefined;
   private periodicTimer: ReturnType<typeof setInterval> | undefined;

@@ -1,12 +1,12 @@
 /**
  * The status summary converges when many nodes report at the same moment: every writer patches its own entry, and
- * the shared `status.ready` / conditions are written only with a resourceVersion precondition.
+ * the shared `status.ready` / conditions are written only by checks, with a resourceVersion precondition.
  * Real API server; twelve StatusWriters stand in for twelve nodes.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, type KubeApi, type KubeObject, type Logger, type ResourceRef } from 'opkit';
-import { startControlPlane, type ControlPlane } from '@opkit/testbed';
+import { apiRequest, startControlPlane, type ApiResponse, type ControlPlane } from '@opkit/testbed';
 import { StatusWriter } from '../../src/handlers/status-writer.js';
 import type { StaticRouteObject } from '../../src/logic/spec.js';
 import type { NodeOutcome } from '../../src/logic/status.js';
@@ -19,8 +19,10 @@ const quiet = { warn: () => undefined, info: () => undefined, debug: () => undef
 /** Summary writes (merge patches with a resourceVersion precondition) sent so far, per object. */
 const summaryWrites = new Map<string, number>();
 
-/** The two verbs StatusWriter uses, over the test bed's admin client (the API server itself is real). */
-function apiFor(cp: ControlPlane): KubeApi {
+type Send = (method: string, apiPath: string, body?: unknown, contentType?: string) => Promise<ApiResponse>;
+
+/** The verbs StatusWriter uses, over the test bed's plain HTTPS client (the API server itself is real). */
+function apiFor(send: Send): KubeApi {
   const check = <T>(response: { status: number; body: unknown; text: string }): T => {
     if (response.status >= 400) throw new ApiError(response.status, response.text);
     return response.body as T;
@@ -28,7 +30,7 @@ function apiFor(cp: ControlPlane): KubeApi {
   const unsupported = () => Promise.reject(new Error('not used by StatusWriter'));
   return {
     get: async <T extends KubeObject>(_ref: ResourceRef, name: string) =>
-      check<T>(await cp.request('GET', `${BASE}/${name}`)),
+      check<T>(await send('GET', `${BASE}/${name}`)),
     patch: async <T extends KubeObject>(
       _ref: ResourceRef,
       name: string,
@@ -39,7 +41,7 @@ function apiFor(cp: ControlPlane): KubeApi {
         summaryWrites.set(name, (summaryWrites.get(name) ?? 0) + 1);
       }
       return check<T>(
-        await cp.request(
+        await send(
           'PATCH',
           `${BASE}/${name}${options?.subresource ? `/${options.subresource}` : ''}`,
           body,
@@ -53,6 +55,19 @@ function apiFor(cp: ControlPlane): KubeApi {
     watch: unsupported,
     requestCount: 0,
   } as KubeApi;
+}
+
+/** The admin's requests. */
+const admin: Send = (method, apiPath, body, contentType) => controlPlane.request(method, apiPath, body, contentType);
+
+/** Writes status as someone else would (the framework, a person), without recomputing the summary. */
+async function patchStatus(name: string, body: object): Promise<void> {
+  const response = await controlPlane.request('PATCH', `${BASE}/${name}/status`, body, 'application/merge-patch+json');
+  expect(response.status, response.text).toBe(200);
+}
+
+async function readyOf(name: string): Promise<string | undefined> {
+  return ((await read(name)).status as { ready?: string } | undefined)?.ready;
 }
 
 async function read(name: string): Promise<StaticRouteObject> {
@@ -74,18 +89,25 @@ describe('StatusWriter', () => {
   const inventory = new Map(nodeNames.map((name) => [name, { 'kubernetes.io/hostname': name }]));
   const applied: NodeOutcome = { state: 'Applied', message: '1/1 routes applied', routes: 1 };
 
-  it.each([1, 2, 3])('twelve nodes reporting at once converge on READY 12/12 (round %i)', async (round) => {
-    const name = `concurrent-${round}`;
+  async function createStaticRoute(name: string, destination: string): Promise<void> {
     await controlPlane.kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({
         apiVersion: 'networking.digitalocean.com/v1',
         kind: 'StaticRoute',
         metadata: { name },
-        spec: { destinations: ['198.51.100.1'], gateway: '10.116.0.5' },
+        spec: { destinations: [destination], gateway: '10.116.0.5' },
       }),
     });
+  }
+
+  it.each([1, 2, 3])('twelve nodes reporting at once converge on READY 12/12 (round %i)', async (round) => {
+    const name = `concurrent-${round}`;
+    await createStaticRoute(name, '198.51.100.1');
     const object = await read(name);
-    const writers = nodeNames.map((node) => new StatusWriter(apiFor(controlPlane), node, quiet, () => inventory));
+    // No watch feeds these writers: each node's own check after its entry write (at its turn) must be enough.
+    const writers = nodeNames.map(
+      (node) => new StatusWriter(apiFor(admin), node, quiet, () => inventory, { refreshStepMs: 50 }),
+    );
     for (const writer of writers) writer.report(object, applied);
     await Promise.all(writers.map((writer) => writer.flush()));
     const final = (await read(name)) as StaticRouteObject & {
@@ -98,18 +120,16 @@ describe('StatusWriter', () => {
     expect(Object.keys(final.status.nodes).sort()).toEqual([...nodeNames].sort());
     expect(final.status.ready).toBe('12/12');
     expect(final.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+    // At most one summary write per node: writing it with every entry made the writers contend, each 409 bringing
+    // a re-read and another write.
+    expect(summaryWrites.get(name)).toBeLessThanOrEqual(nodeNames.length);
   });
 
   it('a summary made stale by someone else is fixed on the next event (refresh)', async () => {
     const name = 'concurrent-1';
     // Another writer (e.g. the framework removing a dead node's entry) changes entries without the summary.
-    await controlPlane.request(
-      'PATCH',
-      `${BASE}/${name}/status`,
-      { status: { nodes: { 'node-12': null } } },
-      'application/merge-patch+json',
-    );
-    const writer = new StatusWriter(apiFor(controlPlane), 'node-1', quiet, () => inventory);
+    await patchStatus(name, { status: { nodes: { 'node-12': null } } });
+    const writer = new StatusWriter(apiFor(admin), 'node-1', quiet, () => inventory);
     writer.refresh(await read(name));
     await writer.flush();
     const final = (await read(name)) as StaticRouteObject & { status: { ready: string } };
@@ -118,14 +138,7 @@ describe('StatusWriter', () => {
 
   it('twelve nodes seeing the same stale summary: the first in rank fixes it, the others only check', async () => {
     const name = 'stale-summary';
-    await controlPlane.kubectl(['apply', '-f', '-'], {
-      input: JSON.stringify({
-        apiVersion: 'networking.digitalocean.com/v1',
-        kind: 'StaticRoute',
-        metadata: { name },
-        spec: { destinations: ['198.51.100.2'], gateway: '10.116.0.5' },
-      }),
-    });
+    await createStaticRoute(name, '198.51.100.2');
     const entries = Object.fromEntries(
       nodeNames.map((node) => [
         node,
@@ -138,16 +151,11 @@ describe('StatusWriter', () => {
       ]),
     );
     // Entries written by others, summary not recomputed: every node's watch delivers this.
-    await controlPlane.request(
-      'PATCH',
-      `${BASE}/${name}/status`,
-      { status: { nodes: entries, ready: '0/12' } },
-      'application/merge-patch+json',
-    );
+    await patchStatus(name, { status: { nodes: entries, ready: '0/12' } });
     const stale = await read(name);
     // A step far longer than the test: only node-1 (rank 0) may write before the others see its fix.
     const writers = nodeNames.map(
-      (node) => new StatusWriter(apiFor(controlPlane), node, quiet, () => inventory, { refreshStepMs: 600_000 }),
+      (node) => new StatusWriter(apiFor(admin), node, quiet, () => inventory, { refreshStepMs: 600_000 }),
     );
     for (const writer of writers) writer.refresh(stale);
     await writers[0]?.flush();
@@ -161,53 +169,87 @@ describe('StatusWriter', () => {
 
   it('a node later in rank fixes a stale summary when nobody before it does', async () => {
     const name = 'stale-summary';
-    await controlPlane.request(
-      'PATCH',
-      `${BASE}/${name}/status`,
-      { status: { ready: '0/12' } },
-      'application/merge-patch+json',
-    );
-    const writer = new StatusWriter(apiFor(controlPlane), 'node-5', quiet, () => inventory, { refreshStepMs: 50 });
+    await patchStatus(name, { status: { ready: '0/12' } });
+    const writer = new StatusWriter(apiFor(admin), 'node-5', quiet, () => inventory, { refreshStepMs: 50 });
     writer.refresh(await read(name));
     await writer.flush();
-    expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('12/12');
+    expect(await readyOf(name)).toBe('12/12');
   });
 
   it('a check that meets a newer write (409) leaves the summary to the check of that write', async () => {
     const name = 'stale-summary';
-    await controlPlane.request(
-      'PATCH',
-      `${BASE}/${name}/status`,
-      { status: { ready: '0/12' } },
-      'application/merge-patch+json',
-    );
+    await patchStatus(name, { status: { ready: '0/12' } });
     const seen = await read(name);
     // A newer write the writer has not seen yet (its watch event is still to come).
-    await controlPlane.request(
-      'PATCH',
-      `${BASE}/${name}/status`,
-      { status: { note: 'someone else' } },
-      'application/merge-patch+json',
-    );
+    await patchStatus(name, { status: { note: 'someone else' } });
     const writes = summaryWrites.get(name) ?? 0;
-    const writer = new StatusWriter(apiFor(controlPlane), 'node-1', quiet, () => inventory);
+    const writer = new StatusWriter(apiFor(admin), 'node-1', quiet, () => inventory);
     writer.refresh(seen);
     await writer.flush();
     expect(summaryWrites.get(name)).toBe(writes + 1);
-    expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('0/12');
+    expect(await readyOf(name)).toBe('0/12');
     // The newer write's event arrives: its check fixes the summary.
     writer.refresh(await read(name));
     await writer.flush();
     expect(summaryWrites.get(name)).toBe(writes + 2);
-    expect(((await read(name)) as StaticRouteObject & { status: { ready: string } }).status.ready).toBe('12/12');
+    expect(await readyOf(name)).toBe('12/12');
   });
 
   it('does not rewrite an unchanged entry', async () => {
     const name = 'concurrent-2';
     const before = await read(name);
-    const writer = new StatusWriter(apiFor(controlPlane), 'node-3', quiet, () => inventory);
+    const writer = new StatusWriter(apiFor(admin), 'node-3', quiet, () => inventory);
     writer.report(before, applied);
     await writer.flush();
     expect((await read(name)).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it('an entry write refused while a summary check is queued is retried, not dropped', async () => {
+    const name = 'refused-entry';
+    await createStaticRoute(name, '198.51.100.3');
+    const object = await read(name);
+    // A ServiceAccount that may not write status yet: every write is refused (403) until the binding exists.
+    const token = await controlPlane.mintToken('default', 'status-writer');
+    const credentials = { server: controlPlane.server, caPem: controlPlane.caPem, token };
+    const serviceAccount: Send = (method, apiPath, body, contentType) =>
+      apiRequest(credentials, method, apiPath, body, { contentType });
+    const writer = new StatusWriter(apiFor(serviceAccount), 'node-1', quiet, () => inventory);
+    writer.report(object, applied);
+    // A watch event arrives while the entry write is on the wire: the first node in rank queues a summary check.
+    writer.refresh(object);
+    await writer.flush();
+    expect((await read(name)).status, 'nothing could be written yet').toBeUndefined();
+    await controlPlane.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRole',
+            metadata: { name: 'staticroute-status-writer' },
+            rules: [
+              { apiGroups: ['networking.digitalocean.com'], resources: ['staticroutes/status'], verbs: ['patch'] },
+            ],
+          },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRoleBinding',
+            metadata: { name: 'staticroute-status-writer' },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'staticroute-status-writer' },
+            subjects: [{ kind: 'ServiceAccount', name: 'status-writer', namespace: 'default' }],
+          },
+        ],
+      }),
+    });
+    // The writer retries with backoff on its own (up to 10 s apart); no further report or event comes.
+    const deadline = Date.now() + 60_000;
+    let entry: unknown;
+    while (entry === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      entry = ((await read(name)).status as { nodes?: Record<string, unknown> } | undefined)?.nodes?.['node-1'];
+    }
+    writer.stop();
+    expect(entry, 'the entry refused first was written once allowed').toMatchObject({ state: 'Applied' });
   });
 });
