@@ -15,13 +15,14 @@
  * Run: node --import ./packages/framework/bench/register.mjs packages/framework/bench/latency.ts
  *        [--samples=100] [--warmup=5] [--quick]
  */
+import { figure, fixed, numericOptions, printTable, summarize } from '@opkit/testbed/bench';
 import { OnCreate, OnDelete, OnUpdate, Operator, type HandlerContext } from 'opkit';
 import { startOperator } from 'opkit/testing';
 import type { BenchObject } from './lib/api.js';
 import { collectionPath, GROUP, kindOf, objectPath, startBenchCluster, widget } from './lib/cluster.js';
-import { figure, fixed, options, printTable, summarize, writeResults } from './lib/report.js';
+import { writeResults } from './lib/report.js';
 
-const opts = options({ samples: 100, warmup: 5 }, { samples: 30 });
+const opts = numericOptions({ samples: 100, warmup: 5 }, { samples: 30 });
 const HANDLED = 'latencywidgets';
 const UNHANDLED = 'floorwidgets';
 /** The object patched for the baseline (in the unhandled CRD; names are unique across both CRDs here). */
@@ -198,27 +199,15 @@ async function main(): Promise<void> {
   writeResults(
     'latency',
     [
-      figure(
-        'update: accepted -> handler starts, median',
-        s.update.median,
-        'ms',
-        { op: '<', value: 20 },
-        {
-          name: 'bare patch round trip',
-          value: s.bareRtt.median,
-        },
-      ),
+      figure('update: accepted -> handler starts, median', s.update.median, 'ms', {
+        target: { op: '<', value: 20 },
+        baseline: { name: 'bare patch round trip', value: s.bareRtt.median },
+      }),
       figure('update: accepted -> handler starts, p90', s.update.p90, 'ms'),
-      figure(
-        'create: accepted -> handler starts, median',
-        s.create.median,
-        'ms',
-        { op: '<', value: 20 },
-        {
-          name: 'bare patch round trip',
-          value: s.bareRtt.median,
-        },
-      ),
+      figure('create: accepted -> handler starts, median', s.create.median, 'ms', {
+        target: { op: '<', value: 20 },
+        baseline: { name: 'bare patch round trip', value: s.bareRtt.median },
+      }),
       figure('create: accepted -> handler starts, p90', s.create.p90, 'ms'),
     ],
     { options: opts, summaries: s, samples, cycles },

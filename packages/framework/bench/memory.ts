@@ -17,11 +17,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { figure, fixed, median, numericOptions, printTable } from '@opkit/testbed/bench';
 import { createWidgets, handlerSuccesses, startBenchCluster, type BenchCluster } from './lib/cluster.js';
 import { metricSum, nodeFlagsFromArgs, startOperatorProcess, type OperatorProcess } from './lib/operator-process.js';
-import { figure, fixed, median, options, printTable, writeResults } from './lib/report.js';
+import { writeResults } from './lib/report.js';
 
-const opts = options({ runs: 3, objects: 5000, parallel: 16 }, { runs: 1, objects: 2000 });
+const opts = numericOptions({ runs: 3, objects: 5000, parallel: 16 }, { runs: 1, objects: 2000 });
 const MiB = 2 ** 20;
 
 interface Reading {
@@ -176,8 +177,11 @@ async function main(): Promise<void> {
   writeResults(
     'memory',
     [
-      figure('idle RSS', m(idle, 'settledMiB'), 'MiB', { op: '<', value: 70 }, baseline),
-      figure(`${opts.objects} objects RSS`, m(loaded, 'settledMiB'), 'MiB', { op: '<', value: 100 }, baseline),
+      figure('idle RSS', m(idle, 'settledMiB'), 'MiB', { target: { op: '<', value: 70 }, baseline }),
+      figure(`${opts.objects} objects RSS`, m(loaded, 'settledMiB'), 'MiB', {
+        target: { op: '<', value: 100 },
+        baseline,
+      }),
       figure(`${opts.objects} objects RSS after forced GC`, m(loaded, 'afterGcMiB'), 'MiB'),
       figure(`${opts.objects} objects peak RSS`, m(loaded, 'peakMiB'), 'MiB'),
     ],

@@ -19,6 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { figure, fixed, numericOptions, printTable, type Figure } from '@opkit/testbed/bench';
 import { OnCreate, OnDelete, OnUpdate, Operator, type HandlerContext, type ResourceRef } from 'opkit';
 import { startOperator } from 'opkit/testing';
 import type { BenchObject } from './lib/api.js';
@@ -32,9 +33,9 @@ import {
   widget,
   type BenchCluster,
 } from './lib/cluster.js';
-import { figure, fixed, options, printTable, writeResults, type Figure } from './lib/report.js';
+import { writeResults } from './lib/report.js';
 
-const opts = options({ objects: 50, rounds: 2 }, { objects: 20, rounds: 1 });
+const opts = numericOptions({ objects: 50, rounds: 2 }, { objects: 20, rounds: 1 });
 const INSTANCE = 'bench-node';
 
 interface WidgetSpec {
@@ -212,13 +213,10 @@ async function main(): Promise<void> {
       ],
     );
     figures.push(
-      figure(
-        `${r.scope} scope: requests per change`,
-        (r.change.total - r.change.events) / r.changes,
-        'requests',
-        { op: '<=', value: 2 },
-        { name: 'design minimum', value: baseline },
-      ),
+      figure(`${r.scope} scope: requests per change`, (r.change.total - r.change.events) / r.changes, 'requests', {
+        target: { op: '<=', value: 2 },
+        baseline: { name: 'design minimum', value: baseline },
+      }),
       figure(`${r.scope} scope: requests per change incl. Events`, r.change.total / r.changes, 'requests'),
     );
   }

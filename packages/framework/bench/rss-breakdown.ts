@@ -9,9 +9,10 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { benchDir, figure, options, writeResults, type Figure } from './lib/report.js';
+import { figure, numericOptions, type Figure } from '@opkit/testbed/bench';
+import { benchDir, writeResults } from './lib/report.js';
 
-const opts = options({ runs: 5 }, { runs: 3 });
+const opts = numericOptions({ runs: 5 }, { runs: 3 });
 
 interface Row {
   node: string;
@@ -67,8 +68,7 @@ async function main(): Promise<void> {
       `${row.node} ${row.scenario}`,
       row.rssMB,
       'MB',
-      undefined,
-      bare && row !== bare ? { name: 'node (bare)', value: bare.rssMB } : undefined,
+      bare && row !== bare ? { baseline: { name: 'node (bare)', value: bare.rssMB } } : {},
     ),
   );
   writeResults('rss', figures, { options: { ...opts, passThrough }, rows });

@@ -28,11 +28,12 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { flag, numericOptions, stringOption } from '@opkit/testbed/bench';
 import { E2eCluster, GATEWAY_A, GATEWAY_B } from '../test/e2e/support/cluster.js';
 import { BenchApi, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
 import { nodeFlagsOption, runtimeOf, startOperators, stopOperators, type OperatorProcess } from './lib/operators.js';
 import { reportLatency, type NodeSample, type Sample, type WindowRun } from './lib/latency-report.js';
-import { flag, numericOptions, sleep, stringOption } from './lib/report.js';
+import { sleep } from './lib/report.js';
 import { startRouteLogs, type RouteLog, type RouteNotification } from './lib/route-log.js';
 import { benchAddress, ScratchNamespace } from './lib/scratch-netns.js';
 import { OperatorLogIndex, type Timeline } from './lib/timeline.js';

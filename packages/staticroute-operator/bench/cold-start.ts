@@ -26,6 +26,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SimNode } from '@opkit/testbed';
+import { flag, median, numericOptions, printTable, stringOption } from '@opkit/testbed/bench';
 import { E2eCluster, GATEWAY_A } from '../test/e2e/support/cluster.js';
 import { BenchApi, inParallel, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
 import { reportColdStart, type ColdRun, type NodeColdStart } from './lib/cold-start-report.js';
@@ -37,7 +38,7 @@ import {
   stopOperators,
   type Runtime,
 } from './lib/operators.js';
-import { flag, median, numericOptions, printTable, sleep, stringOption } from './lib/report.js';
+import { sleep } from './lib/report.js';
 import { summarizeHeap } from './heap-summary.js';
 import { startRouteLogs, type RouteLog } from './lib/route-log.js';
 import { benchAddress } from './lib/scratch-netns.js';

@@ -7,7 +7,7 @@
  *        FILE.heapsnapshot [--top=25]
  */
 import { readFileSync } from 'node:fs';
-import { numericOptions, printTable } from './lib/report.js';
+import { numericOptions, printTable } from '@opkit/testbed/bench';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };

@@ -19,19 +19,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { figure, fixed, numericOptions, printTable, stringOption, summarize } from '@opkit/testbed/bench';
 import { AgentClient, type AgentBench } from './lib/agent-client.js';
 import { runtimes, type Runtime } from './lib/operators.js';
-import {
-  figure,
-  fixed,
-  grouped,
-  numericOptions,
-  printFigures,
-  printTable,
-  stringOption,
-  summarize,
-  writeResults,
-} from './lib/report.js';
+import { grouped, printFigures, writeResults } from './lib/report.js';
 import { RouteLog } from './lib/route-log.js';
 import { benchAddress, ScratchNamespace } from './lib/scratch-netns.js';
 

@@ -8,7 +8,7 @@
  *        FILE.cpuprofile [--from-ms=0] [--to-ms=10000] [--top=25]
  */
 import { readFileSync } from 'node:fs';
-import { fixed, numericOptions, printTable } from './lib/report.js';
+import { fixed, numericOptions, printTable } from '@opkit/testbed/bench';
 
 interface ProfileNode {
   id: number;

@@ -9,7 +9,12 @@ export {
   type KubectlOptions,
   type StartControlPlaneOptions,
 } from './control-plane/control-plane.js';
-export { apiRequest, type ApiCredentials, type ApiRequestOptions, type ApiResponse } from './control-plane/api-client.js';
+export {
+  apiRequest,
+  type ApiCredentials,
+  type ApiRequestOptions,
+  type ApiResponse,
+} from './control-plane/api-client.js';
 export type { CommandResult } from './exec.js';
 export {
   startNetwork,

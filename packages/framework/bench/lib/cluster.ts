@@ -3,6 +3,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
+import { crdWithStatus } from '../../test/integration/kube-fixtures.js';
 import { benchClient, inParallel, type BenchClient, type BenchObject } from './api.js';
 import { metricSum, pidsMentioning, processCpuMs } from './operator-process.js';
 
@@ -59,34 +60,16 @@ export async function startBenchCluster(): Promise<BenchCluster> {
   };
 }
 
-function crd(plural: string): unknown {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      scope: 'Cluster',
-      names: { plural, singular: plural.slice(0, -1), kind: kindOf(plural) },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-                status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+/** Any spec and status: the benchmarks' objects are not validated. */
+const anyFields = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
+
+function crd(plural: string): object {
+  return crdWithStatus({
+    group: GROUP,
+    scope: 'Cluster',
+    names: { plural, singular: plural.slice(0, -1), kind: kindOf(plural) },
+    properties: { spec: anyFields, status: anyFields },
+  });
 }
 
 /** An object the size of a typical StaticRoute (two destinations and a gateway). */

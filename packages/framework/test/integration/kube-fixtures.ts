@@ -18,38 +18,52 @@ export interface Widget extends KubeObject {
   status?: { phase?: string };
 }
 
-/** Installs the Widget CRD and waits until it is served. */
-export async function installWidgetCrd(cp: ControlPlane): Promise<void> {
-  const crd = {
+/** What {@link crdWithStatus} needs to know of a custom resource. */
+export interface CrdSpec {
+  group: string;
+  scope: 'Namespaced' | 'Cluster';
+  names: { plural: string; singular: string; kind: string; listKind?: string };
+  /** The OpenAPI v3 schemas of the objects' top-level fields (`spec`, `status`). */
+  properties: Record<string, unknown>;
+}
+
+/**
+ * A CustomResourceDefinition serving one version, `v1`, with a status subresource. The benchmarks install theirs with
+ * it too (bench/lib/cluster.ts).
+ */
+export function crdWithStatus({ group, scope, names, properties }: CrdSpec): object {
+  return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: 'widgets.kubetest.opkit.dev' },
+    metadata: { name: `${names.plural}.${group}` },
     spec: {
-      group: 'kubetest.opkit.dev',
-      scope: 'Namespaced',
-      names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+      group,
+      scope,
+      names,
       versions: [
         {
           name: 'v1',
           served: true,
           storage: true,
           subresources: { status: {} },
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                spec: {
-                  type: 'object',
-                  properties: { size: { type: 'integer' }, color: { type: 'string' } },
-                },
-                status: { type: 'object', properties: { phase: { type: 'string' } } },
-              },
-            },
-          },
+          schema: { openAPIV3Schema: { type: 'object', properties } },
         },
       ],
     },
   };
+}
+
+/** Installs the Widget CRD and waits until it is served. */
+export async function installWidgetCrd(cp: ControlPlane): Promise<void> {
+  const crd = crdWithStatus({
+    group: WIDGETS.group,
+    scope: 'Namespaced',
+    names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+    properties: {
+      spec: { type: 'object', properties: { size: { type: 'integer' }, color: { type: 'string' } } },
+      status: { type: 'object', properties: { phase: { type: 'string' } } },
+    },
+  });
   const created = await cp.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   if (created.status !== 201 && created.status !== 409)
     throw new Error(`CRD create: ${created.status} ${created.text}`);

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/ops/metrics.js';
-import { startProbeServer, type ProbeServer } from '../../src/ops/probes.js';
+import { startProbeServer, type ProbeServer, type ProbeServerOptions } from '../../src/ops/probes.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; type: string }> {
   return new Promise((resolve, reject) => {
@@ -27,40 +27,44 @@ afterEach(async () => {
   server = undefined;
 });
 
+/**
+ * Starts the probe server on an ephemeral loopback port (closed after each test), healthy and ready unless
+ * `overrides` say otherwise, serving a fresh metric set's registry.
+ */
+async function startServer(overrides: Partial<ProbeServerOptions> = {}): Promise<ProbeServer> {
+  server = await startProbeServer({
+    host: '127.0.0.1',
+    port: 0,
+    health: () => true,
+    ready: () => true,
+    registry: createMetrics().registry,
+    ...overrides,
+  });
+  return server;
+}
+
 describe('probe server', () => {
   it('serves /healthz and /readyz from the callbacks, on an ephemeral port', async () => {
     let healthy = true;
     let ready = false;
-    const metrics = createMetrics();
-    server = await startProbeServer({
-      host: '127.0.0.1',
-      port: 0,
-      health: () => healthy,
-      ready: () => ready,
-      registry: metrics.registry,
-    });
-    expect(server.port).toBeGreaterThan(0);
-    expect((await get(server.port, '/healthz')).status).toBe(200);
-    expect((await get(server.port, '/readyz')).status).toBe(503);
+    const { port } = await startServer({ health: () => healthy, ready: () => ready });
+    expect(port).toBeGreaterThan(0);
+    expect((await get(port, '/healthz')).status).toBe(200);
+    expect((await get(port, '/readyz')).status).toBe(503);
     ready = true;
     healthy = false;
-    expect((await get(server.port, '/readyz')).status).toBe(200);
-    expect((await get(server.port, '/healthz')).status).toBe(503);
-    expect((await get(server.port, '/readyz?verbose')).status).toBe(200);
+    expect((await get(port, '/readyz')).status).toBe(200);
+    expect((await get(port, '/healthz')).status).toBe(503);
+    expect((await get(port, '/readyz?verbose')).status).toBe(200);
   });
 
   it('answers 503 when a check throws', async () => {
-    const metrics = createMetrics();
-    server = await startProbeServer({
-      host: '127.0.0.1',
-      port: 0,
+    const { port } = await startServer({
       health: () => {
         throw new Error('boom');
       },
-      ready: () => true,
-      registry: metrics.registry,
     });
-    expect((await get(server.port, '/healthz')).status).toBe(503);
+    expect((await get(port, '/healthz')).status).toBe(503);
   });
 
   it('serves Prometheus metrics: opkit_ series with their labels, and process metrics', async () => {
@@ -70,14 +74,8 @@ describe('probe server', () => {
     metrics.apiRequests.inc({ verb: 'patch' }, 3);
     metrics.queueDepth.set({ operator: 'sr' }, 2);
     metrics.handlerDuration.observe({ operator: 'sr', handler: 'create', cause: 'create' }, 0.02);
-    server = await startProbeServer({
-      host: '127.0.0.1',
-      port: 0,
-      health: () => true,
-      ready: () => true,
-      registry: metrics.registry,
-    });
-    const res = await get(server.port, '/metrics');
+    const { port } = await startServer({ registry: metrics.registry });
+    const res = await get(port, '/metrics');
     expect(res.status).toBe(200);
     expect(res.type).toContain('text/plain');
     expect(res.body).toContain(
@@ -91,18 +89,11 @@ describe('probe server', () => {
   });
 
   it('answers 404 elsewhere and 405 for other methods', async () => {
-    const metrics = createMetrics();
-    server = await startProbeServer({
-      host: '127.0.0.1',
-      port: 0,
-      health: () => true,
-      ready: () => true,
-      registry: metrics.registry,
-    });
-    expect((await get(server.port, '/')).status).toBe(404);
-    expect((await get(server.port, '/healthz/extra')).status).toBe(404);
-    expect((await get(server.port, '/healthz', 'POST')).status).toBe(405);
-    expect((await get(server.port, '/healthz', 'HEAD')).status).toBe(200);
+    const { port } = await startServer();
+    expect((await get(port, '/')).status).toBe(404);
+    expect((await get(port, '/healthz/extra')).status).toBe(404);
+    expect((await get(port, '/healthz', 'POST')).status).toBe(405);
+    expect((await get(port, '/healthz', 'HEAD')).status).toBe(200);
   });
 
   it('keeps registries apart: two metric sets in one process do not collide', () => {
@@ -113,21 +104,14 @@ describe('probe server', () => {
   });
 
   it('close() returns even with a keep-alive client connected', async () => {
-    const metrics = createMetrics();
-    server = await startProbeServer({
-      host: '127.0.0.1',
-      port: 0,
-      health: () => true,
-      ready: () => true,
-      registry: metrics.registry,
-    });
+    const probes = await startServer();
     const agent = new http.Agent({ keepAlive: true });
     await new Promise<void>((resolve) =>
-      http.get({ host: '127.0.0.1', port: server!.port, path: '/healthz', agent }, (res) =>
+      http.get({ host: '127.0.0.1', port: probes.port, path: '/healthz', agent }, (res) =>
         res.resume().on('end', resolve),
       ),
     );
-    await server.close();
+    await probes.close();
     server = undefined;
     agent.destroy();
   });

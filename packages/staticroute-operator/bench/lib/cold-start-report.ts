@@ -1,6 +1,7 @@
 /** Tables, figures and the JSON of cold-start.ts. */
+import { figure, fixed, printTable, summarize, type Figure } from '@opkit/testbed/bench';
 import type { Runtime } from './operators.js';
-import { figure, fixed, grouped, printFigures, printTable, summarize, writeResults, type Figure } from './report.js';
+import { grouped, printFigures, writeResults } from './report.js';
 
 type Memory = { rss: number; peak: number; anon: number; file: number };
 

@@ -1,5 +1,6 @@
 /** Tables, figures and the JSON of apply-latency.ts. */
-import { figure, fixed, printFigures, printTable, summarize, writeResults, type Figure } from './report.js';
+import { figure, fixed, printTable, summarize, type Figure } from '@opkit/testbed/bench';
+import { printFigures, writeResults } from './report.js';
 import type { Timeline } from './timeline.js';
 
 export interface NodeSample {
