@@ -108,7 +108,13 @@ async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = CO
     }
     if (Date.now() - started > timeoutMs) {
       const shown = lagging.slice(0, 5).join('; ');
-      throw new Error(`${lagging.length} objects not Applied everywhere after ${timeoutMs} ms, e.g. ${shown}`);
+      // Per node: whether one node lags (its writer stuck) or all do (the API server saturated).
+      const perNode = nodes
+        .map((node) => `${node} ${lagging.filter((line) => line.includes(` ${node}=`)).length}`)
+        .join(', ');
+      throw new Error(
+        `${lagging.length} objects not Applied everywhere after ${timeoutMs} ms (objects lagging per node: ${perNode}), e.g. ${shown}`,
+      );
     }
     await sleep(2000);
   }

@@ -51,6 +51,13 @@ export interface OperatorOptions {
   instanceStatusField?: string;
   /** Where handler outcomes go (`status.<field>` or inside the instance entry). Defaults to `'handlers'`. */
   handlerStatusField?: string;
+  /**
+   * Whether a Normal `HandlerSucceeded` Event is posted when a create, update or delete handler succeeds (failures
+   * and retries are always Warning Events). Defaults to true, as Kopf does. A node-scope operator posts one per node
+   * per change, which on a large cluster is more Events than objects: turn it off when the handlers report their
+   * outcome themselves (status, Events on transitions).
+   */
+  successEvents?: boolean;
   /** Prefix of the framework's annotations and finalizers (a DNS subdomain). Defaults to `'opkit.dev'`. */
   persistencePrefix?: string;
   /** Watch only objects matching this label selector. Defaults to all. */

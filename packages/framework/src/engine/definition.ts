@@ -24,6 +24,8 @@ export interface OperatorDefinition {
   finalizer: string;
   instanceStatusField: string;
   handlerStatusField: string;
+  /** Post `HandlerSucceeded` Events (`@Operator({ successEvents })`). */
+  successEvents: boolean;
   labelSelector: string | undefined;
   fieldSelector: string | undefined;
   when: ((object: WatchedObject) => boolean) | undefined;
@@ -61,6 +63,7 @@ export function defineOperatorFromClass(cls: OperatorClass, settings: ResolvedSe
     finalizer: scope === 'node' ? instanceFinalizer(prefix, settings.instanceId) : clusterFinalizer(prefix),
     instanceStatusField: options.instanceStatusField ?? 'nodes',
     handlerStatusField: options.handlerStatusField ?? 'handlers',
+    successEvents: options.successEvents ?? true,
     labelSelector: selector(options.labelSelector),
     fieldSelector: selector(options.fieldSelector),
     when: options.when,

@@ -153,7 +153,10 @@ export function outcomeEntry(
   }
 }
 
-/** Reports a decision as metrics and an Event (successes only for create, update and delete). */
+/**
+ * Reports a decision as metrics and an Event (successes only for create, update and delete, and only when the
+ * operator posts success Events).
+ */
 export function reportDecision(
   deps: HandlerRunDeps,
   object: KubeObject,
@@ -166,7 +169,7 @@ export function reportDecision(
   const target = eventTarget(definition, object);
   const labels = { operator: definition.name, handler: handler.id };
   if (decision.kind === 'success') {
-    if (cause === 'create' || cause === 'update' || cause === 'delete') {
+    if (definition.successEvents && (cause === 'create' || cause === 'update' || cause === 'delete')) {
       deps.recorder.record(target, 'Normal', 'HandlerSucceeded', `${who}Handler '${handler.id}' succeeded (${cause})`);
     }
   } else if (decision.kind === 'retry') {

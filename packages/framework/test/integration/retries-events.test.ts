@@ -18,7 +18,7 @@ import {
 } from 'opkit';
 import { startOperator, waitFor, type OperatorHandle } from '../../src/testing/index.js';
 import type { ResourceRef } from '../../src/kube/types.js';
-import { GROUP, sleep, startCluster, testObject, type TestCluster } from './helpers.js';
+import { GROUP, sleep, specPatch, startCluster, testObject, type TestCluster } from './helpers.js';
 
 const attempts = new Map<string, number[]>();
 const ticks = new Map<string, number>();
@@ -87,8 +87,21 @@ class FlakyOperator {
   }
 }
 
+/** The same kind of work without success Events: its handlers report their outcomes elsewhere. */
+@Operator({ group: GROUP, version: 'v1', plural: 'quiets', kind: 'Quiet', successEvents: false })
+class QuietOperator {
+  @OnCreate()
+  created() {}
+
+  @OnUpdate()
+  updated() {
+    throw new PermanentError('refused');
+  }
+}
+
 let cluster: TestCluster;
 let ref: ResourceRef;
+let quietRef: ResourceRef;
 let operator: OperatorHandle;
 
 interface Outcome {
@@ -111,7 +124,8 @@ const eventsOf = async (name: string) => {
 beforeAll(async () => {
   cluster = await startCluster();
   ref = await cluster.installCrd('flakies', 'Flaky');
-  operator = await startOperator({ classes: [FlakyOperator], kubeconfigPath: cluster.kubeconfigPath });
+  quietRef = await cluster.installCrd('quiets', 'Quiet');
+  operator = await startOperator({ classes: [FlakyOperator, QuietOperator], kubeconfigPath: cluster.kubeconfigPath });
 });
 afterAll(async () => {
   await operator?.stop();
@@ -146,6 +160,23 @@ describe('retries', () => {
     expect(retrying[0]).toMatchObject({ type: 'Warning' });
     expect(retrying[0]?.message).toContain("Handler 'flaky' failed (create), will retry: backend not ready");
     expect(events.find((e) => e.reason === 'HandlerSucceeded')).toMatchObject({ type: 'Normal' });
+  });
+
+  test('`successEvents: false` leaves out HandlerSucceeded, never the failures', async () => {
+    await cluster.api.create(quietRef, testObject('Quiet', 'quiet-1', { v: 0 }));
+    await waitFor(
+      async () =>
+        (await cluster.api.get<KubeObject>(quietRef, 'quiet-1')).metadata.annotations?.[
+          'opkit.dev/last-handled-configuration'
+        ],
+    );
+    await cluster.api.patch(quietRef, 'quiet-1', specPatch({ v: 1 }), { type: 'merge' });
+    // Events are posted in order: once the update's failure is there, the create's success would be too.
+    const events = await waitFor(async () => {
+      const found = await eventsOf('quiet-1');
+      return found.some((e) => e.reason === 'HandlerFailed') && found;
+    });
+    expect(events.map((e) => e.reason)).not.toContain('HandlerSucceeded');
   });
 
   test('PermanentError stops retrying; the failure is in status and a Warning Event', async () => {

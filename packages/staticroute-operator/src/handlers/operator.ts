@@ -51,6 +51,10 @@ type Context = HandlerContext<StaticRouteSpec>;
   instanceStatusField: 'nodes',
   persistencePrefix: PERSISTENCE_PREFIX,
   name: 'staticroute',
+  // Every node handles every object: one HandlerSucceeded Event per node per change was 2,565 Events for 200 objects
+  // on 20 nodes. The outcome is in `status.nodes.<node>`; the agent posts Events when it changes (Failed, Conflict,
+  // Refused, Applied again).
+  successEvents: false,
 })
 export class StaticRouteOperator {
   private agent: NodeRouteAgent | undefined;

@@ -8,12 +8,13 @@
  *   reflects every entry present then. A 409 ends the check: the newer write's own watch event brings the next one.
  * - A check follows this node's own entry write (from the copy the write returned) and every watch event of the
  *   object, which also covers writes by others that do not recompute the summary (a removed node's entry, a Node's
- *   labels). Not every node writes: the node ranked first (by name among all Nodes) checks at once, the n-th after n
- *   steps (capped), by which time the first one's fix usually arrived and cancels the check. While a check is being
- *   written, later events coalesce into one more check from the newest copy.
- * So N nodes reporting on an object cost N entry writes and about N summary writes, by one node. Writing the summary
- *   right after each entry instead made the N writers contend (each loser re-reading and writing again): with 20
- *   nodes and 500 objects the per-object status had not converged after 300 s.
+ *   labels). Not every node writes: the node ranked first (by name among all Nodes) checks after a short settling
+ *   delay, the n-th n steps later (capped), by which time the first one's fix usually arrived and cancels the check.
+ *   Events arriving meanwhile only update the copy the check will use, so the entries of nodes reporting within the
+ *   delay cost one summary write.
+ * So N nodes reporting on an object cost N entry writes and at most N summary writes (fewer when they report close
+ *   together), by one node. Writing the summary right after each entry instead made the N writers contend (each loser
+ *   re-reading and writing again): with 20 nodes and 500 objects the per-object status had not converged after 300 s.
  * Caveat: the selected-node count comes from this instance's Node list, which can lag others' for a moment.
  */
 import type { KubeApi, KubeObject, Logger } from 'opkit';
@@ -42,6 +43,8 @@ interface Job {
   outcome?: NodeOutcome;
 }
 
+/** Delay of every summary check, so that entries reported close together cost one summary write. */
+const REFRESH_SETTLE_MS = 1_000;
 /** Delay of a summary check per rank of this node (see the module comment). */
 const REFRESH_STEP_MS = 1_500;
 /** Ranks beyond this one wait as long as it. */
@@ -56,6 +59,8 @@ export interface StatusWriterOptions {
   concurrency?: number;
   /** Delay of a summary check per rank of this node among all nodes. Defaults to 1.5 s. */
   refreshStepMs?: number;
+  /** Delay of every summary check, before the rank's. Defaults to 1 s. */
+  refreshSettleMs?: number;
 }
 
 export class StatusWriter {
@@ -73,6 +78,7 @@ export class StatusWriter {
   private readonly idle: Array<() => void> = [];
   private readonly concurrency: number;
   private readonly refreshStepMs: number;
+  private readonly refreshSettleMs: number;
   private stopped = false;
   private readonly outage = new Outage();
 
@@ -86,6 +92,7 @@ export class StatusWriter {
   ) {
     this.concurrency = options.concurrency ?? 4;
     this.refreshStepMs = options.refreshStepMs ?? REFRESH_STEP_MS;
+    this.refreshSettleMs = options.refreshSettleMs ?? REFRESH_SETTLE_MS;
   }
 
   /** Queues this node's outcome for `object` (and a summary check). The latest call per object wins. */
@@ -171,11 +178,11 @@ export class StatusWriter {
     this.wakeIfIdle();
   }
 
-  /** This node's turn for summary checks: its rank by name among all known nodes, times the step. */
+  /** This node's turn for summary checks: the settling delay, then its rank by name among all known nodes in steps. */
   private refreshDelayMs(): number {
     const names = [...this.nodes().keys()].sort();
     const rank = names.indexOf(this.nodeName);
-    return Math.min(rank === -1 ? names.length : rank, MAX_REFRESH_RANK) * this.refreshStepMs;
+    return this.refreshSettleMs + Math.min(rank === -1 ? names.length : rank, MAX_REFRESH_RANK) * this.refreshStepMs;
   }
 
   private summaryIsRight(object: StaticRouteObject): boolean {

@@ -167,6 +167,24 @@ describe('StatusWriter', () => {
     expect(summaryWrites.get(name)).toBe(1);
   });
 
+  it('entries reported within the settling delay cost one summary write', async () => {
+    const name = 'settled';
+    await createStaticRoute(name, '198.51.100.4');
+    const copies: StaticRouteObject[] = [];
+    for (const node of nodeNames) {
+      await patchStatus(name, {
+        status: { nodes: { [node]: { state: 'Applied', message: '1/1 routes applied', observedGeneration: 1 } } },
+      });
+      copies.push(await read(name));
+    }
+    const writer = new StatusWriter(apiFor(admin), 'node-1', quiet, () => inventory);
+    // The watch events of the twelve entry writes arrive close together (here: at once).
+    for (const copy of copies) writer.refresh(copy);
+    await writer.flush();
+    expect(summaryWrites.get(name)).toBe(1);
+    expect(await readyOf(name)).toBe('12/12');
+  });
+
   it('a node later in rank fixes a stale summary when nobody before it does', async () => {
     const name = 'stale-summary';
     await patchStatus(name, { status: { ready: '0/12' } });
@@ -213,7 +231,7 @@ describe('StatusWriter', () => {
     const credentials = { server: controlPlane.server, caPem: controlPlane.caPem, token };
     const serviceAccount: Send = (method, apiPath, body, contentType) =>
       apiRequest(credentials, method, apiPath, body, { contentType });
-    const writer = new StatusWriter(apiFor(serviceAccount), 'node-1', quiet, () => inventory);
+    const writer = new StatusWriter(apiFor(serviceAccount), 'node-1', quiet, () => inventory, { refreshSettleMs: 0 });
     writer.report(object, applied);
     // A watch event arrives while the entry write is on the wire: the first node in rank queues a summary check.
     writer.refresh(object);
