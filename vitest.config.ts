@@ -6,12 +6,20 @@ import { defineConfig } from 'vitest/config';
 const alias = [
   { find: /^opkit$/, replacement: fileURLToPath(new URL('./packages/framework/src/index.ts', import.meta.url)) },
   {
+    find: /^opkit\/heap$/,
+    replacement: fileURLToPath(new URL('./packages/framework/src/ops/heap.ts', import.meta.url)),
+  },
+  {
     find: /^opkit\/testing$/,
     replacement: fileURLToPath(new URL('./packages/framework/src/testing/index.ts', import.meta.url)),
   },
   {
     find: /^@opkit\/testbed$/,
     replacement: fileURLToPath(new URL('./packages/testbed/src/index.ts', import.meta.url)),
+  },
+  {
+    find: /^@opkit\/testbed\/bench$/,
+    replacement: fileURLToPath(new URL('./packages/testbed/src/bench/index.ts', import.meta.url)),
   },
 ];
 

@@ -13,8 +13,10 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^opkit$/, replacement: source('packages/framework/src/index.ts') },
+      { find: /^opkit\/heap$/, replacement: source('packages/framework/src/ops/heap.ts') },
       { find: /^opkit\/testing$/, replacement: source('packages/framework/src/testing/index.ts') },
       { find: /^@opkit\/testbed$/, replacement: source('packages/testbed/src/index.ts') },
+      { find: /^@opkit\/testbed\/bench$/, replacement: source('packages/testbed/src/bench/index.ts') },
     ],
   },
   oxc: { decorator: { legacy: true } },

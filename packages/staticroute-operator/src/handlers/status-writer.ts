@@ -11,7 +11,8 @@
  *   labels). Not every node writes: the node ranked first (by name among all Nodes) checks after a short settling
  *   delay, the n-th n steps later (capped), by which time the first one's fix usually arrived and cancels the check.
  *   Events arriving meanwhile only update the copy the check will use, so the entries of nodes reporting within the
- *   delay cost one summary write.
+ *   delay cost one summary write; an event showing that someone else wrote the summary (while entries keep changing,
+ *   it is not right for long) starts a later node's turn again, so that it only writes when nobody before it does.
  * So N nodes reporting on an object cost N entry writes and at most N summary writes (fewer when they report close
  *   together), by one node. Writing the summary right after each entry instead made the N writers contend (each loser
  *   re-reading and writing again): with 20 nodes and 500 objects the per-object status had not converged after 300 s.
@@ -124,8 +125,14 @@ export class StatusWriter {
     }
     const pending = this.refreshes.get(name);
     if (pending) {
-      if (isNewerVersion(object.metadata.resourceVersion, pending.object.metadata.resourceVersion)) {
-        pending.object = object;
+      if (!isNewerVersion(object.metadata.resourceVersion, pending.object.metadata.resourceVersion)) return;
+      const summaryWritten = !sameSummary(this.summarize(pending.object).current, this.summarize(object).current);
+      pending.object = object;
+      if (summaryWritten && this.rank() > 0) {
+        // Someone (normally the first node in rank) is keeping the summary up while entries keep changing: this node
+        // waits a whole turn again instead of adding a write that would meet a 409.
+        clearTimeout(pending.timer);
+        pending.timer = this.checkLater(name, this.refreshDelayMs());
       }
       return;
     }
@@ -134,6 +141,11 @@ export class StatusWriter {
       this.enqueueCheck(object);
       return;
     }
+    this.refreshes.set(name, { object, timer: this.checkLater(name, delayMs) });
+  }
+
+  /** The timer of a summary check waiting for this node's turn. */
+  private checkLater(name: string, delayMs: number): ReturnType<typeof setTimeout> {
     const timer = setTimeout(() => {
       const due = this.refreshes.get(name);
       this.refreshes.delete(name);
@@ -141,7 +153,7 @@ export class StatusWriter {
       this.wakeIfIdle();
     }, delayMs);
     timer.unref();
-    this.refreshes.set(name, { object, timer });
+    return timer;
   }
 
   /** True while entry or summary writes are queued or running. */
@@ -178,11 +190,16 @@ export class StatusWriter {
     this.wakeIfIdle();
   }
 
-  /** This node's turn for summary checks: the settling delay, then its rank by name among all known nodes in steps. */
-  private refreshDelayMs(): number {
+  /** This node's rank by name among all known nodes (their count when it is not among them yet). */
+  private rank(): number {
     const names = [...this.nodes().keys()].sort();
     const rank = names.indexOf(this.nodeName);
-    return this.refreshSettleMs + Math.min(rank === -1 ? names.length : rank, MAX_REFRESH_RANK) * this.refreshStepMs;
+    return rank === -1 ? names.length : rank;
+  }
+
+  /** This node's turn for summary checks: the settling delay, then its rank in steps (capped). */
+  private refreshDelayMs(): number {
+    return this.refreshSettleMs + Math.min(this.rank(), MAX_REFRESH_RANK) * this.refreshStepMs;
   }
 
   private summaryIsRight(object: StaticRouteObject): boolean {

@@ -194,6 +194,31 @@ describe('StatusWriter', () => {
     expect(await readyOf(name)).toBe('12/12');
   });
 
+  it('a later node does not write while someone before it keeps writing the summary', async () => {
+    const name = 'kept-up';
+    await createStaticRoute(name, '198.51.100.5');
+    const writes = () => summaryWrites.get(name) ?? 0;
+    // node-10 ranks second (names sort as strings): its turn comes 1.5 s after the event, unless a summary write by
+    // someone else restarts it.
+    const writer = new StatusWriter(apiFor(admin), 'node-10', quiet, () => inventory, {
+      refreshSettleMs: 0,
+      refreshStepMs: 1_500,
+    });
+    // For 4.5 s (three of its turns), the first node writes a new (still incomplete) summary every 150 ms or so, as
+    // it does while entries keep arriving.
+    const until = Date.now() + 4_500;
+    for (let count = 0; Date.now() < until; count++) {
+      await patchStatus(name, { status: { ready: `${count % 12}/12` } });
+      writer.refresh(await read(name));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    expect(writes(), 'summary writes by node-10 while the first node kept it up').toBe(0);
+    // The first node stops: node-10 writes at its turn.
+    await writer.flush();
+    expect(writes()).toBe(1);
+    expect(await readyOf(name)).toBe('0/12');
+  });
+
   it('a check that meets a newer write (409) leaves the summary to the check of that write', async () => {
     const name = 'stale-summary';
     await patchStatus(name, { status: { ready: '0/12' } });
