@@ -4,7 +4,7 @@
 # Needs root (network namespaces).
 #
 # Usage: bash scripts/soak.sh [--nodes N] [--objects N] [--duration SECONDS] [--max-destinations N] [--burst N]
-#                             [--converge-timeout SECONDS] [--seed N] [--out FILE]
+#                             [--converge-timeout SECONDS] [--status-wait SECONDS] [--seed N] [--out FILE]
 # Defaults: 20 nodes, 2000 objects with 1-50 destinations, 600 s of churn, bursts of 40 changes.
 # Shorter run: bash scripts/soak.sh --nodes 6 --objects 200 --duration 120 --burst 10
 set -euo pipefail
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
     --max-destinations) export SOAK_MAX_DESTINATIONS="$2"; shift 2 ;;
     --burst) export SOAK_BURST="$2"; shift 2 ;;
     --converge-timeout) export SOAK_CONVERGE_TIMEOUT_S="$2"; shift 2 ;;
+    --status-wait) export SOAK_STATUS_WAIT_S="$2"; shift 2 ;;
     --seed) export SOAK_SEED="$2"; shift 2 ;;
     --out) export SOAK_OUT="$2"; shift 2 ;;
     -h|--help) usage 0 ;;
