@@ -68,6 +68,7 @@ export type {
   NodeChangeOptions,
 } from './engine/context.js';
 export { runOperators, type OperatorRuntime } from './engine/runtime.js';
+export { runUntilSignalled } from './ops/signals.js';
 export {
   DEFAULT_CONCURRENCY,
   DEFAULT_GRACE_PERIOD_MS,

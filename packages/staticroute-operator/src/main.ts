@@ -14,7 +14,7 @@ async function main(): Promise<number> {
   // `opkit/heap` entry point): loading them is the first allocation burst, and the young generation would grow under
   // it and stay grown.
   limitYoungGeneration();
-  const { runOperators } = await import('opkit');
+  const { runOperators, runUntilSignalled } = await import('opkit');
   const { StaticRouteOperator } = await import('./handlers/operator.js');
   let config;
   try {
@@ -31,26 +31,7 @@ async function main(): Promise<number> {
     probes: { host: '0.0.0.0', port: config.probePort },
     ...(process.env.KUBECONFIG ? { kubeconfigPath: process.env.KUBECONFIG } : {}),
   });
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) process.exit(1);
-    runtime.logger.info({ signal }, 'stopping');
-    void runtime.stop();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  try {
-    await runtime.ready;
-  } catch (error) {
-    if (signals === 0) {
-      runtime.logger.fatal({ err: error }, 'the operator failed to start');
-      await runtime.stop();
-      return 1;
-    }
-  }
-  await runtime.done;
-  return 0;
+  return runUntilSignalled(runtime);
 }
 
 main().then(

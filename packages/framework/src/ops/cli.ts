@@ -14,6 +14,7 @@ import { runOperators } from '../engine/runtime.js';
 import type { RuntimeSettings } from '../engine/settings.js';
 import { compactAfterBursts, HEAP_MODE_ENV, limitYoungGeneration, parseHeapMode, type HeapMode } from './heap.js';
 import { createLogger } from './logging.js';
+import { runUntilSignalled } from './signals.js';
 
 const USAGE = `Usage: opkit run <module> [options]
 
@@ -134,29 +135,7 @@ async function main(argv: string[]): Promise<number> {
       onCompacted: (durationMs) => logger.debug({ durationMs: Math.round(durationMs) }, 'heap compacted after a burst'),
     });
   }
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'signal received: stopping gracefully');
-    void runtime.stop();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  try {
-    await runtime.ready;
-  } catch (error) {
-    if (signals === 0) {
-      logger.fatal({ err: error }, 'operator failed to start');
-      await runtime.stop();
-      return 1;
-    }
-  }
-  await runtime.done;
-  return 0;
+  return runUntilSignalled(runtime);
 }
 
 /** True when this file is the process's entry point (also through the `node_modules/.bin` symlink). */
