@@ -237,6 +237,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
           fieldSelector: options.fieldSelector,
           limit: options.limit,
           continue: options.continue,
+          resourceVersion: options.resourceVersion,
         },
       });
     },

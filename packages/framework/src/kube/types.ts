@@ -60,6 +60,11 @@ export interface ListOptions {
   fieldSelector?: string;
   limit?: number;
   continue?: string;
+  /**
+   * Lists only: unset reads the latest state from etcd (a quorum read); `'0'` accepts any version the API server
+   * has cached, which costs etcd nothing and can be behind what a watch already delivered.
+   */
+  resourceVersion?: string;
 }
 
 export interface WatchOptions extends ListOptions {

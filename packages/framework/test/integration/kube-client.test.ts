@@ -121,6 +121,23 @@ describe('createKubeApi', () => {
     expect((gone as ApiError).reason).toBe('NotFound');
   });
 
+  it('lists from the API server cache with resourceVersion 0, and sends the version given', async () => {
+    await api.create(
+      WIDGETS,
+      { apiVersion: 'kubetest.opkit.dev/v1', kind: 'Widget', metadata: { name: 'cached' } },
+      'crud',
+    );
+    const cached = await waitFor(async () => {
+      const list = await api.list<Widget>(WIDGETS, { namespace: 'crud', resourceVersion: '0' });
+      return list.items.some((w) => w.metadata.name === 'cached') ? list : undefined;
+    }, 'the cached list to show the new object');
+    expect(cached.metadata.resourceVersion).toBeTruthy();
+    // The parameter reaches the server: a malformed version is refused.
+    const refused = await api.list(WIDGETS, { namespace: 'crud', resourceVersion: 'not-a-version' }).catch((e) => e);
+    expect(refused).toBeInstanceOf(ApiError);
+    await api.delete(WIDGETS, 'cached', 'crud');
+  });
+
   it('writes status only through the status subresource', async () => {
     await api.create(
       WIDGETS,
