@@ -52,7 +52,11 @@ describe('safety refusals', () => {
       async () => (await warnings('unsafe')).some((event) => event.reason === 'Refused'),
       'a Refused warning',
     );
-    const object = await cluster.getStaticRoute('unsafe');
+    // The summary follows the entries (written by one node after a short settling delay).
+    const object = await eventually(async () => {
+      const current = await cluster.getStaticRoute('unsafe');
+      return current?.status?.ready === '0/3' ? current : undefined;
+    }, 'ready 0/3');
     expect(object?.status?.ready).toBe('0/3');
     expect(object?.status?.conditions).toContainEqual(
       expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Refused' }),
