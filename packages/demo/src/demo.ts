@@ -79,6 +79,22 @@ async function converged(network: SimNetwork, destinations: string[], gateway: s
   return true;
 }
 
+/** True once every StaticRoute reports all nodes ready for its current generation (what `kubectl get sr` shows). */
+async function allReady(controlPlane: ControlPlane, nodes: number): Promise<boolean> {
+  const listed = await controlPlane.kubectl(['get', 'staticroutes', '-o', 'json']);
+  const { items } = JSON.parse(listed.stdout) as {
+    items: Array<{
+      metadata: { generation?: number };
+      status?: { ready?: string; nodes?: Record<string, { observedGeneration?: number }> };
+    }>;
+  };
+  return items.every(
+    (item) =>
+      item.status?.ready === `${nodes}/${nodes}` &&
+      Object.values(item.status.nodes ?? {}).every((entry) => entry.observedGeneration === item.metadata.generation),
+  );
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'staticroute-demo-'));
   const operators: ChildProcess[] = [];
@@ -132,6 +148,7 @@ async function main(): Promise<void> {
       process.stdout.write((await controlPlane.kubectl(['apply', '-f', path.join(work, example)])).stdout);
     }
     await waitFor('routes on every node', () => converged(network!, destinations, GATEWAY_A));
+    await waitFor('every StaticRoute ready', () => allReady(controlPlane!, network!.nodes.length));
     process.stdout.write((await controlPlane.kubectl(['get', 'staticroutes', '-o', 'wide'])).stdout);
     banner('Routing tables (route -n)');
     await printTables(network);
@@ -145,6 +162,7 @@ async function main(): Promise<void> {
       );
     }
     await waitFor('the new gateway on every node', () => converged(network!, destinations, GATEWAY_B));
+    await waitFor('every StaticRoute ready', () => allReady(controlPlane!, network!.nodes.length));
     process.stdout.write((await controlPlane.kubectl(['get', 'staticroutes'])).stdout);
     banner('Routing tables after the gateway change: old routes deleted first, then the new ones added');
     await printTables(network);
