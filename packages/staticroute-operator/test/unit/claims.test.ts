@@ -1,18 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { affectedScope, ClaimIndex } from '../../src/logic/claims.js';
-import { computeDesiredState, type DesiredState, type NodeView } from '../../src/logic/desired.js';
-import { formatPrefix, parseAddress } from '../../src/logic/ip.js';
-import type { SafetyPolicy } from '../../src/logic/safety.js';
+import { computeDesiredState, type DesiredState } from '../../src/logic/desired.js';
+import { formatPrefix } from '../../src/logic/ip.js';
 import { parseRouteSpec, type StaticRouteObject } from '../../src/logic/spec.js';
 import { objectOutcome } from '../../src/logic/status.js';
+import { seededRandom } from '../reliability/support/random.js';
+import { staticRouteAt, TEST_NODE, TEST_POLICY } from '../support/routes.js';
 
-const policy: SafetyPolicy = {
-  nodeAddresses: [{ ...(parseAddress('10.116.0.2') as { family: 4; address: bigint }), prefixLength: 20 }],
-  apiServerAddresses: [],
-  protectedCidrs: [],
-  allowDefaultRoute: false,
-};
-const node: NodeView = { name: 'node-a', labels: { zone: 'fra1' } };
+const policy = TEST_POLICY;
+const node = TEST_NODE;
 
 function keysOf(object: StaticRouteObject): string[] {
   const parsed = parseRouteSpec(object.spec);
@@ -20,26 +16,7 @@ function keysOf(object: StaticRouteObject): string[] {
 }
 
 function object(name: string, second: number, spec: Record<string, unknown>, deleting = false): StaticRouteObject {
-  return {
-    metadata: {
-      name,
-      generation: 1,
-      creationTimestamp: new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString(),
-      ...(deleting ? { deletionTimestamp: '2025-02-01T00:00:00Z' } : {}),
-    },
-    spec,
-  };
-}
-
-/** A seeded generator (mulberry32): the same cases on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return staticRouteAt(name, second, spec, deleting ? { deletionTimestamp: '2025-02-01T00:00:00Z' } : {});
 }
 
 /** Objects over a small pool of destinations and gateways, so that conflicts and shared routes are common. */
@@ -152,7 +129,7 @@ describe('affectedScope', () => {
   });
 
   it('plans and assesses exactly what a full computation gives, over 300 random changes', () => {
-    const next = random(34);
+    const next = seededRandom(34).next;
     const objects = new Map<string, StaticRouteObject>();
     const index = new ClaimIndex();
     for (let step = 0; step < 300; step++) {

@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { computeDesiredState, compareClaimants, type NodeView } from '../../src/logic/desired.js';
+import { computeDesiredState, compareClaimants } from '../../src/logic/desired.js';
 import { KOPF_LAST_HANDLED_ANNOTATION } from '../../src/logic/migration.js';
-import type { SafetyPolicy } from '../../src/logic/safety.js';
 import type { StaticRouteObject } from '../../src/logic/spec.js';
-import { parseAddress } from '../../src/logic/ip.js';
+import { staticRouteAt, TEST_NODE, TEST_POLICY } from '../support/routes.js';
 
-const policy: SafetyPolicy = {
-  nodeAddresses: [{ ...(parseAddress('10.116.0.2') as { family: 4; address: bigint }), prefixLength: 20 }],
-  apiServerAddresses: [],
-  protectedCidrs: [],
-  allowDefaultRoute: false,
-};
-const node: NodeView = { name: 'node-a', labels: { zone: 'fra1' } };
+const policy = TEST_POLICY;
+const node = TEST_NODE;
 
 let clock = 0;
 function route(
@@ -20,15 +14,7 @@ function route(
   meta: Partial<StaticRouteObject['metadata']> = {},
 ): StaticRouteObject {
   clock++;
-  return {
-    metadata: {
-      name,
-      generation: 1,
-      creationTimestamp: new Date(Date.UTC(2025, 0, 1, 0, 0, clock)).toISOString(),
-      ...meta,
-    },
-    spec,
-  };
+  return staticRouteAt(name, clock, spec, meta);
 }
 
 describe('computeDesiredState', () => {
