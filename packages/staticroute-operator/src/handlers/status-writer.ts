@@ -44,6 +44,12 @@ interface Job {
   outcome?: NodeOutcome;
 }
 
+/** The summary as stored on `object`. */
+function currentSummary(object: StaticRouteObject): StatusSummary {
+  const status = (object.status ?? {}) as StatusShape;
+  return { ready: status.ready ?? '', conditions: status.conditions ?? [] };
+}
+
 /** Delay of every summary check, so that entries reported close together cost one summary write. */
 const REFRESH_SETTLE_MS = 1_000;
 /** Delay of a summary check per rank of this node (see the module comment). */
@@ -126,7 +132,7 @@ export class StatusWriter {
     const pending = this.refreshes.get(name);
     if (pending) {
       if (!isNewerVersion(object.metadata.resourceVersion, pending.object.metadata.resourceVersion)) return;
-      const summaryWritten = !sameSummary(this.summarize(pending.object).current, this.summarize(object).current);
+      const summaryWritten = !sameSummary(currentSummary(pending.object), currentSummary(object));
       pending.object = object;
       if (summaryWritten && this.rank() > 0) {
         // Someone (normally the first node in rank) is keeping the summary up while entries keep changing: this node
@@ -314,7 +320,7 @@ export class StatusWriter {
       previousConditions: status.conditions,
       now: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     });
-    return { summary, current: { ready: status.ready ?? '', conditions: status.conditions ?? [] } };
+    return { summary, current: currentSummary(object) };
   }
 
   private async write(job: Job): Promise<void> {
