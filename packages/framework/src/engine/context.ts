@@ -86,6 +86,11 @@ export interface NodeChangeOptions {
 export interface NodeCache {
   /** True once the first complete list of Nodes arrived. */
   readonly synced: boolean;
+  /**
+   * True while the Nodes watch stream is open. False while it is listing or reconnecting after an error (an API
+   * outage, this node cut off): the cache may then lack changes others already see, e.g. a Node deleted meanwhile.
+   */
+  readonly streaming: boolean;
   /** Every cached Node. */
   list(): KubeObject[];
   /** One cached Node by name. */

@@ -63,6 +63,11 @@ export class NodeWatch {
     return this.watcher.synced;
   }
 
+  /** The watch stream is open: the cache follows the Nodes as they change (see {@link NodeCache.streaming}). */
+  get streaming(): boolean {
+    return this.watcher.state === 'watching';
+  }
+
   /** The watch loop is alive (see `Watcher.healthy`); true once stopped. */
   healthy(): boolean {
     return this.stopped || this.watcher.healthy();
@@ -175,6 +180,10 @@ class NodeCacheView implements NodeCache {
 
   get synced(): boolean {
     return this.#watch.synced;
+  }
+
+  get streaming(): boolean {
+    return this.#watch.streaming;
   }
 
   list(): KubeObject[] {

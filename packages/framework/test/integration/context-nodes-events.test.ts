@@ -239,3 +239,21 @@ describe('cluster scope', () => {
     }
   });
 });
+
+describe('the Nodes view across an API server restart', () => {
+  // Last in this file: the restart drops every watch.
+  test('streaming is true while the Nodes watch is open, false while it reconnects, then true again', async () => {
+    const nodes = seen.startup?.nodes;
+    if (!nodes) throw new Error('no Nodes view');
+    expect(nodes.streaming).toBe(true);
+    const observed = new Set<boolean>();
+    const sampler = setInterval(() => observed.add(nodes.streaming), 10);
+    try {
+      await cluster.cp.restartApiServer();
+      await waitFor(() => nodes.streaming, { timeoutMs: 60_000 });
+    } finally {
+      clearInterval(sampler);
+    }
+    expect([...observed].sort()).toEqual([false, true]);
+  });
+});

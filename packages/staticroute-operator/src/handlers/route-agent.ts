@@ -162,7 +162,9 @@ export class NodeRouteAgent {
     const { config, api, logger, nodes } = options;
     this.table = RouteTable.open({ protocol: config.routeProtocol });
     this.view = new RouteView(config.routeProtocol);
-    this.status = new StatusWriter(api, config.nodeName, logger, () => labelsByNode(nodes.list()));
+    this.status = new StatusWriter(api, config.nodeName, logger, () => labelsByNode(nodes.list()), {
+      nodeViewCurrent: () => nodes.streaming,
+    });
   }
 
   /**

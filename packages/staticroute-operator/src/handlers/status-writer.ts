@@ -16,6 +16,9 @@
  * So N nodes reporting on an object cost N entry writes and at most N summary writes (fewer when they report close
  *   together), by one node. Writing the summary right after each entry instead made the N writers contend (each loser
  *   re-reading and writing again): with 20 nodes and 500 objects the per-object status had not converged after 300 s.
+ * - A node whose Node watch is not streaming (reconnecting after an outage or a cut) writes no summary: its Node list
+ *   may still hold a Node deleted meanwhile, and two nodes counting different Node sets would keep correcting each
+ *   other's `ready` (measured: 15-30 s of flipping after a 60 s cut followed by a Node removal).
  * Caveat: the selected-node count comes from this instance's Node list, which can lag others' for a moment.
  */
 import type { KubeApi, KubeObject, Logger } from 'opkit';
@@ -68,6 +71,12 @@ export interface StatusWriterOptions {
   refreshStepMs?: number;
   /** Delay of every summary check, before the rank's. Defaults to 1 s. */
   refreshSettleMs?: number;
+  /**
+   * Whether this node's Node list follows the cluster right now (its watch is streaming). While it does not, this
+   * node writes no summary (the selected-node count could be stale) and checks again at its next turn. Defaults to
+   * always.
+   */
+  nodeViewCurrent?: () => boolean;
 }
 
 export class StatusWriter {
@@ -86,6 +95,7 @@ export class StatusWriter {
   private readonly concurrency: number;
   private readonly refreshStepMs: number;
   private readonly refreshSettleMs: number;
+  private readonly nodeViewCurrent: () => boolean;
   private stopped = false;
   private readonly outage = new Outage();
 
@@ -100,6 +110,7 @@ export class StatusWriter {
     this.concurrency = options.concurrency ?? 4;
     this.refreshStepMs = options.refreshStepMs ?? REFRESH_STEP_MS;
     this.refreshSettleMs = options.refreshSettleMs ?? REFRESH_SETTLE_MS;
+    this.nodeViewCurrent = options.nodeViewCurrent ?? (() => true);
   }
 
   /** Queues this node's outcome for `object` (and a summary check). The latest call per object wins. */
@@ -148,6 +159,13 @@ export class StatusWriter {
       return;
     }
     this.refreshes.set(name, { object, timer: this.checkLater(name, delayMs) });
+  }
+
+  /** Defers a summary check to this node's next turn (unless one is waiting already). */
+  private checkAtNextTurn(object: StaticRouteObject): void {
+    const name = object.metadata.name;
+    if (this.stopped || this.refreshes.has(name)) return;
+    this.refreshes.set(name, { object, timer: this.checkLater(name, this.refreshDelayMs()) });
   }
 
   /** The timer of a summary check waiting for this node's turn. */
@@ -329,6 +347,12 @@ export class StatusWriter {
     if (outcome) {
       const written = await this.writeEntry(object, outcome);
       if (written) this.refresh(written);
+      return;
+    }
+    if (!this.nodeViewCurrent()) {
+      // After a cut from the API server this node's Node list can still hold a Node deleted meanwhile: its summary
+      // would contradict (and keep overwriting) the one written by nodes that follow the cluster.
+      this.checkAtNextTurn(object);
       return;
     }
     const { summary, current } = this.summarize(object);

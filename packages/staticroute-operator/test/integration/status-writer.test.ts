@@ -219,6 +219,25 @@ describe('StatusWriter', () => {
     expect(await readyOf(name)).toBe('0/12');
   });
 
+  it('a node whose Node list does not follow the cluster writes no summary until it does', async () => {
+    const name = 'stale-view';
+    await createStaticRoute(name, '198.51.100.6');
+    let current = false;
+    const writer = new StatusWriter(apiFor(admin), 'node-1', quiet, () => inventory, {
+      refreshSettleMs: 0,
+      refreshStepMs: 50,
+      nodeViewCurrent: () => current,
+    });
+    writer.refresh(await read(name));
+    // Many turns pass while its Node watch reconnects: it only defers.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(summaryWrites.get(name) ?? 0).toBe(0);
+    current = true;
+    await writer.flush();
+    expect(summaryWrites.get(name)).toBe(1);
+    expect(await readyOf(name)).toBe('0/12');
+  });
+
   it('a check that meets a newer write (409) leaves the summary to the check of that write', async () => {
     const name = 'stale-summary';
     await patchStatus(name, { status: { ready: '0/12' } });
