@@ -210,6 +210,7 @@ export class NodeRouteAgent {
     this.listing?.forgotten.add(name);
     this.objects.delete(name);
     this.reported.delete(name);
+    this.status.forget(name);
     const keys = this.claims.delete(name);
     if (keys.length === 0) return;
     for (const key of keys) this.dirtyKeys.add(key);

@@ -47,6 +47,27 @@ interface Job {
   outcome?: NodeOutcome;
 }
 
+/** This node's entry for an outcome (the time is now). */
+function entryOf(outcome: NodeOutcome, generation: number | undefined): NodeStatusEntry {
+  return {
+    state: outcome.state,
+    message: outcome.message,
+    observedGeneration: generation,
+    lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    routes: outcome.routes,
+  };
+}
+
+/** Whether a stored entry says what `entry` says (its time aside). */
+function sameEntry(stored: NodeStatusEntry, entry: NodeStatusEntry): boolean {
+  return (
+    stored.state === entry.state &&
+    stored.message === entry.message &&
+    stored.observedGeneration === entry.observedGeneration &&
+    stored.routes === entry.routes
+  );
+}
+
 /** The summary as stored on `object`. */
 function currentSummary(object: StaticRouteObject): StatusSummary {
   const status = (object.status ?? {}) as StatusShape;
@@ -85,6 +106,14 @@ export class StatusWriter {
   /** Summary checks waiting for this node's turn, with the latest copy of their object. */
   private readonly refreshes = new Map<string, { object: StaticRouteObject; timer: ReturnType<typeof setTimeout> }>();
   /**
+   * Per object, the outcome this node last reported, for which generation, and the resourceVersion its entry was
+   * last written (or found) at: what an overwritten entry is restored from.
+   */
+  private readonly own = new Map<
+    string,
+    { generation: number | undefined; outcome: NodeOutcome; version: string | undefined }
+  >();
+  /**
    * Writes that failed (API server restarting, overloaded), waiting to be tried again with backoff, and the count of
    * consecutive failures per object. Without this, entries written during an outage waited for the agent's next full
    * pass (up to a minute) although the API was back within seconds.
@@ -115,9 +144,31 @@ export class StatusWriter {
 
   /** Queues this node's outcome for `object` (and a summary check). The latest call per object wins. */
   report(object: StaticRouteObject, outcome: NodeOutcome): void {
+    this.own.set(object.metadata.name, { generation: object.metadata.generation, outcome, version: undefined });
     // The entry write re-checks the summary from a copy at least as new as any pending check's.
     this.cancelRefresh(object.metadata.name);
     this.enqueue(object.metadata.name, { object, outcome });
+  }
+
+  /** Forgets a deleted object. */
+  forget(name: string): void {
+    this.own.delete(name);
+    this.cancelRefresh(name);
+  }
+
+  /**
+   * Whether `object`, newer than this node's last write of its entry, shows that entry overwritten or removed by
+   * someone else (a user writing status, a tool): the entry is this node's, so it is written again at once instead
+   * of waiting for the next full pass. Copies not newer than that write are ignored: they may predate it.
+   */
+  private entryOverwritten(object: StaticRouteObject): NodeOutcome | undefined {
+    const name = object.metadata.name;
+    const own = this.own.get(name);
+    if (!own || own.version === undefined || own.generation !== object.metadata.generation) return undefined;
+    if (this.jobs.has(name) || this.active.has(name) || this.retries.has(name)) return undefined;
+    if (!isNewerVersion(object.metadata.resourceVersion, own.version)) return undefined;
+    const stored = ((object.status ?? {}) as StatusShape).nodes?.[this.nodeName] ?? undefined;
+    return stored && sameEntry(stored, entryOf(own.outcome, own.generation)) ? undefined : own.outcome;
   }
 
   /**
@@ -127,6 +178,12 @@ export class StatusWriter {
   refresh(object: StaticRouteObject): void {
     const name = object.metadata.name;
     if (this.stopped) return;
+    const overwritten = object.metadata.deletionTimestamp ? undefined : this.entryOverwritten(object);
+    if (overwritten) {
+      this.cancelRefresh(name);
+      this.enqueue(name, { object, outcome: overwritten });
+      return;
+    }
     const queued = this.jobs.get(name);
     if (queued) {
       // A queued write checks the summary anyway; let it start from the newest copy.
@@ -371,33 +428,30 @@ export class StatusWriter {
     }
   }
 
+  /** Notes the version at which this node's entry for `object` is known to be `outcome`. */
+  private recordWritten(object: StaticRouteObject, outcome: NodeOutcome): void {
+    const own = this.own.get(object.metadata.name);
+    if (own?.outcome !== outcome) return;
+    own.version = object.metadata.resourceVersion;
+  }
+
   /** Writes this node's entry when it differs from the stored one; returns the object as written (or as known). */
   private async writeEntry(object: StaticRouteObject, outcome: NodeOutcome): Promise<StaticRouteObject | undefined> {
     const existing = ((object.status ?? {}) as StatusShape).nodes?.[this.nodeName] ?? undefined;
-    const entry: NodeStatusEntry = {
-      state: outcome.state,
-      message: outcome.message,
-      observedGeneration: object.metadata.generation,
-      lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      routes: outcome.routes,
-    };
-    if (
-      existing &&
-      existing.state === entry.state &&
-      existing.message === entry.message &&
-      existing.observedGeneration === entry.observedGeneration &&
-      existing.routes === entry.routes
-    ) {
+    const entry = entryOf(outcome, object.metadata.generation);
+    if (existing && sameEntry(existing, entry)) {
+      this.recordWritten(object, outcome);
       return object;
     }
     try {
-      const written = await this.api.patch<KubeObject>(
+      const written = (await this.api.patch<KubeObject>(
         STATIC_ROUTES,
         object.metadata.name,
         { status: { nodes: { [this.nodeName]: entry } } },
         { type: 'merge', subresource: 'status' },
-      );
-      return written as unknown as StaticRouteObject;
+      )) as unknown as StaticRouteObject;
+      this.recordWritten(written, outcome);
+      return written;
     } catch (error) {
       if (isApiStatus(error, 404)) return undefined;
       throw error;

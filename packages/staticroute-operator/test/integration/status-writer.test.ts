@@ -257,6 +257,24 @@ describe('StatusWriter', () => {
     expect(await readyOf(name)).toBe('12/12');
   });
 
+  it("a node's entry overwritten by someone else is written again on the next event", async () => {
+    const name = 'forged';
+    await createStaticRoute(name, '198.51.100.7');
+    const writer = new StatusWriter(apiFor(admin), 'node-3', quiet, () => inventory);
+    writer.report(await read(name), applied);
+    await writer.flush();
+    // A user writes status claiming something else for node-3.
+    await patchStatus(name, {
+      status: { nodes: { 'node-3': { state: 'Failed', message: 'forged', lastUpdateTime: 'x' } } },
+    });
+    writer.refresh(await read(name));
+    await writer.flush();
+    const entry = ((await read(name)).status as { nodes: Record<string, { state: string; message: string }> }).nodes[
+      'node-3'
+    ];
+    expect(entry).toMatchObject({ state: 'Applied', message: applied.message });
+  });
+
   it('does not rewrite an unchanged entry', async () => {
     const name = 'concurrent-2';
     const before = await read(name);
