@@ -172,8 +172,9 @@ export class StatusWriter {
   }
 
   /**
-   * Re-checks the summary after a watch event: nothing when it is right; otherwise a write at this node's turn, from
-   * the latest copy seen by then (a later event showing it fixed cancels the check).
+   * After a watch event: writes this node's entry again when someone else overwrote it (see `entryOverwritten`);
+   * otherwise re-checks the summary: nothing when it is right, else a write at this node's turn, from the latest copy
+   * seen by then (a later event showing it fixed cancels the check).
    */
   refresh(object: StaticRouteObject): void {
     const name = object.metadata.name;
