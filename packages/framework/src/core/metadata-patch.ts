@@ -5,12 +5,18 @@
  * once would clobber each other; a resourceVersion precondition would make every unrelated write (another node's
  * status) a conflict. Instead every operation is guarded by a `test` of exactly what it relies on:
  * - add a finalizer: append (`/metadata/finalizers/-`), or, when the array is absent, `test` it is absent (null)
- *   and create it;
+ *   and create it; with `guardAppends` (the previous attempt may have gone through unseen), `test` the whole array
+ *   first, so that a repeat finds it changed and fails instead of appending a second copy;
  * - remove a finalizer: `test` the element at its index, then remove that index (a concurrent removal that shifted
  *   indexes makes the test fail instead of removing someone else's finalizer);
  * - set an annotation/label: `add` (creates or replaces); create the map when absent, guarded like the array;
  * - delete an annotation/label: `test` its current value, then remove it.
  * When any test fails the API answers 422 (or 409); the writer refetches the object and rebuilds the patch.
+ *
+ * Guarantees: every operation but a plain append is idempotent by its guard: applied a second time, its `test` fails
+ * (the array now exists, the element at the index is another one or none, the annotation has another value or none),
+ * so a retried request never removes a neighbour nor adds twice. A plain append is not: it is the one operation
+ * whose guard would conflict with every concurrent append of other instances, so it is guarded only on request.
  */
 
 /** One RFC 6902 operation. */
@@ -33,15 +39,35 @@ export interface MetadataChanges {
   annotations?: Record<string, string | null>;
 }
 
+/** How {@link buildMetadataPatch} guards its operations. */
+export interface MetadataPatchOptions {
+  /**
+   * Guard appends to an existing finalizer array with a `test` of the whole array as `current` has it. For a retry
+   * after a request whose outcome is unknown (a 504, a reset connection): if that request went through, the array
+   * has changed, the guard fails, and the rebuilt patch (from a fresh read) finds the finalizer present. The cost is
+   * a conflict whenever anyone else changed the array meanwhile, so it is off by default. Defaults to false.
+   */
+  guardAppends?: boolean;
+}
+
 /** Escapes one JSON pointer token (RFC 6901). */
 export function pointerToken(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 /** Builds the guarded patch turning `current` into the wanted state; empty when nothing needs to change. */
-export function buildMetadataPatch(current: PatchableMetadata, changes: MetadataChanges): JsonPatchOp[] {
+export function buildMetadataPatch(
+  current: PatchableMetadata,
+  changes: MetadataChanges,
+  options: MetadataPatchOptions = {},
+): JsonPatchOp[] {
   const ops: JsonPatchOp[] = [];
   const finalizers = current.finalizers;
+  const additions = [...new Set(changes.addFinalizers ?? [])].filter((name) => !finalizers?.includes(name));
+  // First, before any removal below changes the array: the guard is about the array as `current` has it.
+  if (options.guardAppends && finalizers !== undefined && additions.length > 0) {
+    ops.push({ op: 'test', path: '/metadata/finalizers', value: [...finalizers] });
+  }
   // Removals first, from the highest index down, so earlier indexes stay valid within this patch.
   const removals: number[] = [];
   for (const name of changes.removeFinalizers ?? []) {
@@ -53,7 +79,6 @@ export function buildMetadataPatch(current: PatchableMetadata, changes: Metadata
     ops.push({ op: 'test', path: `/metadata/finalizers/${index}`, value: finalizers?.[index] });
     ops.push({ op: 'remove', path: `/metadata/finalizers/${index}` });
   }
-  const additions = [...new Set(changes.addFinalizers ?? [])].filter((name) => !finalizers?.includes(name));
   if (additions.length > 0) {
     if (finalizers === undefined) {
       ops.push({ op: 'test', path: '/metadata/finalizers', value: null });

@@ -8,7 +8,7 @@
  *   `handlers` outcomes and `ctx.patch.instanceStatus`; `ctx.patch.status` still targets the shared `status` (for
  *   fields the author deliberately shares, e.g. a summary).
  * An outcome is small and bounded (messages are truncated), which keeps 500 instances' entries well below the
- * object size limit.
+ * object size limit. Each outcome written replaces the handler's previous one whole (see {@link outcomePatch}).
  */
 import { isPlainObject } from './paths.js';
 import type { ChangeCause } from './progress.js';
@@ -101,6 +101,30 @@ export function statusWriteNeeded(writes: StatusWrites, recorded: Record<string,
   });
 }
 
+/** The keys of a {@link HandlerOutcome} that an entry may lack. */
+type OptionalOutcomeKey = {
+  [K in keyof HandlerOutcome]-?: undefined extends HandlerOutcome[K] ? K : never;
+}[keyof HandlerOutcome];
+
+/** Each optional key mapped to null, a merge patch's "delete". */
+const ABSENT_OUTCOME_KEYS: Record<OptionalOutcomeKey, null> = { message: null, nextAttemptAt: null };
+
+/**
+ * The merge patch that replaces a handler's recorded outcome with `entry`: the entry, plus null for each optional key
+ * it lacks. Status is merge-patched, which merges objects key by key, so without the nulls a success would keep the
+ * `message` and `nextAttemptAt` of the attempt that failed before it, and a `failed` entry the `nextAttemptAt` of the
+ * retry that preceded it. The key list is typed from {@link HandlerOutcome}: a new optional key that is not listed
+ * does not compile.
+ */
+export function outcomePatch(entry: HandlerOutcome): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...ABSENT_OUTCOME_KEYS };
+  for (const [key, value] of Object.entries(entry)) {
+    // An explicit `undefined` would vanish from the JSON body and keep the stale value: it stays null.
+    if (value !== undefined) patch[key] = value;
+  }
+  return patch;
+}
+
 function field(value: unknown, key: string): unknown {
   return isPlainObject(value) ? value[key] : undefined;
 }
@@ -113,7 +137,11 @@ export function buildStatusPatch(
   if (isEmptyStatusWrites(writes)) return undefined;
   // What this owner (the object in cluster scope, the instance in node scope) reports about its own handlers.
   const own: Record<string, unknown> = { ...writes.results };
-  if (Object.keys(writes.outcomes).length > 0) own[layout.handlerStatusField] = { ...writes.outcomes };
+  if (Object.keys(writes.outcomes).length > 0) {
+    own[layout.handlerStatusField] = Object.fromEntries(
+      Object.entries(writes.outcomes).map(([handlerId, entry]) => [handlerId, outcomePatch(entry)]),
+    );
+  }
   if (layout.scope === 'cluster') return { status: mergePatches(writes.status, own) };
   const entry = mergePatches(writes.instanceStatus, own);
   if (Object.keys(entry).length === 0) return { status: { ...writes.status } };

@@ -24,7 +24,11 @@ describe('buildStatusPatch', () => {
       status: { summary: 'ok' },
     };
     expect(buildStatusPatch({ ...layout, scope: 'cluster' }, writes)).toEqual({
-      status: { summary: 'ok', apply: { routes: 2 }, handlers: { apply: outcome } },
+      status: {
+        summary: 'ok',
+        apply: { routes: 2 },
+        handlers: { apply: { ...outcome, message: null, nextAttemptAt: null } },
+      },
     });
   });
 
@@ -38,7 +42,13 @@ describe('buildStatusPatch', () => {
     expect(buildStatusPatch({ ...layout, scope: 'node' }, writes)).toEqual({
       status: {
         summary: 'shared',
-        nodes: { 'node-a': { state: 'applied', apply: true, handlers: { apply: outcome } } },
+        nodes: {
+          'node-a': {
+            state: 'applied',
+            apply: true,
+            handlers: { apply: { ...outcome, message: null, nextAttemptAt: null } },
+          },
+        },
       },
     });
   });
