@@ -1,7 +1,9 @@
 /**
  * The StaticRoute operator: keeps each node's routing table in line with StaticRoute objects.
- * `StaticRouteOperator` is the opkit operator class (also runnable with `opkit run`); `main.ts` is the entry point of
- * the container image.
+ * `StaticRouteAgent` is the node agent (an opkit operator class, node scope; also runnable with `opkit run`),
+ * `Aggregator` the status aggregator; `main.ts` is the entry point of the container image for both roles.
  */
-export { StaticRouteOperator, PERSISTENCE_PREFIX } from './handlers/operator.js';
+export { StaticRouteAgent, PERSISTENCE_PREFIX } from './agent/agent-operator.js';
+export { Aggregator, type AggregatorSettings } from './aggregator/aggregator.js';
 export { readConfig, type OperatorConfig } from './logic/config.js';
+export { readAggregatorConfig, type AggregatorConfig } from './logic/aggregator-config.js';

@@ -8,23 +8,32 @@ import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, waitForRoutes } from './s
 const cluster = E2eCluster.forSuite();
 
 describe('StaticRoute lifecycle', () => {
-  it('create: every node installs the routes and reports Applied; READY shows 3/3', async () => {
+  it('create: every node installs the routes and reports Applied in its own report; READY shows 3/3', async () => {
     await cluster.apply(cluster.staticRoute('ifconfig', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
     await waitForRoutes(cluster.nodes, [`34.160.111.145/32 via ${GATEWAY_A}`]);
-    // A node applies and reports a watch event at once; its finalizer is written by the framework alongside and may
-    // land just after the status: wait for both rather than read the finalizers from the first 3/3 object.
     const object = await eventually(async () => {
       const current = await cluster.getStaticRoute('ifconfig');
-      return current?.status?.ready === '3/3' && current.metadata.finalizers?.length === 3 ? current : undefined;
-    }, 'status.ready 3/3 and one finalizer per node');
+      return current?.status?.ready === '3/3' ? current : undefined;
+    }, 'status.ready 3/3');
     for (const node of cluster.nodes) {
-      expect(object.status?.nodes?.[node.name]).toMatchObject({ state: 'Applied', observedGeneration: 1, routes: 1 });
+      expect(await cluster.nodeEntry(node, 'ifconfig')).toMatchObject({
+        uid: object.metadata.uid,
+        state: 'Applied',
+        generation: 1,
+        routes: 1,
+      });
     }
+    expect(object.status?.observedGeneration).toBe(1);
     expect(object.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
-    expect(object.metadata.finalizers?.length).toBe(3);
+    // One finalizer, the aggregator's, whatever the node count; the nodes write nothing on the StaticRoute.
+    expect(object.metadata.finalizers).toEqual(['aggregator.staticroute.opkit.dev/routes']);
+    expect(JSON.stringify(object.status)).not.toContain(cluster.nodes[0]?.name);
     const table = await cluster.kubectl(['get', 'sr']);
     expect(table.stdout).toMatch(/NAME\s+DESTINATIONS\s+GATEWAY\s+READY\s+AGE/);
     expect(table.stdout).toMatch(/ifconfig\s+\["34.160.111.145"\]\s+10.116.0.5\s+3\/3/);
+    const reports = await cluster.kubectl(['get', 'srns']);
+    expect(reports.stdout).toMatch(/NAME\s+STATICROUTES\s+NOT-READY\s+ROUTES\s+HEARTBEAT\s+AGE/);
+    for (const node of cluster.nodes) expect(reports.stdout).toMatch(new RegExp(`${node.name}\\s+1\\s+0\\s+1\\s`));
   });
 
   it('gateway change: every node deletes the old route before adding the new one; no old-gateway route left', async () => {
@@ -118,17 +127,24 @@ describe('StaticRoute lifecycle', () => {
     }
   });
 
-  it('delete: every node removes its routes, then releases its finalizer', async () => {
+  it('delete: every node removes its routes and reports it, then the aggregator releases its one finalizer', async () => {
     await cluster.apply(cluster.staticRoute('gone', { destinations: ['203.0.113.10'], gateway: GATEWAY_A }));
     await waitForRoutes(cluster.nodes, [`203.0.113.10/32 via ${GATEWAY_A}`]);
     const before = await eventually(async () => {
       const object = await cluster.getStaticRoute('gone');
-      return object?.metadata.finalizers?.length === 3 ? object : undefined;
-    }, 'three node finalizers');
-    expect(before.metadata.finalizers?.every((name) => name.startsWith('staticroute.opkit.dev/'))).toBe(true);
+      return object?.metadata.finalizers?.length === 1 ? object : undefined;
+    }, 'the aggregator finalizer');
+    expect(before.metadata.finalizers).toEqual(['aggregator.staticroute.opkit.dev/routes']);
     await cluster.deleteStaticRoute('gone');
     await cluster.waitGone('gone');
     await waitForRoutes(cluster.nodes, []);
+    // Once the object is gone, each node drops its entry from its report.
+    for (const node of cluster.nodes) {
+      await eventually(
+        async () => (await cluster.nodeEntry(node, 'gone')) === undefined,
+        `${node.name} to drop its entry`,
+      );
+    }
   });
 
   it('restart after a gateway change: converges to the new gateway without EEXIST', async () => {

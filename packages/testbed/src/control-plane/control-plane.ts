@@ -157,7 +157,15 @@ class RunningControlPlane implements ControlPlane {
   async mintToken(
     namespace: string,
     serviceAccount: string,
-    opts: { expirationSeconds?: number } = {},
+    opts: {
+      expirationSeconds?: number;
+      /**
+       * Bind the token to a Pod on this node, as the kubelet does for a pod's projected token: the token then names
+       * the node (`authentication.kubernetes.io/node-name`) and is valid only while the Pod exists. The Pod object is
+       * created (it never runs: the test bed has no kubelet) unless it exists.
+       */
+      boundToPodOnNode?: string;
+    } = {},
   ): Promise<string> {
     const credentials = this.credentials;
     await apiCall(credentials, 'POST', '/api/v1/namespaces', { metadata: { name: namespace } }, [409]);
@@ -168,6 +176,26 @@ class RunningControlPlane implements ControlPlane {
       { metadata: { name: serviceAccount, namespace } },
       [409],
     );
+    let boundObjectRef: { apiVersion: string; kind: string; name: string; uid: string } | undefined;
+    if (opts.boundToPodOnNode !== undefined) {
+      const podName = `${serviceAccount}-${opts.boundToPodOnNode}`.slice(0, 253);
+      const pod = {
+        metadata: { name: podName, namespace },
+        spec: {
+          nodeName: opts.boundToPodOnNode,
+          serviceAccountName: serviceAccount,
+          automountServiceAccountToken: false,
+          containers: [{ name: 'agent', image: 'test-bed.invalid/never-pulled:0' }],
+        },
+      };
+      await apiCall(credentials, 'POST', `/api/v1/namespaces/${namespace}/pods`, pod, [409]);
+      const existing = await apiCall<{ metadata: { uid: string } }>(
+        credentials,
+        'GET',
+        `/api/v1/namespaces/${namespace}/pods/${podName}`,
+      );
+      boundObjectRef = { apiVersion: 'v1', kind: 'Pod', name: podName, uid: existing.body.metadata.uid };
+    }
     const response = await apiCall<{ status: { token: string } }>(
       credentials,
       'POST',
@@ -175,7 +203,10 @@ class RunningControlPlane implements ControlPlane {
       {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'TokenRequest',
-        spec: { expirationSeconds: opts.expirationSeconds ?? 3600 },
+        spec: {
+          expirationSeconds: opts.expirationSeconds ?? 3600,
+          ...(boundObjectRef ? { boundObjectRef } : {}),
+        },
       },
     );
     return response.body.status.token;

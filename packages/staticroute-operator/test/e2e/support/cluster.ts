@@ -6,7 +6,7 @@
  * A test file gets its cluster with {@link E2eCluster.forSuite} (starts it before the file's tests, cleans up after
  * each test, tears it down after the last); {@link E2eCluster.start} starts one by hand.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -73,12 +73,30 @@ export interface StartOperatorOptions {
   kubeconfig?: string;
 }
 
+/** A running aggregator process (on the host, like a pod of the Deployment on the pod network). */
+export interface AggregatorProcess {
+  child: ChildProcess;
+  identity: string;
+  logFile: string;
+  logs(): string;
+  /** SIGTERM and wait for the exit. Resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Names of the shipped ServiceAccounts (deploy/rbac.yaml). */
+export const AGENT_SERVICE_ACCOUNT = 'k8s-staticroute-operator';
+export const AGGREGATOR_SERVICE_ACCOUNT = 'k8s-staticroute-aggregator';
+/** Probe port of the aggregators started by the fixture (first one; the next ones count up). */
+const AGGREGATOR_PROBE_PORT = 19860;
+
 /** Options of {@link E2eCluster.forSuite}. */
 export interface SuiteOptions {
   /** Simulated nodes (default 3). */
   nodes?: number;
   /** Start an operator on every node before the first test (default true); an object passes these options. */
   operators?: boolean | StartOperatorOptions;
+  /** Start the aggregator before the first test (default: when operators are started). */
+  aggregator?: boolean;
   /**
    * After each test, delete every StaticRoute and wait until no node holds a route of ours (default true). A function
    * is asked after each test, e.g. to skip the clean-up once a test has uninstalled the release.
@@ -90,8 +108,11 @@ export interface SuiteOptions {
 
 export class E2eCluster {
   readonly operators = new Map<string, OperatorProcess>();
+  readonly aggregators: AggregatorProcess[] = [];
   private stateRootDir: string | undefined;
-  private kubeconfigForSa: string | undefined;
+  private readonly kubeconfigForNode = new Map<string, string>();
+  private kubeconfigForAggregator: string | undefined;
+  private aggregatorCount = 0;
   private parts: { controlPlane: ControlPlane; network: SimNetwork } | undefined;
 
   private constructor() {}
@@ -114,6 +135,7 @@ export class E2eCluster {
     const { operators = true, cleanAfterEach = true, cleanTimeoutMs = 30_000 } = options;
     beforeAll(async () => {
       await cluster.boot(options.nodes ?? 3);
+      if (options.aggregator ?? operators !== false) await cluster.startAggregator();
       if (operators !== false) await cluster.startOperators(operators === true ? {} : operators);
     });
     if (cleanAfterEach !== false) {
@@ -171,20 +193,98 @@ export class E2eCluster {
     return this.network.nodes;
   }
 
-  /** Kubeconfig (inside node namespaces) with a token of the shipped ServiceAccount. */
-  async serviceAccountKubeconfig(): Promise<string> {
-    if (!this.kubeconfigForSa) {
-      const token = await this.controlPlane.mintToken('static-routes', 'k8s-staticroute-operator', {
+  /**
+   * Kubeconfig (inside node namespaces) with a token of the agents' shipped ServiceAccount, bound to a Pod on `node`
+   * as the kubelet's projected token is (the admission policy checks the node it names).
+   */
+  async serviceAccountKubeconfig(node: SimNode): Promise<string> {
+    let kubeconfig = this.kubeconfigForNode.get(node.name);
+    if (!kubeconfig) {
+      const token = await this.controlPlane.mintToken('static-routes', AGENT_SERVICE_ACCOUNT, {
+        expirationSeconds: 7200,
+        boundToPodOnNode: node.name,
+      });
+      kubeconfig = await this.network.nodeKubeconfig(token);
+      this.kubeconfigForNode.set(node.name, kubeconfig);
+    }
+    return kubeconfig;
+  }
+
+  /** Kubeconfig (on the host) with a token of the aggregator's shipped ServiceAccount. */
+  async aggregatorKubeconfig(): Promise<string> {
+    if (!this.kubeconfigForAggregator) {
+      const token = await this.controlPlane.mintToken('static-routes', AGGREGATOR_SERVICE_ACCOUNT, {
         expirationSeconds: 7200,
       });
-      this.kubeconfigForSa = await this.network.nodeKubeconfig(token);
+      this.kubeconfigForAggregator = await this.controlPlane.writeKubeconfig({ token });
     }
-    return this.kubeconfigForSa;
+    return this.kubeconfigForAggregator;
+  }
+
+  /**
+   * Starts an aggregator replica the way the Deployment does (`main.js aggregator`, its ServiceAccount, leader
+   * election), with short timings so that tests see deletions and silent nodes settle quickly. Resolves once it is
+   * alive (`/healthz`); a standby is not ready, so readiness is not awaited.
+   */
+  async startAggregator(
+    options: { env?: Record<string, string>; kubeconfig?: string } = {},
+  ): Promise<AggregatorProcess> {
+    const kubeconfig = options.kubeconfig ?? (await this.aggregatorKubeconfig());
+    const index = this.aggregatorCount++;
+    const identity = `aggregator-${index}`;
+    const port = AGGREGATOR_PROBE_PORT + index;
+    const logFile = path.join(this.stateRoot, `${identity}-${Date.now()}.log`);
+    const child = spawn(process.execPath, [MAIN, 'aggregator'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        KUBECONFIG: kubeconfig,
+        POD_NAME: identity,
+        PROBE_PORT: String(port),
+        PROBE_ADDRESS: '127.0.0.1',
+        LOG_LEVEL: 'debug',
+        SILENT_AGENT_SECONDS: '20',
+        DELETION_GRACE_SECONDS: '10',
+        STATUS_SETTLE_SECONDS: '1',
+        ...options.env,
+      },
+    });
+    const log = createWriteStream(logFile);
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    const aggregator: AggregatorProcess = {
+      child,
+      identity,
+      logFile,
+      logs: () => readFileSync(logFile, 'utf8'),
+      stop: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        child.kill('SIGTERM');
+        return exited;
+      },
+    };
+    this.aggregators.push(aggregator);
+    await eventually(
+      async () => {
+        if (child.exitCode !== null)
+          throw new Error(`aggregator exited ${child.exitCode}:\n${aggregator.logs().slice(-3000)}`);
+        const response = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        return response?.status === 200;
+      },
+      `${identity} to be alive`,
+      60_000,
+    );
+    return aggregator;
+  }
+
+  async stopAggregators(): Promise<void> {
+    await Promise.all(this.aggregators.splice(0).map((aggregator) => aggregator.stop()));
   }
 
   /** Starts the operator on `node` (replacing none: stop the old one first). Resolves once it reports ready. */
   async startOperator(node: SimNode, options: StartOperatorOptions = {}): Promise<OperatorProcess> {
-    const kubeconfig = options.kubeconfig ?? (await this.serviceAccountKubeconfig());
+    const kubeconfig = options.kubeconfig ?? (await this.serviceAccountKubeconfig(node));
     const logFile = path.join(this.stateRoot, `${node.name}-${Date.now()}.log`);
     const stateDir = path.join(this.stateRoot, `state-${node.name}`);
     const child = node.spawn([process.execPath, MAIN], {
@@ -297,9 +397,26 @@ export class E2eCluster {
     );
   }
 
+  /** This node's report entry for a StaticRoute (from its StaticRouteNodeStatus), if any. */
+  async nodeEntry(node: SimNode | string, name: string): Promise<NodeEntryJson | undefined> {
+    const report = await this.nodeReport(node);
+    return report?.status?.staticRoutes?.[name] ?? undefined;
+  }
+
+  /** A node's report (StaticRouteNodeStatus), if it exists. */
+  async nodeReport(node: SimNode | string): Promise<NodeReportJson | undefined> {
+    const nodeName = typeof node === 'string' ? node : node.name;
+    const response = await this.controlPlane.request<NodeReportJson>(
+      'GET',
+      `/apis/networking.digitalocean.com/v1/staticroutenodestatuses/${nodeName}`,
+    );
+    return response.status === 200 ? response.body : undefined;
+  }
+
   /** Stops everything that was started (also after a failed start). */
   async destroy(): Promise<void> {
     await this.stopOperators().catch(() => undefined);
+    await this.stopAggregators().catch(() => undefined);
     await this.parts?.network.destroy().catch(() => undefined);
     await this.parts?.controlPlane.stop().catch(() => undefined);
     this.parts = undefined;
@@ -312,12 +429,39 @@ export class E2eCluster {
 
 /** The parts of a StaticRoute tests read. */
 export interface StaticRouteJson {
-  metadata: { name: string; generation: number; finalizers?: string[]; resourceVersion: string };
+  metadata: {
+    name: string;
+    uid: string;
+    generation: number;
+    finalizers?: string[];
+    resourceVersion: string;
+    deletionTimestamp?: string;
+  };
   spec: Record<string, unknown>;
   status?: {
     ready?: string;
-    nodes?: Record<string, { state: string; message: string; observedGeneration?: number; routes?: number }>;
+    observedGeneration?: number;
+    notReady?: Array<{ state: string; message: string; count: number; nodes: string[] }>;
     conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+  };
+}
+
+/** One node's entry for a StaticRoute in its report. */
+export interface NodeEntryJson {
+  uid: string;
+  generation?: number;
+  state: string;
+  message?: string;
+  routes: number;
+}
+
+/** A StaticRouteNodeStatus as tests read it. */
+export interface NodeReportJson {
+  metadata: { name: string; ownerReferences?: Array<{ kind: string; name: string }> };
+  status?: {
+    heartbeatTime?: string;
+    summary?: { staticRoutes: number; notReady: number; routes: number };
+    staticRoutes?: Record<string, NodeEntryJson | null>;
   };
 }
 

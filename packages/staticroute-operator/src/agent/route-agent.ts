@@ -13,17 +13,26 @@
  *   re-listing the StaticRoutes), on drift reported by the route monitor, on changes of this node's labels, and when
  *   the kernel contradicts the in-memory copy (EEXIST, a lost reply).
  *
- * Nodes (this node's labels for `nodeSelector`, every node's labels for the selected-node count) come from the
- * framework's Nodes view (`ctx.nodes`), and Events go through the framework's recorder (`ctx.events`): the agent runs
- * no watch and posts no Event of its own.
+ * Outcomes go into this node's report (a `StaticRouteNodeStatus` named after the node, through opkit's coalescing
+ * ReportWriter): the agent never writes a StaticRoute, holds no finalizer on one, and posts no Event; the aggregator
+ * turns every node's report into each object's status and Events. This node's labels (for `nodeSelector`) come from
+ * the framework's Nodes view, which in the agent watches this node only.
  */
-import type { EventPublisher, KubeApi, KubeObject, Logger, NodeCache, NodeChange } from 'opkit';
+import { ReportWriter, type KubeApi, type KubeObject, type Logger, type NodeCache, type NodeChange } from 'opkit';
 import { compactHeap, limitYoungGeneration } from 'opkit/heap';
 import { affectedScope, ClaimIndex } from '../logic/claims.js';
 import { computeDesiredState, type DesiredRoute, type DesiredState } from '../logic/desired.js';
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
 import type { OperatorConfig } from '../logic/config.js';
 import { KOPF_LAST_HANDLED_ANNOTATION } from '../logic/migration.js';
+import {
+  entryForDeletion,
+  entryFromOutcome,
+  REPORT_ENTRIES_FIELD,
+  REPORT_KIND,
+  summarizeReport,
+  type ReportEntry,
+} from '../logic/report.js';
 import { describeFailure, Outage, type OutageLog } from '../logic/outage.js';
 import {
   describeKernelRoute,
@@ -40,8 +49,8 @@ import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
-import { STATIC_ROUTES } from './resource.js';
-import { StatusWriter } from './status-writer.js';
+import { NODE_REPORTS, STATIC_ROUTES } from '../resources.js';
+import { STATIC_ROUTE_GROUP, STATIC_ROUTE_VERSION } from '../logic/spec.js';
 
 /** What one pass found and did. An incremental pass has outcomes for the objects it assessed only. */
 export interface ReconcileResult {
@@ -58,10 +67,12 @@ export interface RouteAgentOptions {
   api: KubeApi;
   /** The agent's logger for its whole life (not a handler's). */
   logger: Logger;
-  /** The framework's Event recorder (`ctx.events` of the startup handler). */
-  events: EventPublisher;
   /** The framework's Nodes view (`ctx.nodes`); the agent waits for its first list before the first reconcile. */
   nodes: NodeCache;
+  /** Minimum time between two writes of the node's report. Defaults to 1 s. */
+  reportIntervalMs?: number;
+  /** Heartbeat of the node's report (the aggregator tells silent agents by it). Defaults to 60 s. */
+  reportHeartbeatMs?: number;
   /** Aborts the start (the startup handler's `ctx.signal`). */
   signal?: AbortSignal;
   /** Delay that batches bursts of kernel notifications into one reconcile. Defaults to 100 ms. */
@@ -69,11 +80,6 @@ export interface RouteAgentOptions {
 }
 
 type Labels = Readonly<Record<string, string>>;
-
-/** Every node's labels, by node name (the StatusWriter counts the nodes an object selects from it). */
-function labelsByNode(nodes: readonly KubeObject[]): ReadonlyMap<string, Labels> {
-  return new Map(nodes.map((node) => [node.metadata.name, node.metadata.labels ?? {}]));
-}
 
 function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
   const left = Object.entries(a ?? {});
@@ -120,11 +126,11 @@ export class NodeRouteAgent {
   private readonly view: RouteView;
   /** The node's addresses as of the last full pass (address changes trigger one). */
   private addresses: NodeAddress[] = [];
-  private readonly reported = new Map<string, string>();
   private table: RouteTable;
   private monitor: RouteMonitor | undefined;
   private unsubscribeNodes: (() => void) | undefined;
-  private readonly status: StatusWriter;
+  /** This node's report: its outcome for every StaticRoute, by name. */
+  readonly report: ReportWriter<ReportEntry>;
   /**
    * Next hops of the desired routes by destination, as last planned (what the drift check compares notifications
    * with). Not the DesiredRoutes themselves: at 10,000 routes those hold ~2.5 MB that nothing else needs.
@@ -162,8 +168,32 @@ export class NodeRouteAgent {
     const { config, api, logger, nodes } = options;
     this.table = RouteTable.open({ protocol: config.routeProtocol });
     this.view = new RouteView(config.routeProtocol);
-    this.status = new StatusWriter(api, config.nodeName, logger, () => labelsByNode(nodes.list()), {
-      nodeViewCurrent: () => nodes.streaming,
+    this.report = new ReportWriter<ReportEntry>({
+      api,
+      resource: NODE_REPORTS,
+      name: config.nodeName,
+      entriesField: REPORT_ENTRIES_FIELD,
+      summarize: (entries) => ({ summary: summarizeReport(entries) }),
+      minIntervalMs: options.reportIntervalMs ?? 1_000,
+      heartbeatMs: options.reportHeartbeatMs ?? 60_000,
+      logger: logger.child({ component: 'report' }),
+      template: () => {
+        const node = nodes.own();
+        return {
+          apiVersion: `${STATIC_ROUTE_GROUP}/${STATIC_ROUTE_VERSION}`,
+          kind: REPORT_KIND,
+          metadata: {
+            // Garbage-collected with its Node.
+            ...(node
+              ? {
+                  ownerReferences: [
+                    { apiVersion: 'v1', kind: 'Node', name: node.metadata.name, uid: node.metadata.uid },
+                  ],
+                }
+              : {}),
+          },
+        };
+      },
     });
   }
 
@@ -186,6 +216,8 @@ export class NodeRouteAgent {
       }
       await agent.relistObjects();
       agent.listed = true;
+      // After the list: the first write removes entries of objects deleted while the agent was away.
+      agent.report.start();
       agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event));
       await agent.reconcile();
       agent.periodicTimer = setInterval(() => void agent.periodicPass(), options.config.reconcileIntervalMs);
@@ -209,8 +241,7 @@ export class NodeRouteAgent {
   forget(name: string): void {
     this.listing?.forgotten.add(name);
     this.objects.delete(name);
-    this.reported.delete(name);
-    this.status.forget(name);
+    this.report.delete(name);
     const keys = this.claims.delete(name);
     if (keys.length === 0) return;
     for (const key of keys) this.dirtyKeys.add(key);
@@ -228,12 +259,6 @@ export class NodeRouteAgent {
     this.dirtyObjects.add(name);
     for (const key of this.claims.keysOf(name)) this.dirtyKeys.add(key);
     return this.request(this.incrementalWaiters);
-  }
-
-  /** Re-checks the shared status summary of an object after a watch event. */
-  refreshSummary(object: KubeObject): void {
-    if (this.stopped || object.metadata.deletionTimestamp) return;
-    this.status.refresh(object as unknown as StaticRouteObject);
   }
 
   /** A full reconcile, now or right after the pass in progress. Resolves with a result computed after this call. */
@@ -325,7 +350,7 @@ export class NodeRouteAgent {
     this.compactionTimer = setTimeout(() => {
       this.compactionTimer = undefined;
       if (this.stopped) return;
-      if (this.pumping || this.status.busy) {
+      if (this.pumping || this.report.pending) {
         this.scheduleCompaction();
         return;
       }
@@ -382,13 +407,7 @@ export class NodeRouteAgent {
       change.type === 'upsert' &&
       change.previous !== undefined &&
       sameLabels(change.previous.metadata.labels, change.node.metadata.labels);
-    if (!unchanged) this.onNodesChanged(change.own);
-  }
-
-  private onNodesChanged(ownLabelsChanged: boolean): void {
-    if (ownLabelsChanged) this.scheduleReconcile(0);
-    // Another node's labels change the selected-node count of some objects.
-    for (const object of this.objects.values()) this.refreshSummary(object as unknown as KubeObject);
+    if (!unchanged && change.own) this.scheduleReconcile(0);
   }
 
   /**
@@ -536,9 +555,10 @@ export class NodeRouteAgent {
       );
     }
     const outcomes = this.outcomesOf(state, scope.assessed, failures);
-    this.report(
+    this.reportOutcomes(
       [...scope.assessed].flatMap((name) => this.objects.get(name) ?? []),
       outcomes,
+      undeleted,
     );
     return { outcomes, undeleted, operations: plan.operations.length };
   }
@@ -600,29 +620,34 @@ export class NodeRouteAgent {
     }
     this.reconciles++;
     this.workSinceCompaction += COMPACTION_WORK;
-    this.report(objects, (result as ReconcileResult).outcomes);
+    this.reportOutcomes(objects, (result as ReconcileResult).outcomes, (result as ReconcileResult).undeleted);
     return result as ReconcileResult;
   }
 
-  /** Writes status entries and posts Events for objects whose outcome on this node changed. */
-  private report(objects: StaticRouteObject[], outcomes: Map<string, NodeOutcome>): void {
+  /**
+   * Puts the outcomes into this node's report (written coalesced; nothing waits for it). An object being deleted is
+   * reported `Removed` once none of its destinations is left to remove, which is what the aggregator releases its
+   * finalizer on.
+   */
+  private reportOutcomes(
+    objects: StaticRouteObject[],
+    outcomes: Map<string, NodeOutcome>,
+    undeleted: ReadonlyMap<string, string>,
+  ): void {
     for (const object of objects) {
-      const outcome = outcomes.get(object.metadata.name);
-      if (!outcome || object.metadata.deletionTimestamp) continue;
-      const fingerprint = `${object.metadata.generation}\n${outcome.state}\n${outcome.message}`;
-      const previous = this.reported.get(object.metadata.name);
-      this.status.report(object, outcome);
-      if (previous === fingerprint) continue;
-      this.reported.set(object.metadata.name, fingerprint);
-      const previousState = previous?.split('\n')[1];
-      // Node-prefixed, like the framework's own node-scope Events: every node reports on the same object.
-      const message = `${this.options.config.nodeName}: ${outcome.message}`;
-      const target = object as unknown as KubeObject;
-      if (outcome.state === 'Failed' || outcome.state === 'Refused' || outcome.state === 'Conflict') {
-        this.options.events.record(target, 'Warning', outcome.state, message);
-      } else if (outcome.state === 'Applied' && previousState !== undefined && previousState !== 'Applied') {
-        this.options.events.record(target, 'Normal', 'Applied', message);
+      const { name, uid, generation, deletionTimestamp } = object.metadata;
+      if (deletionTimestamp) {
+        const stuck = new Map(
+          NodeRouteAgent.destinationsOf(object).flatMap((destination) => {
+            const error = undeleted.get(destination);
+            return error === undefined ? [] : [[destination, error] as const];
+          }),
+        );
+        this.report.set(name, entryForDeletion(uid ?? '', generation, stuck));
+        continue;
       }
+      const outcome = outcomes.get(name);
+      if (outcome) this.report.set(name, entryFromOutcome(uid ?? '', generation, outcome));
     }
   }
 
@@ -632,10 +657,7 @@ export class NodeRouteAgent {
     return parsed.ok ? parsed.spec.destinations.map((prefix: Prefix) => formatPrefix(prefix)) : [];
   }
 
-  /**
-   * Stops timers and notifications; waits for queued status writes (at most 5 s). Queued Events are flushed by the
-   * framework after the cleanup handlers.
-   */
+  /** Stops timers and notifications; waits for the report to be written (at most 5 s). */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -647,8 +669,8 @@ export class NodeRouteAgent {
     const error = new Error('the route agent is stopped');
     for (const waiter of [...this.fullWaiters.splice(0), ...this.incrementalWaiters.splice(0)]) waiter.reject(error);
     while (this.pumping) await new Promise((resolve) => setTimeout(resolve, 5));
-    await Promise.race([this.status.flush(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-    this.status.stop();
+    await Promise.race([this.report.flush(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    this.report.stop();
     this.table.close();
   }
 }

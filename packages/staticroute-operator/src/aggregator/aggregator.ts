@@ -1,0 +1,279 @@
+/**
+ * The aggregator: the one writer of StaticRoutes. It watches StaticRoutes, Nodes (labels only) and the node reports
+ * (a constant number of watches, whatever the node count), and for each StaticRoute writes the status summary, holds
+ * the finalizer that keeps a deleted object until every node removed its routes, and posts one Event per transition.
+ * It runs as a Deployment of two replicas; one is active (leader election), the other waits.
+ *
+ * Writes per changed StaticRoute, whatever the node count: the finalizer once when it is first seen, one status write
+ * per settled change (a change's reports are awaited for a short settling delay, so the intermediate "0/N" is not
+ * written when the nodes answer quickly), and the finalizer release. The decisions are pure (logic/aggregate.ts).
+ */
+import {
+  ApiError,
+  Reconciler,
+  sameJson,
+  type EventPublisher,
+  type KubeApi,
+  type KubeObject,
+  type Logger,
+  type ReconcileContext,
+  type ReconcileResult,
+  type SourceChange,
+} from 'opkit';
+import { aggregate, AGGREGATOR_FINALIZER, type AggregateDecision, type NodeReportView } from '../logic/aggregate.js';
+import type { NodeReport, ReportEntry } from '../logic/report.js';
+import type { StaticRouteObject } from '../logic/spec.js';
+import type { StatusCondition } from '../logic/status.js';
+import { NODE_REPORTS, NODES, STATIC_ROUTES } from '../resources.js';
+
+/** Tuning of the aggregator (documented in docs/operator-guide.md). */
+export interface AggregatorSettings {
+  /** A node whose report is older than this counts as silent. Defaults to 3 heartbeats (180 s). */
+  silentAfterMs?: number;
+  /** A deletion waits this long for silent nodes, then is released with a Warning. Defaults to 120 s. */
+  deletionGraceMs?: number;
+  /** How long a change waits for the nodes' reports before a partial status is written. Defaults to 2 s. */
+  settleMs?: number;
+  /** StaticRoutes handled in parallel. Defaults to 8. */
+  concurrency?: number;
+}
+
+/** What the aggregator needs from the runtime when it starts. */
+export interface AggregatorStartContext {
+  api: KubeApi;
+  logger: Logger;
+  events: EventPublisher;
+}
+
+/** Nodes as the aggregator caches them: identity and labels only (a Node's heartbeats then trigger nothing). */
+function nodeLabelsOnly(node: KubeObject): KubeObject {
+  const { name, uid, resourceVersion, labels, deletionTimestamp } = node.metadata;
+  return {
+    metadata: {
+      name,
+      uid,
+      resourceVersion,
+      ...(labels ? { labels } : {}),
+      ...(deletionTimestamp ? { deletionTimestamp } : {}),
+    },
+  };
+}
+
+function entriesOf(report: KubeObject | undefined): Record<string, ReportEntry | null> {
+  return ((report as NodeReport | undefined)?.status?.staticRoutes ?? {}) as Record<string, ReportEntry | null>;
+}
+
+/** StaticRoutes whose entry differs between two copies of a report. */
+function changedEntries(change: SourceChange): string[] {
+  const before = change.type === 'upsert' ? entriesOf(change.previous) : {};
+  const after = change.type === 'upsert' ? entriesOf(change.object) : {};
+  if (change.type === 'delete') return Object.keys(entriesOf(change.object));
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...names].filter((name) => !sameJson(before[name], after[name]));
+}
+
+/** The status fields the aggregator owns, as stored. */
+function storedStatus(object: StaticRouteObject): Record<string, unknown> {
+  const { ready, observedGeneration, conditions, notReady } = (object.status ?? {}) as Record<string, unknown>;
+  return { ready, observedGeneration, conditions, notReady: notReady ?? [] };
+}
+
+function readyCondition(conditions: unknown): StatusCondition | undefined {
+  return Array.isArray(conditions)
+    ? (conditions as StatusCondition[]).find((item) => item.type === 'Ready')
+    : undefined;
+}
+
+export class Aggregator {
+  readonly name = 'staticroute-aggregator';
+  private readonly reconciler: Reconciler;
+  private events: EventPublisher | undefined;
+  private readonly silentAfterMs: number;
+  private readonly deletionGraceMs: number;
+  private readonly settleMs: number;
+  /** When each change (uid, generation, deletion) was first seen: the settling delay counts from there. */
+  private readonly firstSeen = new Map<string, number>();
+  /** StaticRoute writes (for tests and logs). */
+  writes = 0;
+
+  constructor(settings: AggregatorSettings = {}) {
+    this.silentAfterMs = settings.silentAfterMs ?? 180_000;
+    this.deletionGraceMs = settings.deletionGraceMs ?? 120_000;
+    this.settleMs = settings.settleMs ?? 2_000;
+    this.reconciler = new Reconciler({
+      name: 'staticroute-aggregator',
+      primary: { resource: STATIC_ROUTES },
+      secondary: {
+        nodes: {
+          resource: NODES,
+          transform: nodeLabelsOnly as never,
+          // A Node's arrival, departure or label change can change every object's selected nodes.
+          map: (_change, view) => view.primary.keys(),
+        },
+        reports: { resource: NODE_REPORTS, map: changedEntries },
+      },
+      concurrency: settings.concurrency ?? 8,
+      // A level-based safety net: grace periods, and anything a lost event left behind.
+      resyncMs: 10 * 60_000,
+      reconcile: (key, context) => this.reconcile(key, context),
+    });
+  }
+
+  start(context: AggregatorStartContext): void {
+    this.events = context.events;
+    this.reconciler.start({ api: context.api, logger: context.logger.child({ component: 'aggregator' }) });
+  }
+
+  stop(): Promise<void> {
+    return this.reconciler.stop();
+  }
+
+  isReady(): boolean {
+    return this.reconciler.isReady();
+  }
+
+  isHealthy(): boolean {
+    return this.reconciler.isHealthy();
+  }
+
+  private async reconcile(name: string, context: ReconcileContext): Promise<ReconcileResult | void> {
+    const object = context.object as StaticRouteObject | undefined;
+    if (!object) {
+      for (const key of this.firstSeen.keys()) if (key.startsWith(`${name}\n`)) this.firstSeen.delete(key);
+      return;
+    }
+    const now = Date.now();
+    const decision = aggregate({
+      object,
+      nodes: this.liveNodes(context),
+      reports: this.reportsFor(name, context),
+      now,
+      silentAfterMs: this.silentAfterMs,
+      deletionGraceMs: this.deletionGraceMs,
+    });
+    const deleting = Boolean(object.metadata.deletionTimestamp);
+    if (!deleting && decision.finalizer === 'add') await this.setFinalizers(context.api, object, decision, 'add');
+    if (deleting && decision.finalizer === 'release') {
+      await this.setFinalizers(context.api, object, decision, 'release');
+      if (decision.givenUp.length > 0) {
+        this.events?.record(
+          object as unknown as KubeObject,
+          'Warning',
+          'NodesNotConfirmed',
+          `released after ${Math.round(this.deletionGraceMs / 1000)} s without confirmation from silent node(s): ${decision.givenUp.join(', ')}; their agents remove the routes when they come back`,
+        );
+      }
+      return;
+    }
+    const settleLeft = this.settleLeft(object, decision, now);
+    if (settleLeft > 0) return { requeueAfterMs: settleLeft };
+    await this.writeStatus(context.api, object, decision);
+    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
+  }
+
+  /**
+   * Time left before a status showing nodes that have not reported this change yet may be written. Failures,
+   * refusals and a complete summary are written at once.
+   */
+  private settleLeft(object: StaticRouteObject, decision: AggregateDecision, now: number): number {
+    const { name, uid, generation, deletionTimestamp } = object.metadata;
+    const key = `${name}\n${uid}\n${generation}\n${deletionTimestamp ?? ''}`;
+    let seen = this.firstSeen.get(key);
+    if (seen === undefined) {
+      for (const other of this.firstSeen.keys()) if (other.startsWith(`${name}\n`)) this.firstSeen.delete(other);
+      seen = now;
+      this.firstSeen.set(key, seen);
+    }
+    const waiting = decision.status.notReady.some((group) => group.state === 'Pending' || group.state === 'Removing');
+    if (!waiting) return 0;
+    return Math.max(0, seen + this.settleMs - now);
+  }
+
+  private liveNodes(context: ReconcileContext): Map<string, Readonly<Record<string, string>>> {
+    const nodes = new Map<string, Readonly<Record<string, string>>>();
+    for (const node of context.cache('nodes').values()) {
+      if (!node.metadata.deletionTimestamp) nodes.set(node.metadata.name, node.metadata.labels ?? {});
+    }
+    return nodes;
+  }
+
+  private reportsFor(name: string, context: ReconcileContext): Map<string, NodeReportView> {
+    const reports = new Map<string, NodeReportView>();
+    for (const report of context.cache('reports').values()) {
+      const status = (report as NodeReport).status;
+      const heartbeat = status?.heartbeatTime ? Date.parse(status.heartbeatTime) : Number.NaN;
+      reports.set(report.metadata.name, {
+        entry: status?.staticRoutes?.[name] ?? undefined,
+        heartbeatAt: Number.isNaN(heartbeat) ? undefined : heartbeat,
+      });
+    }
+    return reports;
+  }
+
+  /**
+   * Adds the aggregator's finalizer (dropping those of earlier versions) or releases every finalizer this operator
+   * ever held. A merge patch of the whole list with the object's resourceVersion as precondition: exact and
+   * idempotent whatever happened to an earlier attempt (a lost response cannot duplicate or drop a finalizer).
+   */
+  private async setFinalizers(
+    api: KubeApi,
+    object: StaticRouteObject,
+    decision: AggregateDecision,
+    action: 'add' | 'release',
+  ): Promise<void> {
+    const current = object.metadata.finalizers ?? [];
+    const drop = new Set([...decision.legacyFinalizers, ...(action === 'release' ? [AGGREGATOR_FINALIZER] : [])]);
+    const next = current.filter((name) => !drop.has(name));
+    if (action === 'add' && !next.includes(AGGREGATOR_FINALIZER)) next.push(AGGREGATOR_FINALIZER);
+    if (sameJson(next, current)) return;
+    try {
+      await api.patch(
+        STATIC_ROUTES,
+        object.metadata.name,
+        { metadata: { resourceVersion: object.metadata.resourceVersion, finalizers: next } },
+        { type: 'merge' },
+      );
+      this.writes++;
+    } catch (error) {
+      // Gone: nothing to hold. A conflict is retried (with backoff) from the newer copy the watch brings.
+      if (error instanceof ApiError && error.statusCode === 404) return;
+      throw error;
+    }
+  }
+
+  /** Writes the summary when it differs from the stored one, and posts an Event when `Ready` changes reason. */
+  private async writeStatus(api: KubeApi, object: StaticRouteObject, decision: AggregateDecision): Promise<void> {
+    const stored = storedStatus(object);
+    const legacyEntries = ((object.status ?? {}) as { nodes?: unknown }).nodes !== undefined;
+    if (sameJson(stored, decision.status) && !legacyEntries) return;
+    try {
+      await api.patch(
+        STATIC_ROUTES,
+        object.metadata.name,
+        // `nodes`: the per-node entries of the design before the aggregator, dropped on upgrade.
+        { status: { ...decision.status, ...(legacyEntries ? { nodes: null } : {}) } },
+        { type: 'merge', subresource: 'status' },
+      );
+      this.writes++;
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode === 404) return;
+      throw error;
+    }
+    this.postTransition(object, readyCondition(stored.conditions), readyCondition(decision.status.conditions));
+  }
+
+  private postTransition(
+    object: StaticRouteObject,
+    before: StatusCondition | undefined,
+    after: StatusCondition | undefined,
+  ): void {
+    if (!after || !this.events || (before?.reason === after.reason && before?.status === after.status)) return;
+    const target = object as unknown as KubeObject;
+    if (after.status === 'True') {
+      if (before) this.events.record(target, 'Normal', 'Ready', after.message);
+      return;
+    }
+    if (after.reason === 'Pending' || after.reason === 'Deleting') return;
+    this.events.record(target, 'Warning', after.reason, after.message);
+  }
+}

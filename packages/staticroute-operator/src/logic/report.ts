@@ -1,0 +1,95 @@
+/**
+ * The node report: `StaticRouteNodeStatus`, one cluster-scoped object per node, named after the node and written only
+ * by that node's agent (deploy/crd-report.yaml). It holds the node's outcome for every StaticRoute it knows; the
+ * aggregator reads all reports and writes each StaticRoute's status from them.
+ *
+ * Entries are kept small (the report holds one per StaticRoute, and etcd limits an object to about 1.5 MB): the
+ * message is left out when the state says everything (Applied, Removed).
+ */
+import type { NodeOutcome, RouteState } from './status.js';
+
+export const REPORT_PLURAL = 'staticroutenodestatuses';
+export const REPORT_KIND = 'StaticRouteNodeStatus';
+/** The field of `status` holding the entries (by StaticRoute name). */
+export const REPORT_ENTRIES_FIELD = 'staticRoutes';
+
+/** A node's state for one StaticRoute: the route states, or `Removed` once a deleted object's routes are gone. */
+export type ReportState = RouteState | 'Removed';
+
+/** One entry of a node report: `status.staticRoutes.<name>`. */
+export interface ReportEntry {
+  /** The StaticRoute's uid: an entry about an older namesake is not about this object. */
+  uid: string;
+  /** The generation the entry reports on. */
+  generation?: number;
+  state: ReportState;
+  /** Why the state is not Applied. */
+  message?: string;
+  /** Routes of this object installed on the node. */
+  routes: number;
+}
+
+/** Counts a user reads with `kubectl get srns` (printer columns), written with every report write. */
+export interface ReportSummary {
+  /** StaticRoutes the node reports on. */
+  staticRoutes: number;
+  /** Of those, the ones Failed, Refused or in Conflict on this node. */
+  notReady: number;
+  /** Routes of the operator installed on the node. */
+  routes: number;
+}
+
+/** `status` of a StaticRouteNodeStatus. */
+export interface NodeReportStatus {
+  heartbeatTime?: string;
+  summary?: ReportSummary;
+  staticRoutes?: Record<string, ReportEntry | null>;
+}
+
+/** A node report as read from the API. */
+export interface NodeReport {
+  metadata: { name: string; uid?: string; deletionTimestamp?: string };
+  status?: NodeReportStatus;
+}
+
+/** The entry for an outcome of a live object. */
+export function entryFromOutcome(uid: string, generation: number | undefined, outcome: NodeOutcome): ReportEntry {
+  const entry: ReportEntry = { uid, state: outcome.state, routes: outcome.routes };
+  if (generation !== undefined) entry.generation = generation;
+  if (outcome.state !== 'Applied') entry.message = outcome.message;
+  return entry;
+}
+
+/**
+ * The entry of an object being deleted: `Removed` once none of its routes is left on the node, otherwise `Failed`
+ * with the destinations that could not be removed.
+ *
+ * @param undeleted destination -> error, for this object's destinations whose removal failed
+ */
+export function entryForDeletion(
+  uid: string,
+  generation: number | undefined,
+  undeleted: ReadonlyMap<string, string>,
+): ReportEntry {
+  const entry: ReportEntry = { uid, state: 'Removed', routes: 0 };
+  if (generation !== undefined) entry.generation = generation;
+  if (undeleted.size === 0) return entry;
+  const details = [...undeleted].slice(0, 5).map(([destination, error]) => `${destination}: ${error}`);
+  return {
+    ...entry,
+    state: 'Failed',
+    routes: undeleted.size,
+    message: `cannot remove routes: ${details.join('; ')}${undeleted.size > 5 ? `; and ${undeleted.size - 5} more` : ''}`,
+  };
+}
+
+/** The printer-column counts of a report. */
+export function summarizeReport(entries: ReadonlyMap<string, ReportEntry>): ReportSummary {
+  let notReady = 0;
+  let routes = 0;
+  for (const entry of entries.values()) {
+    routes += entry.routes;
+    if (entry.state === 'Failed' || entry.state === 'Refused' || entry.state === 'Conflict') notReady++;
+  }
+  return { staticRoutes: entries.size, notReady, routes };
+}
