@@ -77,6 +77,22 @@ export {
   type ResolvedSettings,
 } from './engine/settings.js';
 export { DEFAULT_PREFIX } from './engine/definition.js';
+export type { RuntimeStopReason } from './engine/runtime.js';
+export { EXIT_LEADERSHIP_LOST } from './ops/signals.js';
+export type { LeaderElectionSettings, ResolvedLeaderElection } from './engine/settings.js';
+export type { Runnable, RunnableContext } from './engine/runnables.js';
+export type { OperatorMetrics } from './ops/metrics.js';
+/** Leader election on a Lease, for code that needs it apart from `runOperators` (which has `leaderElection`). */
+export {
+  LeaderElector,
+  LEASES,
+  defaultIdentity,
+  type Lease,
+  type LeaderElectorOptions,
+  type LeaderElectionPhase,
+  type LeadershipTransition,
+} from './kube/leader-election.js';
+export { DEFAULT_LEASE_TIMING, type LeaseSpec, type LeaseTiming } from './core/lease.js';
 
 export type {
   KubeApi,

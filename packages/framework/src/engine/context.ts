@@ -82,6 +82,9 @@ export interface NodeChangeOptions {
 /**
  * Read-only access to the cluster's Nodes, backed by the one Nodes watch the runtime runs in node scope (the same
  * watch that releases what dead instances held). Objects are shared snapshots: do not mutate them.
+ *
+ * With `nodeWatch: 'own'` the watch follows only this instance's own Node: `list()` then holds that one Node (or
+ * nothing before it exists), `get()` finds no other, and changes concern only it.
  */
 export interface NodeCache {
   /** True once the first complete list of Nodes arrived. */

@@ -12,6 +12,10 @@
  * - `list()`/`get()` always agree with the changes delivered so far.
  * - A listener that throws is logged and does not stop the watch or the other listeners.
  * Caveat: listeners run inside the watch loop; they must return quickly (schedule work, do not await it).
+ *
+ * Mode `'own'` (`RuntimeSettings.nodeWatch`) lists and watches only the Node named like the instance id (a field
+ * selector on `metadata.name`): each instance of a DaemonSet then receives its own Node's changes, not every Node's
+ * heartbeats, and the cache holds that one Node.
  */
 import type { Logger } from 'pino';
 import type { KubeApi, KubeObject, ResourceRef } from '../kube/types.js';
@@ -30,6 +34,8 @@ export interface NodeWatchOptions {
   watch?: { timeoutSeconds?: number; inactivityTimeoutMs?: number };
   /** Called on every reconnect or relist of the watch (metrics). */
   onRestart?: (reason: string) => void;
+  /** Every Node (default), or only the Node named like `instanceId`. */
+  mode?: 'all' | 'own';
 }
 
 interface Subscription {
@@ -52,6 +58,7 @@ export class NodeWatch {
     this.watcher = new Watcher(options.api, {
       ref: NODES,
       logger: options.logger,
+      ...(options.mode === 'own' ? { fieldSelector: `metadata.name=${options.instanceId}` } : {}),
       ...options.watch,
       ...(options.onRestart ? { onRestart: options.onRestart } : {}),
     });

@@ -1,14 +1,19 @@
 /**
  * `runOperators`: the whole operator process, minus signal handling (the CLI's job).
  *
- * Start: resolve credentials (in a worker, see kube/credentials), create the API client, serve probes, start the
- * Nodes watch (node scope: `ctx.nodes` and the dead-instance janitor share it), run every class's `@OnStartup`
- * handlers, then start the watches of the operators' resources. Ready once every startup handler succeeded and every
+ * Start: resolve credentials (in a worker, see kube/credentials), create the API client, serve probes; with leader
+ * election, wait until this process holds the Lease; start the Nodes watch (node scope: `ctx.nodes` and the
+ * dead-instance janitor share it), run every class's `@OnStartup` handlers, start the runnables, then start the
+ * watches of the operators' resources. Ready once every startup handler succeeded, every runnable is ready and every
  * object of the initial lists went through one handling cycle.
  *
  * Stop: stop intake (watches end, queued work is dropped, timers stop), let running cycles finish within
- * `gracePeriodMs`, then abort `ctx.signal` of whatever still runs and give it a short moment; run `@OnCleanup`;
- * stop the Nodes watch; flush Events; close probes and connections.
+ * `gracePeriodMs`, then abort `ctx.signal` of whatever still runs and give it a short moment; stop the runnables;
+ * run `@OnCleanup`; release the Lease; stop the Nodes watch; flush Events; close probes and connections.
+ *
+ * Losing leadership stops the runtime the same way, except that running handlers are aborted at once (another
+ * replica may take over `leaseDuration - renewDeadline` later) and the Lease is not released; `done` then resolves
+ * with `'leadership-lost'`, for the process to exit non-zero and come back as a standby.
  */
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -16,6 +21,7 @@ import type { OperatorClass } from '../decorators/metadata.js';
 import { createKubeApi, type KubeClient } from '../kube/client.js';
 import { resolveCredentials } from '../kube/credentials.js';
 import { EventRecorder } from '../kube/events.js';
+import { LeaderElector, type LeadershipTransition } from '../kube/leader-election.js';
 import type { KubeApi } from '../kube/types.js';
 import type { WatcherOptions } from '../kube/watcher.js';
 import { createLogger } from '../ops/logging.js';
@@ -27,12 +33,20 @@ import { defineOperatorFromClass, type OperatorDefinition } from './definition.j
 import { eventPublisher } from './handler-run.js';
 import { InstanceJanitor } from './instance-janitor.js';
 import { NodeWatch } from './node-watch.js';
+import { RunnableGroup } from './runnables.js';
 import { resolveSettings, type ResolvedSettings, type RuntimeSettings } from './settings.js';
 
 /** After the grace period, how long aborted handlers get to return before the stop goes on without them. */
 const ABORT_GRACE_MS = 5_000;
-/** Upper bound of `@OnCleanup` handlers and of the final Event flush. */
+/** Upper bound of `@OnCleanup` handlers, of each runnable's `stop()` and of the final Event flush. */
 const CLEANUP_TIMEOUT_MS = 10_000;
+
+/**
+ * Why a runtime stopped, as `done` resolves: `'stop-requested'` after `stop()` (a signal, a failed start), or
+ * `'leadership-lost'` when leader election is on and this process lost the Lease (it should exit non-zero, see
+ * `runUntilSignalled`).
+ */
+export type RuntimeStopReason = 'stop-requested' | 'leadership-lost';
 
 /** The watcher options the runtime sets per operator: the watch tuning of the settings and the cache transform. */
 type WatcherTuning = Pick<WatcherOptions, 'timeoutSeconds' | 'inactivityTimeoutMs' | 'transform'>;
@@ -41,13 +55,13 @@ type WatcherTuning = Pick<WatcherOptions, 'timeoutSeconds' | 'inactivityTimeoutM
 export interface OperatorRuntime {
   /** Resolves when ready (startup done, initial lists handled); rejects if the runtime cannot start. */
   readonly ready: Promise<void>;
-  /** Resolves when the runtime has stopped. */
-  readonly done: Promise<void>;
+  /** Resolves when the runtime has stopped, with why it stopped. */
+  readonly done: Promise<RuntimeStopReason>;
   /** Stops gracefully (idempotent). */
   stop(): Promise<void>;
-  /** Readiness, as `/readyz` answers it. */
+  /** Readiness, as `/readyz` answers it: false while a standby waits for the Lease. */
   isReady(): boolean;
-  /** Liveness, as `/healthz` answers it. */
+  /** Liveness, as `/healthz` answers it: true while a standby waits for the Lease. */
   isHealthy(): boolean;
   readonly metrics: OperatorMetrics;
   readonly settings: ResolvedSettings;
@@ -74,7 +88,9 @@ export interface OperatorRuntime {
  * ```
  */
 export function runOperators(classes: readonly OperatorClass[], settings: RuntimeSettings = {}): OperatorRuntime {
-  if (classes.length === 0) throw new Error('runOperators: no operator classes given');
+  if (classes.length === 0 && !settings.runnables?.length) {
+    throw new Error('runOperators: no operator classes (nor runnables) given');
+  }
   const resolved = resolveSettings(settings);
   const logger = settings.logger ?? createLogger({ level: settings.logLevel ?? 'info', name: resolved.component });
   const definitions = classes.map((cls) => defineOperatorFromClass(cls, resolved));
@@ -84,8 +100,11 @@ export function runOperators(classes: readonly OperatorClass[], settings: Runtim
 
 class Runtime implements OperatorRuntime {
   readonly ready: Promise<void>;
-  readonly done: Promise<void>;
-  private resolveDone!: () => void;
+  readonly done: Promise<RuntimeStopReason>;
+  private resolveDone!: (reason: RuntimeStopReason) => void;
+  private stopReason: RuntimeStopReason = 'stop-requested';
+  private elector: LeaderElector | undefined;
+  private readonly runnables: RunnableGroup;
   private client: KubeApi | undefined;
   private ownClient: KubeClient | undefined;
   private probes: ProbeServer | undefined;
@@ -105,6 +124,7 @@ class Runtime implements OperatorRuntime {
     readonly logger: Logger,
     readonly metrics: OperatorMetrics,
   ) {
+    this.runnables = new RunnableGroup(input.runnables ?? []);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.ready = this.start();
     // Unobserved rejections are reported by whoever awaits `ready`; do not crash the process here.
@@ -124,18 +144,27 @@ class Runtime implements OperatorRuntime {
   }
 
   isReady(): boolean {
-    return this.startupDone && !this.stopping && this.controllers.every((controller) => controller.ready);
+    return this.startupDone && !this.stopping && this.operatorsReady();
   }
 
   isHealthy(): boolean {
-    // Before the watches start (startup handlers retrying), the process is alive: do not let the kubelet kill it.
+    // Before the watches start (waiting for the Lease, startup handlers retrying), the process is alive: do not let
+    // the kubelet kill it.
     if (!this.startupDone) return true;
-    return this.controllers.every((controller) => controller.healthy()) && (this.nodeWatch?.healthy() ?? true);
+    return (
+      this.controllers.every((controller) => controller.healthy()) &&
+      (this.nodeWatch?.healthy() ?? true) &&
+      this.runnables.healthy()
+    );
   }
 
   stop(): Promise<void> {
-    this.stopping ??= this.shutdownGracefully().finally(() => this.resolveDone());
+    this.stopping ??= this.shutdownGracefully().finally(() => this.resolveDone(this.stopReason));
     return this.stopping;
+  }
+
+  private operatorsReady(): boolean {
+    return this.controllers.every((controller) => controller.ready) && this.runnables.ready();
   }
 
   private async start(): Promise<void> {
@@ -152,19 +181,23 @@ class Runtime implements OperatorRuntime {
     }
     const api = input.api ?? this.createClient();
     this.client = api;
-    this.recorder = new EventRecorder(api, {
+    const recorder = new EventRecorder(api, {
       component: settings.component,
       instance: settings.instanceId,
       logger,
       onOutcome: (outcome) => metrics.events.inc({ outcome }),
     });
+    this.recorder = recorder;
+    // A standby holds nothing else: no Nodes watch, no caches, until it leads.
+    if (settings.leaderElection) await this.lead(api);
     const watch = input.watch;
-    if (this.definitions.some((definition) => definition.scope === 'node')) {
+    if (settings.scopeOverride === 'node' || this.definitions.some((definition) => definition.scope === 'node')) {
       // Before the startup handlers, so that they can wait for the first list of Nodes and subscribe to changes.
       this.nodeWatch = new NodeWatch({
         api,
         instanceId: settings.instanceId,
         logger: logger.child({ component: 'nodes' }),
+        mode: settings.nodeWatch,
         ...(watch ? { watch } : {}),
         onRestart: (reason) => metrics.watchRestarts.inc({ resource: 'nodes', reason }),
       });
@@ -183,7 +216,7 @@ class Runtime implements OperatorRuntime {
         api,
         logger,
         metrics,
-        recorder: this.recorder as EventRecorder,
+        recorder,
         ...(nodes ? { nodes } : {}),
         shutdownSignal: this.shutdown.signal,
         ...(watchOptions ? { watch: watchOptions } : {}),
@@ -192,10 +225,12 @@ class Runtime implements OperatorRuntime {
     for (const controller of this.controllers) {
       await runStartupHandlers(this.activityDeps(controller, this.stopRequested.signal));
     }
-    if (this.stopRequested.signal.aborted) throw new Error('stopped before start completed');
+    await this.runnables.start({ api, logger, metrics, recorder, nodes, settings }, this.stopRequested.signal);
+    if (this.stopRequested.signal.aborted) throw this.stoppedEarly();
     this.startupDone = true;
     for (const controller of this.controllers) controller.start();
     const nodeScoped = this.controllers.filter((controller) => controller.definition.scope === 'node');
+    // Off with `nodeWatch: 'own'` (settings), since the janitor needs every Node.
     if (this.nodeWatch && nodeScoped.length > 0 && settings.cleanupDeadInstances) {
       this.janitor = new InstanceJanitor({
         api,
@@ -210,10 +245,49 @@ class Runtime implements OperatorRuntime {
       { operators: this.definitions.map((d) => `${d.name} (${d.scope})`), instanceId: settings.instanceId },
       'operators started',
     );
-    await this.waitUntil(() => this.controllers.every((controller) => controller.ready));
+    await this.waitUntil(() => this.operatorsReady());
     // The Nodes watch may have swept before the operators' caches were filled; sweep once more now.
     this.janitor?.requestSweep();
     logger.info('ready');
+  }
+
+  /**
+   * Campaigns for the Lease until this process leads (rejects when stopped first), and arranges for the runtime to
+   * stop when leadership is lost.
+   */
+  private async lead(api: KubeApi): Promise<void> {
+    const { logger, metrics } = this;
+    const election = this.settings.leaderElection as NonNullable<ResolvedSettings['leaderElection']>;
+    const lease = `${election.namespace}/${election.name}`;
+    metrics.leader.set({ lease }, 0);
+    const elector = new LeaderElector(api, {
+      ...election,
+      logger: logger.child({ component: 'leader-election' }),
+      onTransition: (transition: LeadershipTransition) => {
+        if (transition.type === 'leading') metrics.leader.set({ lease }, 1);
+        if (transition.type === 'lost') metrics.leader.set({ lease }, 0);
+      },
+    });
+    this.elector = elector;
+    logger.info({ lease, identity: elector.identity }, 'leader election: waiting for the lease');
+    await elector.acquire(this.stopRequested.signal);
+    void elector.lost.then((reason) => this.loseLeadership(reason));
+  }
+
+  private loseLeadership(reason: string): void {
+    // A stop already under way keeps its reason; it only stops waiting for running handlers.
+    if (!this.stopping) this.stopReason = 'leadership-lost';
+    this.logger.error({ reason }, 'leadership lost: stopping now');
+    this.shutdown.abort(new Error('leadership lost'));
+    void this.stop();
+  }
+
+  private stoppedEarly(): Error {
+    return new Error(
+      this.stopReason === 'leadership-lost'
+        ? 'leadership lost before start completed'
+        : 'stopped before start completed',
+    );
   }
 
   /** What `@OnStartup`/`@OnCleanup` handlers of one class get from the runtime. */
@@ -255,7 +329,7 @@ class Runtime implements OperatorRuntime {
   private waitUntil(condition: () => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        if (this.stopRequested.signal.aborted) return reject(new Error('stopped before ready'));
+        if (this.stopRequested.signal.aborted) return reject(this.stoppedEarly());
         if (condition()) return resolve();
         setTimeout(check, 50).unref();
       };
@@ -270,15 +344,25 @@ class Runtime implements OperatorRuntime {
     await this.ready.catch(() => undefined);
     await Promise.all([...this.controllers.map((c) => c.stopIntake()), this.janitor?.stop()]);
     const drained = Promise.all(this.controllers.map((controller) => controller.drain()));
-    if (!(await within(drained, settings.gracePeriodMs))) {
-      logger.warn('grace period over: aborting running handlers');
+    // After a lost Lease, `shutdown` is aborted already: handlers get no grace period.
+    if (!(await within(drained, this.shutdown.signal.aborted ? 0 : settings.gracePeriodMs))) {
+      if (!this.shutdown.signal.aborted) logger.warn('grace period over: aborting running handlers');
       this.shutdown.abort(new Error('shutdown grace period over'));
       if (!(await within(drained, ABORT_GRACE_MS))) logger.error('handlers did not return after abort; leaving them');
     }
+    await this.runnables.stop(logger, CLEANUP_TIMEOUT_MS);
     const cleanupSignal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
-    // Cleanup undoes what startup did; if startup never completed there is nothing to undo.
+    // Cleanup undoes what startup did; if startup never completed there is nothing to undo. It runs after a lost
+    // Lease too: it stops what `@OnStartup` started.
     for (const controller of this.startupDone ? this.controllers : []) {
       await runCleanupHandlers(this.activityDeps(controller, cleanupSignal));
+    }
+    // Only now that nothing runs any more may a standby take over (a lost Lease is not ours to release).
+    await this.elector?.stop({ release: this.stopReason !== 'leadership-lost' });
+    // Released or not, a stopped runtime leads nothing.
+    if (this.settings.leaderElection) {
+      const { namespace, name } = this.settings.leaderElection;
+      this.metrics.leader.set({ lease: `${namespace}/${name}` }, 0);
     }
     // After cleanup: long-lived components may read Nodes and unsubscribe until they are stopped.
     await this.nodeWatch?.stop();

@@ -31,6 +31,8 @@ export interface OperatorMetrics {
   readonly apiRequests: Counter<'verb'>;
   /** Kubernetes Events posted (`created`, `deduplicated`) or not (`dropped`, `failed`). */
   readonly events: Counter<'outcome'>;
+  /** Leader election: 1 while this process holds the Lease (`namespace/name`), 0 while it stands by or after. */
+  readonly leader: Gauge<'lease'>;
 }
 
 /** Options for {@link createMetrics}. */
@@ -101,6 +103,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       name: 'opkit_events_total',
       help: 'Kubernetes Events by outcome (created, deduplicated, dropped, failed).',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+    leader: new Gauge({
+      name: 'opkit_leader',
+      help: 'Whether this process holds the leader election Lease (1) or not (0).',
+      labelNames: ['lease'] as const,
       registers,
     }),
   };

@@ -5,9 +5,17 @@
 import type { OperatorRuntime } from '../engine/runtime.js';
 
 /**
+ * The exit status after the runtime lost the leader election Lease: non-zero, so that the Deployment's restart makes
+ * a fresh process that comes back as a standby (as controller-runtime's managers exit).
+ */
+export const EXIT_LEADERSHIP_LOST = 1;
+
+/**
  * Runs until the runtime stops, stopping it gracefully on SIGTERM or SIGINT: no new work, running handlers finish
  * within the grace period. A second signal exits at once with status 1 (an impatient operator or kubelet). Resolves
- * with the exit status for the process: 0 after a stop, 1 when the runtime failed to start (logged as fatal).
+ * with the exit status for the process: 0 after a stop, 1 when the runtime failed to start (logged as fatal), and
+ * {@link EXIT_LEADERSHIP_LOST} when it stopped because it lost the leader election Lease. The signal handlers are
+ * removed when it resolves.
  */
 export async function runUntilSignalled(runtime: OperatorRuntime): Promise<number> {
   const logger = runtime.logger;
@@ -24,15 +32,22 @@ export async function runUntilSignalled(runtime: OperatorRuntime): Promise<numbe
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await runtime.ready;
-  } catch (error) {
-    // A start cut short by a signal is a stop, not a failure.
-    if (signals === 0) {
-      logger.fatal({ err: error }, 'operator failed to start');
-      await runtime.stop();
-      return 1;
+    try {
+      await runtime.ready;
+    } catch (error) {
+      // A start cut short by a signal is a stop, not a failure.
+      if (signals === 0) {
+        await runtime.stop();
+        // Leadership lost during startup ends the start too: that is the standby's normal way back, not a fault.
+        if ((await runtime.done) === 'leadership-lost') return EXIT_LEADERSHIP_LOST;
+        logger.fatal({ err: error }, 'operator failed to start');
+        return 1;
+      }
     }
+    const reason = await runtime.done;
+    return reason === 'leadership-lost' ? EXIT_LEADERSHIP_LOST : 0;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
-  await runtime.done;
-  return 0;
 }
