@@ -2,7 +2,7 @@
  * Operator configuration from environment variables (the DaemonSet sets them). Pure: takes the environment as a
  * record so that it is testable and never reads `process.env` itself.
  */
-import { parseAddress, parsePrefix, hostPrefix, type Prefix } from './ip.js';
+import { parseAddress, parseCidrList, parsePrefix, hostPrefix, type Prefix } from './ip.js';
 
 /**
  * Default `rtm_protocol` for our routes. 201 is not listed in iproute2's `/etc/iproute2/rt_protos` and not used by
@@ -22,6 +22,11 @@ export interface OperatorConfig {
   protectedCidrs: Prefix[];
   /** API server endpoint addresses to protect, besides the one the operator connects to. */
   apiServerAddresses: Prefix[];
+  /**
+   * ALLOW_COVERING_CIDRS: protected addresses and ranges inside these may be captured by any StaticRoute (see
+   * SafetyPolicy.allowCoveringCidrs). Empty by default.
+   */
+  allowCoveringCidrs: Prefix[];
   reconcileIntervalMs: number;
   probePort: number;
   logLevel: string;
@@ -63,6 +68,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): O
     if (!parsed) throw new Error(`API_SERVER_ADDRESSES: ${JSON.stringify(text)} is not an IP address`);
     return hostPrefix(parsed.family, parsed.address);
   });
+  // Strict (no host bits): an allowance lifts a protection, so it must mean exactly what was written.
+  const allowCovering = parseCidrList(env.ALLOW_COVERING_CIDRS ?? '');
+  if (allowCovering.problems.length > 0) throw new Error(`ALLOW_COVERING_CIDRS: ${allowCovering.problems.join('; ')}`);
   return {
     nodeName,
     // 0-4 are the kernel's own (unspec, redirect, kernel, boot, static); 4 is also what the seed used.
@@ -70,6 +78,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): O
     allowDefaultRoute: boolean('ALLOW_DEFAULT_ROUTE', env.ALLOW_DEFAULT_ROUTE),
     protectedCidrs,
     apiServerAddresses,
+    allowCoveringCidrs: allowCovering.prefixes,
     reconcileIntervalMs:
       integer(
         'RECONCILE_INTERVAL_SECONDS',

@@ -6,11 +6,15 @@
  * name. Objects asking for exactly the same next hops are not in conflict: they share the route, so deleting one of
  * them leaves it in place. An object being deleted claims nothing, so deleting the winner hands the destination to
  * the next claimant in the same reconcile.
+ *
+ * Safety is judged per object, before claims: a destination's refusal depends on the object's own gateways, its
+ * allow-covering annotation and its whole destination set (destinations that add up to a default route), never on
+ * other objects.
  */
 import { formatPrefix, sameAddresses, type Prefix } from './ip.js';
 import { selectorMatches } from './label-selector.js';
 import { lastHandledGateways } from './migration.js';
-import { destinationRefusal, type SafetyPolicy } from './safety.js';
+import { allowCoveringOf, safetyCheck, type SafetyPolicy } from './safety.js';
 import { parseRouteSpec, type StaticRouteObject } from './spec.js';
 
 /** The node the operator instance runs on. */
@@ -49,6 +53,11 @@ export interface ObjectAssessment {
   invalid: string[];
   /** Destinations refused by the safety rules. */
   refused: Array<{ destination: string; reason: string }>;
+  /**
+   * What is applied but worth telling the user: more destinations than the CRD admits (an object from before the
+   * limit), unusable entries of the allow-covering annotation. Absent when nothing.
+   */
+  warnings?: string[];
   /** Destinations another object won. */
   conflicts: Array<{ destination: string; winner: string }>;
   /** Destinations whose route serves this object on this node (owned or shared). */
@@ -86,6 +95,7 @@ export function computeDesiredState(
 ): DesiredState {
   const assessments = new Map<string, ObjectAssessment>();
   const claims = new Map<string, Claim[]>();
+  const check = safetyCheck(policy);
   for (const object of objects) {
     const assessment: ObjectAssessment = {
       name: object.metadata.name,
@@ -107,9 +117,16 @@ export function computeDesiredState(
     }
     assessment.selected = selectorMatches(parsed.spec.nodeSelector, node.labels);
     if (assessment.deleting || !assessment.selected) continue;
-    for (const destination of parsed.spec.destinations) {
+    const allowCovering = allowCoveringOf(object.metadata.annotations);
+    const warnings = [...(parsed.spec.warnings ?? []), ...allowCovering.problems];
+    if (warnings.length > 0) assessment.warnings = warnings;
+    const refusals = check(parsed.spec.destinations, {
+      gateways: parsed.spec.gateways,
+      allowCovering: allowCovering.prefixes,
+    });
+    for (const [index, destination] of parsed.spec.destinations.entries()) {
       const key = formatPrefix(destination);
-      const reason = destinationRefusal(destination, policy);
+      const reason = refusals[index];
       if (reason) {
         assessment.refused.push({ destination: key, reason });
         continue;

@@ -55,14 +55,23 @@ function parseIPv4(text: string): bigint | undefined {
 
 const IPV4_MAPPED_PREFIX = 0xffffn << 32n;
 
-function parseIPv6(text: string): bigint | undefined {
+/** Any syntactically valid IPv6 address, IPv4-mapped ones included. */
+function parseIPv6Syntax(text: string): bigint | undefined {
   // ipaddr.js accepts zone ids ("fe80::1%eth0"); the kernel route API and CEL do not.
   if (text.includes('%') || !text.includes(':') || !ipaddr.IPv6.isValid(text)) return undefined;
   let value = 0n;
   for (const part of ipaddr.IPv6.parse(text).parts) value = (value << 16n) | BigInt(part);
-  // IPv4-mapped addresses (::ffff:a.b.c.d) are IPv4 traffic in disguise; CEL refuses them too.
-  if (value >> 32n === IPV4_MAPPED_PREFIX >> 32n) return undefined;
   return value;
+}
+
+function isIPv4Mapped(value: bigint): boolean {
+  return value >> 32n === IPV4_MAPPED_PREFIX >> 32n;
+}
+
+function parseIPv6(text: string): bigint | undefined {
+  const value = parseIPv6Syntax(text);
+  // IPv4-mapped addresses (::ffff:a.b.c.d) are IPv4 traffic in disguise; CEL refuses them too.
+  return value === undefined || isIPv4Mapped(value) ? undefined : value;
 }
 
 /** Parses one IP address; `undefined` when the text is not a valid address. */
@@ -90,18 +99,37 @@ export function parsePrefix(text: string): ParsedPrefix | undefined {
   const parsed = parseAddress(addressText);
   if (!parsed) return undefined;
   const bits = familyBits(parsed.family);
-  let length = bits;
-  if (slash !== -1) {
-    const lengthText = text.slice(slash + 1);
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(lengthText)) return undefined;
-    length = Number(lengthText);
-    if (length > bits) return undefined;
-  }
+  const length = slash === -1 ? bits : prefixLength(text.slice(slash + 1), bits);
+  if (length === undefined) return undefined;
   const masked = maskAddress(parsed.address, parsed.family, length);
   return {
     prefix: { family: parsed.family, address: masked, length },
     hostBitsSet: masked !== parsed.address,
   };
+}
+
+/**
+ * Recognizes an IPv4-mapped IPv6 address or CIDR (`::ffff:1.2.3.4`, `::ffff:102:304`, `::ffff:1.2.3.0/120`), which
+ * {@link parseAddress} and {@link parsePrefix} refuse, so that the refusal can say what it is instead of calling it
+ * malformed. Returns `undefined` for any other text; otherwise the IPv4 form to write instead (`1.2.3.4`,
+ * `1.2.3.0/24`), absent when the prefix is shorter than /96 and so has no IPv4 form.
+ */
+export function ipv4MappedForm(text: string): { ipv4?: string } | undefined {
+  const slash = text.indexOf('/');
+  const value = parseIPv6Syntax(slash === -1 ? text : text.slice(0, slash));
+  if (value === undefined || !isIPv4Mapped(value)) return undefined;
+  const address = formatAddress(4, value & 0xffffffffn);
+  if (slash === -1) return { ipv4: address };
+  const length = prefixLength(text.slice(slash + 1), 128);
+  if (length === undefined) return undefined;
+  return length >= 96 ? { ipv4: `${address}/${length - 96}` } : {};
+}
+
+/** A prefix length as CEL's cidr() accepts it: decimal without leading zeros, at most `bits`. */
+function prefixLength(text: string, bits: number): number | undefined {
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(text)) return undefined;
+  const length = Number(text);
+  return length > bits ? undefined : length;
 }
 
 /** Parses a prefix and throws on malformed text; for trusted constants and configuration. */
@@ -189,4 +217,29 @@ export function sortAddresses(addresses: readonly string[]): string[] {
 /** Whether two canonical, sorted address lists are equal. */
 export function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index]);
+}
+
+/**
+ * Parses a list of addresses and CIDRs separated by commas and/or white space (configuration values, annotations).
+ * Strict like the CRD's destinations: an entry with host bits set (`10.0.0.1/8`) is refused rather than widened,
+ * because these lists grant exceptions and must mean exactly what was written.
+ */
+export function parseCidrList(text: string): { prefixes: Prefix[]; problems: string[] } {
+  const prefixes: Prefix[] = [];
+  const problems: string[] = [];
+  for (const entry of text.split(/[,\s]+/).filter((item) => item !== '')) {
+    const parsed = parsePrefix(entry);
+    if (!parsed) problems.push(`${JSON.stringify(entry)} is not an IP address or CIDR`);
+    else if (parsed.hostBitsSet) {
+      problems.push(`${JSON.stringify(entry)} has host bits set (the network is ${formatPrefix(parsed.prefix)})`);
+    } else prefixes.push(parsed.prefix);
+  }
+  return { prefixes, problems };
+}
+
+/** A prefix as people write it: a host prefix as the bare address (`203.0.113.10`), any other with its length. */
+export function formatPrefixShort(prefix: Prefix): string {
+  return prefix.length === familyBits(prefix.family)
+    ? formatAddress(prefix.family, prefix.address)
+    : formatPrefix(prefix);
 }

@@ -11,6 +11,7 @@ describe('readConfig', () => {
       allowDefaultRoute: false,
       protectedCidrs: [],
       apiServerAddresses: [],
+      allowCoveringCidrs: [],
       reconcileIntervalMs: 60_000,
       probePort: DEFAULT_PROBE_PORT,
       logLevel: 'info',
@@ -26,6 +27,7 @@ describe('readConfig', () => {
       PROTECTED_CIDRS: '10.0.0.0/8, 2001:db8::/32 192.0.2.1',
       API_SERVER_ADDRESSES: '203.0.113.10',
       KUBERNETES_SERVICE_HOST: '10.245.0.1',
+      ALLOW_COVERING_CIDRS: '10.245.0.0/16, 169.254.169.254 fd00:10::/64',
       RECONCILE_INTERVAL_SECONDS: '5',
       PROBE_PORT: '9999',
       LOG_LEVEL: 'debug',
@@ -34,6 +36,11 @@ describe('readConfig', () => {
     expect(config.allowDefaultRoute).toBe(true);
     expect(config.protectedCidrs.map(formatPrefix)).toEqual(['10.0.0.0/8', '2001:db8::/32', '192.0.2.1/32']);
     expect(config.apiServerAddresses.map(formatPrefix)).toEqual(['203.0.113.10/32', '10.245.0.1/32']);
+    expect(config.allowCoveringCidrs.map(formatPrefix)).toEqual([
+      '10.245.0.0/16',
+      '169.254.169.254/32',
+      'fd00:10::/64',
+    ]);
     expect(config.reconcileIntervalMs).toBe(5000);
     expect(config.probePort).toBe(9999);
     expect(config.logLevel).toBe('debug');
@@ -48,5 +55,11 @@ describe('readConfig', () => {
     [{ NODE_NAME: 'n', PROTECTED_CIDRS: '10.0.0.0/33' }, /PROTECTED_CIDRS: "10.0.0.0\/33"/],
     [{ NODE_NAME: 'n', API_SERVER_ADDRESSES: 'api.example' }, /API_SERVER_ADDRESSES/],
     [{ NODE_NAME: 'n', RECONCILE_INTERVAL_SECONDS: '0' }, /RECONCILE_INTERVAL_SECONDS/],
+    [{ NODE_NAME: 'n', ALLOW_COVERING_CIDRS: '10.0.0.0/8,10.0.0.0/33' }, /ALLOW_COVERING_CIDRS: "10.0.0.0\/33" is not/],
+    // An allowance lifts a protection: a written range that is not a network is refused, not widened.
+    [
+      { NODE_NAME: 'n', ALLOW_COVERING_CIDRS: '10.245.0.1/16' },
+      /ALLOW_COVERING_CIDRS: "10.245.0.1\/16" has host bits set \(the network is 10.245.0.0\/16\)/,
+    ],
   ])('refuses %j', (env, message) => expect(() => readConfig(env)).toThrow(message));
 });

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { computeDesiredState, compareClaimants } from '../../src/logic/desired.js';
+import { mustParsePrefix } from '../../src/logic/ip.js';
 import { KOPF_LAST_HANDLED_ANNOTATION } from '../../src/logic/migration.js';
+import { ALLOW_COVERING_ANNOTATION } from '../../src/logic/safety.js';
+import { MAX_DESTINATIONS } from '../../src/logic/spec.js';
 import type { StaticRouteObject } from '../../src/logic/spec.js';
 import { staticRouteAt, TEST_NODE, TEST_POLICY } from '../support/routes.js';
 
@@ -78,6 +81,105 @@ describe('computeDesiredState', () => {
     expect(state.assessments.get('mixed')?.refused).toEqual([
       { destination: '169.254.169.254/32', reason: expect.stringContaining('metadata') },
     ]);
+  });
+
+  describe('safety per object (issue 10)', () => {
+    // The API server's ClusterIP lies outside the node's subnet: a covering route would capture it.
+    const withClusterIp = { ...policy, apiServerAddresses: [mustParsePrefix('10.245.0.1')] };
+    const vpn = (annotations?: Record<string, string>) =>
+      route('vpn', { destinations: ['10.0.0.0/8'], gateway: '10.116.0.5' }, annotations ? { annotations } : {});
+
+    it("installs a destination around the node's subnet (the connected route keeps the subnet direct)", () => {
+      const state = computeDesiredState([vpn()], node, policy);
+      expect(state.routes.get('10.0.0.0/8')).toMatchObject({ owner: 'vpn', gateways: ['10.116.0.5'] });
+    });
+
+    it('refuses it when it would capture an API server endpoint, and installs it when the object allows that', () => {
+      const refused = computeDesiredState([vpn()], node, withClusterIp);
+      expect(refused.routes.size).toBe(0);
+      expect(refused.assessments.get('vpn')?.refused).toEqual([
+        { destination: '10.0.0.0/8', reason: expect.stringContaining('would capture API server endpoint 10.245.0.1') },
+      ]);
+      const allowed = computeDesiredState([vpn({ [ALLOW_COVERING_ANNOTATION]: '10.245.0.0/16' })], node, withClusterIp);
+      expect([...allowed.routes.keys()]).toEqual(['10.0.0.0/8']);
+      expect(allowed.assessments.get('vpn')).toMatchObject({ refused: [], claimed: ['10.0.0.0/8'] });
+      expect(allowed.assessments.get('vpn')?.warnings).toBeUndefined();
+    });
+
+    it('installs it when the cluster allows that (ALLOW_COVERING_CIDRS)', () => {
+      const state = computeDesiredState([vpn()], node, {
+        ...withClusterIp,
+        allowCoveringCidrs: [mustParsePrefix('10.245.0.1')],
+      });
+      expect([...state.routes.keys()]).toEqual(['10.0.0.0/8']);
+    });
+
+    it("lets one object's allowance lift nothing for another object", () => {
+      const other = route('other', { destinations: ['10.0.0.0/8'], gateway: '10.116.0.5' });
+      const state = computeDesiredState(
+        [vpn({ [ALLOW_COVERING_ANNOTATION]: '10.245.0.0/16' }), other],
+        node,
+        withClusterIp,
+      );
+      expect(state.routes.get('10.0.0.0/8')?.owner).toBe('vpn');
+      expect(state.assessments.get('other')?.refused).toHaveLength(1);
+    });
+
+    it('ignores unusable entries of the annotation and says so', () => {
+      const state = computeDesiredState([vpn({ [ALLOW_COVERING_ANNOTATION]: '10.245.0.1/16' })], node, withClusterIp);
+      expect(state.routes.size).toBe(0);
+      expect(state.assessments.get('vpn')?.warnings).toEqual([
+        `metadata.annotations[${ALLOW_COVERING_ANNOTATION}]: "10.245.0.1/16" has host bits set (the network is ` +
+          '10.245.0.0/16); ignored',
+      ]);
+    });
+
+    it("refuses a destination that would capture the object's own gateway", () => {
+      const state = computeDesiredState(
+        [
+          route('around-gateway', {
+            destinations: ['10.116.0.4/30', '192.0.2.1'],
+            gateways: ['10.116.0.5', '10.116.0.9'],
+          }),
+        ],
+        node,
+        policy,
+      );
+      expect([...state.routes.keys()]).toEqual(['192.0.2.1/32']);
+      expect(state.assessments.get('around-gateway')?.refused).toEqual([
+        { destination: '10.116.0.4/30', reason: expect.stringContaining('would capture its own gateway 10.116.0.5') },
+      ]);
+    });
+
+    it('refuses destinations that add up to a default route, by name, unless the default route is allowed', () => {
+      const halves = route('halves', {
+        destinations: ['0.0.0.0/1', '128.0.0.0/1', '192.0.2.1'],
+        gateway: '10.116.0.5',
+      });
+      const refused = computeDesiredState([halves], node, policy);
+      expect([...refused.routes.keys()]).toEqual(['192.0.2.1/32']);
+      expect(refused.assessments.get('halves')?.refused.map((item) => item.reason)).toEqual([
+        '0.0.0.0/1: destinations add up to a default route (0.0.0.0/1 + 128.0.0.0/1); refused unless the operator ' +
+          'runs with ALLOW_DEFAULT_ROUTE=true',
+        '128.0.0.0/1: destinations add up to a default route (0.0.0.0/1 + 128.0.0.0/1); refused unless the operator ' +
+          'runs with ALLOW_DEFAULT_ROUTE=true',
+      ]);
+      const allowed = computeDesiredState([halves], node, { ...policy, allowDefaultRoute: true });
+      expect([...allowed.routes.keys()]).toEqual(['0.0.0.0/1', '128.0.0.0/1', '192.0.2.1/32']);
+    });
+
+    it(`applies every destination of an object stored with more than ${MAX_DESTINATIONS} (before the CRD limit)`, () => {
+      const count = MAX_DESTINATIONS + 500;
+      const destinations = Array.from({ length: count }, (_, i) => `198.18.${i >> 8}.${i & 255}`);
+      const state = computeDesiredState([route('huge', { destinations, gateway: '10.116.0.5' })], node, policy);
+      expect(state.routes.size).toBe(count);
+      expect(state.assessments.get('huge')).toMatchObject({
+        invalid: [],
+        refused: [],
+        warnings: [expect.stringContaining(`${count} destinations, more than the ${MAX_DESTINATIONS} the CRD admits`)],
+      });
+      expect(state.assessments.get('huge')?.claimed).toHaveLength(count);
+    });
   });
 
   describe('conflicts', () => {

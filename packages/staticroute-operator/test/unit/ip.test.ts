@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalAddress,
   formatPrefix,
+  formatPrefixShort,
+  ipv4MappedForm,
   mustParsePrefix,
+  parseCidrList,
   parseAddress,
   parsePrefix,
   prefixContains,
@@ -110,5 +113,72 @@ describe('address lists', () => {
   it('canonicalAddress', () => {
     expect(canonicalAddress('2001:0db8::0001')).toBe('2001:db8::1');
     expect(canonicalAddress('10.0.0.1/32')).toBeUndefined();
+  });
+});
+
+describe('ipv4MappedForm', () => {
+  it.each<[string, string | undefined]>([
+    ['::ffff:1.2.3.4', '1.2.3.4'],
+    ['::FFFF:1.2.3.4', '1.2.3.4'],
+    ['::ffff:102:304', '1.2.3.4'],
+    ['0:0:0:0:0:ffff:a74:5', '10.116.0.5'],
+    ['0000::ffff:0.0.0.0', '0.0.0.0'],
+    ['::ffff:1.2.3.0/120', '1.2.3.0/24'],
+    ['::ffff:0.0.0.0/96', '0.0.0.0/0'],
+    ['::ffff:1.2.3.4/128', '1.2.3.4/32'],
+    ['::ffff:0:0/80', undefined],
+  ])('%s is IPv4-mapped; its IPv4 form is %s', (text, ipv4) => {
+    const form = ipv4MappedForm(text);
+    expect(form).toBeDefined();
+    expect(form?.ipv4).toBe(ipv4);
+  });
+
+  it.each([
+    '1.2.3.4',
+    '::1',
+    '::fffe:1.2.3.4',
+    '64:ff9b::1.2.3.4',
+    '1::ffff:1.2.3.4',
+    '::ffff:1.2.3',
+    '::ffff:1.2.3.4%eth0',
+    '::ffff:1.2.3.4/129',
+    '::ffff:1.2.3.4/0120',
+    'ffff::',
+    '',
+  ])('%j is not IPv4-mapped', (text) => expect(ipv4MappedForm(text)).toBeUndefined());
+
+  it('is exactly what parseAddress refuses for being IPv4-mapped', () => {
+    // Every address with the mapped prefix, whatever the spelling, is refused by parseAddress and recognized here.
+    for (const text of ['::ffff:1.2.3.4', '::ffff:102:304', '0:0:0:0:0:ffff:102:304']) {
+      expect(parseAddress(text)).toBeUndefined();
+      expect(parseAddress(text.replace(/ffff/i, 'fffe'))).toBeDefined();
+    }
+  });
+});
+
+describe('parseCidrList', () => {
+  it('reads addresses and CIDRs separated by commas and white space', () => {
+    const { prefixes, problems } = parseCidrList(' 10.0.0.0/8,192.0.2.1  2001:db8::/32,\n');
+    expect(prefixes.map(formatPrefix)).toEqual(['10.0.0.0/8', '192.0.2.1/32', '2001:db8::/32']);
+    expect(problems).toEqual([]);
+  });
+
+  it('is empty for an empty value', () => expect(parseCidrList('')).toEqual({ prefixes: [], problems: [] }));
+
+  it('refuses malformed entries and host bits, keeping the good ones', () => {
+    const { prefixes, problems } = parseCidrList('10.0.0.1/8, x, 192.0.2.0/24');
+    expect(prefixes.map(formatPrefix)).toEqual(['192.0.2.0/24']);
+    expect(problems).toEqual([
+      '"10.0.0.1/8" has host bits set (the network is 10.0.0.0/8)',
+      '"x" is not an IP address or CIDR',
+    ]);
+  });
+});
+
+describe('formatPrefixShort', () => {
+  it('writes host prefixes as bare addresses', () => {
+    expect(formatPrefixShort(mustParsePrefix('203.0.113.10/32'))).toBe('203.0.113.10');
+    expect(formatPrefixShort(mustParsePrefix('2001:db8::1'))).toBe('2001:db8::1');
+    expect(formatPrefixShort(mustParsePrefix('203.0.113.0/24'))).toBe('203.0.113.0/24');
   });
 });

@@ -66,17 +66,17 @@ describe('parseRouteSpec: refusals name the field', () => {
     [
       'malformed destination',
       { destinations: ['192.0.2.1', '300.1.1.1'], gateway: '10.0.0.1' },
-      'spec.destinations[1]: "300.1.1.1" is not a valid IP address or CIDR',
+      'spec.destinations[1]: destination "300.1.1.1" is not an IP address or CIDR (e.g. 34.160.111.145, 10.0.0.0/8 or 2001:db8::/32)',
     ],
     [
       'host bits',
       { destinations: ['192.0.2.1/24'], gateway: '10.0.0.1' },
-      'spec.destinations[0]: "192.0.2.1/24" has host bits set (the network is 192.0.2.0/24)',
+      'spec.destinations[0]: destination "192.0.2.1/24" has host bits set; use the network address 192.0.2.0/24',
     ],
     [
       'family mismatch',
       { destinations: ['2001:db8::/32'], gateway: '10.0.0.1' },
-      'spec.destinations[0]: "2001:db8::/32" is IPv6 but the gateway is IPv4',
+      'spec.destinations[0]: destination "2001:db8::/32" is IPv6 but the gateway is IPv4 (every destination must be of the gateway\'s address family)',
     ],
     [
       'duplicate written differently',
@@ -86,13 +86,17 @@ describe('parseRouteSpec: refusals name the field', () => {
     [
       'malformed gateway',
       { destinations: ['192.0.2.1'], gateway: '10.0.0' },
-      'spec.gateway: "10.0.0" is not a valid IP',
+      'spec.gateway: gateway "10.0.0" is not an IP address (e.g. 10.116.0.5)',
     ],
-    ['gateway as CIDR', { destinations: ['192.0.2.1'], gateway: '10.0.0.1/32' }, 'spec.gateway: "10.0.0.1/32" is not'],
+    [
+      'gateway as CIDR',
+      { destinations: ['192.0.2.1'], gateway: '10.0.0.1/32' },
+      'spec.gateway: gateway "10.0.0.1/32" is not an IP address',
+    ],
     [
       'loopback gateway',
       { destinations: ['192.0.2.1'], gateway: '127.0.0.1' },
-      'spec.gateway: "127.0.0.1" is a loopback',
+      'spec.gateway: gateway "127.0.0.1" is a loopback address; a gateway must be a unicast address',
     ],
     ['empty gateways', { destinations: ['192.0.2.1'], gateways: [] }, 'spec.gateways: must not be empty'],
     ['gateways not a list', { destinations: ['192.0.2.1'], gateways: '10.0.0.1' }, 'spec.gateways: must be a list'],
@@ -104,15 +108,7 @@ describe('parseRouteSpec: refusals name the field', () => {
     [
       'mixed gateway families',
       { destinations: ['192.0.2.1'], gateways: ['10.0.0.1', 'fd00::1'] },
-      'spec.gateways: all gateways must be of one address family',
-    ],
-    [
-      'too many destinations',
-      {
-        destinations: Array.from({ length: MAX_DESTINATIONS + 1 }, (_, i) => `198.18.${i >> 8}.${i & 255}`),
-        gateway: '10.0.0.1',
-      },
-      `spec.destinations: at most ${MAX_DESTINATIONS} destinations`,
+      'spec.gateways: gateway "fd00::1" is IPv6 but gateway "10.0.0.1" is IPv4 (all gateways must be of one address family)',
     ],
     [
       'too many gateways',
@@ -165,18 +161,116 @@ describe('parseRouteSpec: refusals name the field', () => {
 });
 
 describe('gatewayProblem', () => {
+  const unicast = '; a gateway must be a unicast address';
   it.each([
     ['10.116.0.5', undefined],
     ['fd00::1', undefined],
     ['2001:db8::1', undefined],
-    ['0.0.0.0', 'is the unspecified address'],
-    ['::', 'is the unspecified address'],
-    ['::1', 'is a loopback address'],
-    ['169.254.1.1', 'is a link-local address (not usable without an interface)'],
-    ['fe80::1', 'is a link-local address (not usable without an interface)'],
-    ['224.0.0.1', 'is a multicast address'],
-    ['ff02::1', 'is a multicast address'],
-    ['255.255.255.255', 'is not a unicast address'],
-    ['0.1.2.3', 'is not a unicast address'],
-  ])('%s -> %s', (address, expected) => expect(gatewayProblem(address)).toBe(expected));
+    ['10.0.0', 'is not an IP address (e.g. 10.116.0.5)'],
+    ['', 'is not an IP address (e.g. 10.116.0.5)'],
+    ['0.0.0.0', `is the unspecified address${unicast}`],
+    ['::', `is the unspecified address${unicast}`],
+    ['127.0.0.1', `is a loopback address${unicast}`],
+    ['::1', `is a loopback address${unicast}`],
+    ['169.254.1.1', `is a link-local address (not usable without an interface)${unicast}`],
+    ['fe80::1', `is a link-local address (not usable without an interface)${unicast}`],
+    ['224.0.0.1', `is a multicast address${unicast}`],
+    ['ff02::1', `is a multicast address${unicast}`],
+    ['255.255.255.255', `is the limited broadcast address${unicast}`],
+    ['0.1.2.3', `is in "this network" (0.0.0.0/8)${unicast}`],
+    [
+      '::ffff:10.116.0.5',
+      'is an IPv4-mapped IPv6 address, which is not accepted: the kernel would route it as IPv6 while the address ' +
+        'is IPv4; write it as IPv4 (10.116.0.5)',
+    ],
+    [
+      '::FFFF:a74:5',
+      'is an IPv4-mapped IPv6 address, which is not accepted: the kernel would route it as IPv6 while the address is IPv4; write it as IPv4 (10.116.0.5)',
+    ],
+  ])('%j -> %s', (address, expected) => expect(gatewayProblem(address)).toBe(expected));
+});
+
+describe('parseRouteSpec: IPv4-mapped IPv6 (issue 12)', () => {
+  const mapped =
+    'is an IPv4-mapped IPv6 address, which is not accepted: the kernel would route it as IPv6 while the address is IPv4';
+  it.each<[string, string]>([
+    ['::ffff:1.2.3.4', `spec.destinations[0]: destination "::ffff:1.2.3.4" ${mapped}; write it as IPv4 (1.2.3.4)`],
+    ['::ffff:102:304', `spec.destinations[0]: destination "::ffff:102:304" ${mapped}; write it as IPv4 (1.2.3.4)`],
+    [
+      '0:0:0:0:0:FFFF:1.2.3.0/120',
+      `spec.destinations[0]: destination "0:0:0:0:0:FFFF:1.2.3.0/120" ${mapped}; write it as IPv4 (1.2.3.0/24)`,
+    ],
+    // Shorter than /96 the prefix has no IPv4 form to suggest.
+    ['::ffff:0:0/80', `spec.destinations[0]: destination "::ffff:0:0/80" ${mapped}; write it as IPv4`],
+  ])('says what %s is', (destination, expected) => {
+    expect(problems({ destinations: [destination], gateway: '10.0.0.1' })).toEqual([expected]);
+  });
+
+  it('names a mapped gateway the same way', () => {
+    expect(problems({ destinations: ['192.0.2.1'], gateway: '::ffff:10.0.0.1' })).toEqual([
+      `spec.gateway: gateway "::ffff:10.0.0.1" ${mapped}; write it as IPv4 (10.0.0.1)`,
+    ]);
+    expect(problems({ destinations: ['192.0.2.1'], gateways: ['10.0.0.2', '::ffff:10.0.0.1'] })).toEqual([
+      `spec.gateways[1]: gateway "::ffff:10.0.0.1" ${mapped}; write it as IPv4 (10.0.0.1)`,
+    ]);
+  });
+
+  it('still calls malformed text malformed', () => {
+    expect(problems({ destinations: ['::ffff:1.2.3'], gateway: '10.0.0.1' })).toEqual([
+      'spec.destinations[0]: destination "::ffff:1.2.3" is not an IP address or CIDR (e.g. 34.160.111.145, 10.0.0.0/8 or 2001:db8::/32)',
+    ]);
+  });
+});
+
+describe('parseRouteSpec: more destinations than the CRD admits (stored before the limit)', () => {
+  const over = (count: number) =>
+    Array.from({ length: count }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+
+  it('applies them all and says so in a warning', () => {
+    const result = parseRouteSpec({ destinations: over(MAX_DESTINATIONS + 500), gateway: '192.0.2.1' });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.spec.destinations).toHaveLength(MAX_DESTINATIONS + 500);
+    expect(result.spec.warnings).toEqual([
+      `spec.destinations: ${MAX_DESTINATIONS + 500} destinations, more than the ${MAX_DESTINATIONS} the CRD admits ` +
+        '(stored before the limit existed): all are applied; a change of the list must bring it to 2000 or fewer',
+    ]);
+  });
+
+  it('does not throw on a very long list, and still reports its bad entries', () => {
+    const destinations = [...over(100_000), 'x'];
+    const result = parseRouteSpec({ destinations, gateway: '192.0.2.1' });
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.problems).toEqual([
+      'spec.destinations[100000]: destination "x" is not an IP address or CIDR (e.g. 34.160.111.145, 10.0.0.0/8 or 2001:db8::/32)',
+    ]);
+  });
+
+  it('warns about nothing at the limit', () => {
+    const result = parseRouteSpec({ destinations: over(MAX_DESTINATIONS), gateway: '192.0.2.1' });
+    expect(result.ok && result.spec.warnings).toBeUndefined();
+  });
+});
+
+describe('parseRouteSpec: messages name the value', () => {
+  it('names the gateway family in the destinations plural form', () => {
+    expect(problems({ destinations: ['192.0.2.1'], gateways: ['fd00::1', 'fd00::2'] })).toEqual([
+      'spec.destinations[0]: destination "192.0.2.1" is IPv4 but the gateways are IPv6 (every destination must be of the gateways\' address family)',
+    ]);
+  });
+
+  it('compares gateways with the first one, as the CRD does', () => {
+    expect(problems({ destinations: ['192.0.2.1'], gateways: ['fd00::1', '10.0.0.1', '10.0.0.2'] })).toEqual([
+      'spec.gateways: gateway "10.0.0.1" is IPv4 but gateway "fd00::1" is IPv6 (all gateways must be of one address family)',
+    ]);
+  });
+
+  it('says which of gateway and gateways is wrong', () => {
+    expect(problems({ destinations: ['192.0.2.1'] })).toEqual([
+      'spec: exactly one of spec.gateway or spec.gateways must be set (neither is)',
+    ]);
+    expect(problems({ destinations: ['192.0.2.1'], gateway: '10.0.0.1', gateways: ['10.0.0.2'] })).toEqual([
+      'spec: exactly one of spec.gateway or spec.gateways must be set (both are)',
+    ]);
+  });
 });
