@@ -7,7 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [ "$(id -u)" -eq 0 ] || { echo "scripts/test.sh: the end-to-end tests create network namespaces: run as root (or with CAP_NET_ADMIN)" >&2; exit 1; }
 bash scripts/bootstrap.sh
-export PATH="$ROOT/.tools/node_modules/.bin:$ROOT/node_modules/.bin:$PATH"
+# Node.js 24 (installed by bootstrap) first: vitest, tsc and the operator processes the tests start all run on it.
+export PATH="$ROOT/.tools/node24/bin:$ROOT/.tools/node_modules/.bin:$ROOT/node_modules/.bin:$PATH"
+node --version | grep -q '^v24\.' || { echo "scripts/test.sh: expected Node.js 24 from .tools/node24" >&2; exit 1; }
 step() { echo; echo "=== $* ==="; }
 step "build";        pnpm run -s build
 step "typecheck tests"; tsc -p tsconfig.test.json

@@ -35,3 +35,16 @@ export {
   VPC_SUBNET_V4,
   VPC_SUBNET_V6,
 } from './constants.js';
+export { buildImage, type BuildImageOptions, type DebianSource, type ImageBundle } from './container/build.js';
+export { IMAGE, imageConfig, readPins, type ImagePins, type OciImageConfig } from './container/image.js';
+export {
+  containerRunFromPod,
+  ociRuntimeSpec,
+  SERVICE_ACCOUNT_PATH,
+  type ContainerRunSpec,
+  type KubePodSpec,
+  type PodRuntimeContext,
+} from './container/oci-spec.js';
+export { runContainer, type OciContainer, type RunContainerOptions } from './container/runtime.js';
+export { generateSbom, type CycloneDxBom, type SbomComponent } from './container/sbom.js';
+export { runtimeDefaultSeccomp, type OciSeccomp } from './container/seccomp.js';
