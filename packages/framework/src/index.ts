@@ -128,3 +128,18 @@ export {
 /** V8 heap settings for long-running operators (what `opkit run --heap lean` applies). */
 export { compactAfterBursts, compactHeap, limitYoungGeneration, type BurstOptions } from './ops/heap.js';
 export type { Logger } from 'pino';
+
+/** Node scale: the coalescing per-instance report writer, and the level-based reconciler with secondary watches. */
+export { ReportWriter, type ReportWriterOptions, type ReportTemplate } from './reports/report-writer.js';
+export {
+  Reconciler,
+  type ReconcilerOptions,
+  type ReconcilerView,
+  type ReconcileContext,
+  type ReconcileResult,
+  type ReconcilerStartContext,
+  type SourceChange,
+  type WatchSource,
+} from './reconcile/reconciler.js';
+export { replacementPatch, sameJson } from './core/merge-patch.js';
+export { EventRecorder, type EventRecorderOptions } from './kube/events.js';

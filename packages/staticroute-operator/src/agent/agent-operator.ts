@@ -62,6 +62,7 @@ export class StaticRouteAgent {
       // The agent outlives this handler: it must not log as the startup handler.
       logger: ctx.operatorLogger.child({ component: 'route-agent' }),
       nodes: ctx.nodes,
+      reportHeartbeatMs: this.config.reportHeartbeatMs,
       signal: ctx.signal,
     });
   }

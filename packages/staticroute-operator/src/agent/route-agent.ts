@@ -25,6 +25,7 @@ import { computeDesiredState, type DesiredRoute, type DesiredState } from '../lo
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
 import type { OperatorConfig } from '../logic/config.js';
 import { KOPF_LAST_HANDLED_ANNOTATION } from '../logic/migration.js';
+import { ALLOW_COVERING_ANNOTATION } from '../logic/safety.js';
 import {
   entryForDeletion,
   entryFromOutcome,
@@ -110,7 +111,8 @@ interface Absorbed {
 function claimFingerprint(object: StaticRouteObject): string {
   const { uid, generation, deletionTimestamp, annotations } = object.metadata;
   const spec = generation === undefined ? JSON.stringify(object.spec) : String(generation);
-  return `${uid ?? ''}\n${spec}\n${deletionTimestamp ?? ''}\n${annotations?.[KOPF_LAST_HANDLED_ANNOTATION] ?? ''}`;
+  // The allowance annotation decides which destinations are safe; annotation edits do not bump the generation.
+  return `${uid ?? ''}\n${spec}\n${deletionTimestamp ?? ''}\n${annotations?.[KOPF_LAST_HANDLED_ANNOTATION] ?? ''}\n${annotations?.[ALLOW_COVERING_ANNOTATION] ?? ''}`;
 }
 
 /** What a running LIST must know about the watch events that arrive meanwhile (they are newer than the list). */
@@ -486,6 +488,7 @@ export class NodeRouteAgent {
       apiServerAddresses: config.apiServerAddresses,
       protectedCidrs: config.protectedCidrs,
       allowDefaultRoute: config.allowDefaultRoute,
+      allowCoveringCidrs: config.allowCoveringCidrs,
     };
   }
 

@@ -25,6 +25,7 @@ import type { NodeReport, ReportEntry } from '../logic/report.js';
 import type { StaticRouteObject } from '../logic/spec.js';
 import type { StatusCondition } from '../logic/status.js';
 import { NODE_REPORTS, NODES, STATIC_ROUTES } from '../resources.js';
+import { UninstallGuard } from './uninstall-guard.js';
 
 /** Tuning of the aggregator (documented in docs/operator-guide.md). */
 export interface AggregatorSettings {
@@ -88,6 +89,7 @@ export class Aggregator {
   readonly name = 'staticroute-aggregator';
   private readonly reconciler: Reconciler;
   private events: EventPublisher | undefined;
+  private guard: UninstallGuard | undefined;
   private readonly silentAfterMs: number;
   private readonly deletionGraceMs: number;
   private readonly settleMs: number;
@@ -119,13 +121,22 @@ export class Aggregator {
     });
   }
 
-  start(context: AggregatorStartContext): void {
+  async start(context: AggregatorStartContext): Promise<void> {
     this.events = context.events;
-    this.reconciler.start({ api: context.api, logger: context.logger.child({ component: 'aggregator' }) });
+    const logger = context.logger.child({ component: 'aggregator' });
+    this.reconciler.start({ api: context.api, logger });
+    this.guard = new UninstallGuard({
+      api: context.api,
+      logger: logger.child({ component: 'uninstall' }),
+      staticRoutesLeft: () => (this.reconciler.isReady() ? this.reconciler.primary.size : Number.POSITIVE_INFINITY),
+    });
+    await this.guard.start();
   }
 
-  stop(): Promise<void> {
-    return this.reconciler.stop();
+  /** Stops; during an uninstall, lets it complete first (bounded), so that nothing is left Terminating. */
+  async stop(): Promise<void> {
+    await this.guard?.stop();
+    await this.reconciler.stop();
   }
 
   isReady(): boolean {

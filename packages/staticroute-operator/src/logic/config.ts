@@ -12,6 +12,8 @@ import { parseAddress, parseCidrList, parsePrefix, hostPrefix, type Prefix } fro
 export const DEFAULT_ROUTE_PROTOCOL = 201;
 /** Default interval of the full reconcile that runs besides the route monitor. */
 export const DEFAULT_RECONCILE_INTERVAL_SECONDS = 60;
+/** Default heartbeat of the node report (see {@link OperatorConfig.reportHeartbeatMs}). */
+export const DEFAULT_REPORT_HEARTBEAT_SECONDS = 60;
 /** Default port of `/healthz`, `/readyz` and `/metrics` (the pod uses the host network, so it is a node port). */
 export const DEFAULT_PROBE_PORT = 9860;
 
@@ -28,6 +30,11 @@ export interface OperatorConfig {
    */
   allowCoveringCidrs: Prefix[];
   reconcileIntervalMs: number;
+  /**
+   * Heartbeat of the node's report: at least one write this often, so the aggregator can tell a live agent from a
+   * silent one (it counts an agent silent after SILENT_AGENT_SECONDS, 3 heartbeats by default). 60 s by default.
+   */
+  reportHeartbeatMs: number;
   probePort: number;
   logLevel: string;
 }
@@ -87,6 +94,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): O
         1,
         86_400,
       ) * 1000,
+    reportHeartbeatMs:
+      integer('REPORT_HEARTBEAT_SECONDS', env.REPORT_HEARTBEAT_SECONDS, DEFAULT_REPORT_HEARTBEAT_SECONDS, 1, 3_600) *
+      1000,
     probePort: integer('PROBE_PORT', env.PROBE_PORT, DEFAULT_PROBE_PORT, 1, 65_535),
     logLevel: (env.LOG_LEVEL ?? 'info').trim() || 'info',
   };

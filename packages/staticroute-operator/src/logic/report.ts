@@ -56,7 +56,8 @@ export interface NodeReport {
 export function entryFromOutcome(uid: string, generation: number | undefined, outcome: NodeOutcome): ReportEntry {
   const entry: ReportEntry = { uid, state: outcome.state, routes: outcome.routes };
   if (generation !== undefined) entry.generation = generation;
-  if (outcome.state !== 'Applied') entry.message = outcome.message;
+  // An Applied entry carries a message only when there is more to say than the count (a warning).
+  if (outcome.state !== 'Applied' || outcome.message.includes('; warning: ')) entry.message = outcome.message;
   return entry;
 }
 

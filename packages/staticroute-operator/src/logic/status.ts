@@ -64,5 +64,7 @@ export function objectOutcome(assessment: ObjectAssessment, failures: ReadonlyMa
     const details = assessment.conflicts.map((item) => `${item.destination} is routed by StaticRoute ${item.winner}`);
     return { state: 'Conflict', message: `${applied}; conflict: ${listSome(details)}`, routes };
   }
+  const warnings = assessment.warnings ?? [];
+  if (warnings.length > 0) return { state: 'Applied', message: `${applied}; warning: ${listSome(warnings)}`, routes };
   return { state: 'Applied', message: applied, routes };
 }

@@ -13,6 +13,7 @@ describe('readConfig', () => {
       apiServerAddresses: [],
       allowCoveringCidrs: [],
       reconcileIntervalMs: 60_000,
+      reportHeartbeatMs: 60_000,
       probePort: DEFAULT_PROBE_PORT,
       logLevel: 'info',
     });
@@ -29,6 +30,7 @@ describe('readConfig', () => {
       KUBERNETES_SERVICE_HOST: '10.245.0.1',
       ALLOW_COVERING_CIDRS: '10.245.0.0/16, 169.254.169.254 fd00:10::/64',
       RECONCILE_INTERVAL_SECONDS: '5',
+      REPORT_HEARTBEAT_SECONDS: '7',
       PROBE_PORT: '9999',
       LOG_LEVEL: 'debug',
     });
@@ -42,6 +44,7 @@ describe('readConfig', () => {
       'fd00:10::/64',
     ]);
     expect(config.reconcileIntervalMs).toBe(5000);
+    expect(config.reportHeartbeatMs).toBe(7000);
     expect(config.probePort).toBe(9999);
     expect(config.logLevel).toBe('debug');
   });

@@ -71,8 +71,8 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
     expect(container.securityContext).toEqual({
       runAsNonRoot: true,
-      // File capabilities (setcap in the image) need it; see the comment in the manifest.
-      allowPrivilegeEscalation: true,
+      // The image's file capability applies with no_new_privs too (proven by the container test).
+      allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] },
     });
@@ -93,21 +93,57 @@ describe('deploy/daemonset.yaml', () => {
 
 describe('deploy/rbac.yaml', () => {
   const docs = read('rbac.yaml');
+  const named = (kind: string, name: string) => docs.find((doc) => doc.kind === kind && doc.metadata.name === name);
 
-  it('grants only the verbs the operator uses', () => {
-    const clusterRole = docs.find((doc) => doc.kind === 'ClusterRole') as Doc;
-    expect(clusterRole.rules).toEqual([
+  it('node agents read StaticRoutes and Nodes and write only node reports: never a StaticRoute', () => {
+    expect(named('ClusterRole', 'k8s-staticroute-operator')?.rules).toEqual([
+      { apiGroups: ['networking.digitalocean.com'], resources: ['staticroutes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
       {
         apiGroups: ['networking.digitalocean.com'],
-        resources: ['staticroutes'],
-        verbs: ['get', 'list', 'watch', 'patch'],
+        resources: ['staticroutenodestatuses'],
+        verbs: ['get', 'create', 'patch'],
       },
-      { apiGroups: ['networking.digitalocean.com'], resources: ['staticroutes/status'], verbs: ['patch'] },
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
     ]);
-    const role = docs.find((doc) => doc.kind === 'Role') as Doc;
-    expect(role.metadata.namespace).toBe('default');
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+    // No Role: the agents post no Event and hold no Lease.
+    const agentBindings = docs.filter((doc) =>
+      (doc.subjects ?? []).some((subject: Doc) => subject.name === 'k8s-staticroute-operator'),
+    );
+    expect(agentBindings.map((doc) => doc.kind)).toEqual(['ClusterRoleBinding']);
+  });
+
+  it('only the aggregator writes StaticRoutes (finalizer, status); it reads reports and Nodes', () => {
+    const rules = named('ClusterRole', 'k8s-staticroute-aggregator')?.rules as Doc[];
+    const writes = rules.filter((rule) =>
+      rule.verbs.some((verb: string) => ['patch', 'update', 'create'].includes(verb)),
+    );
+    expect(writes.flatMap((rule) => rule.resources)).toEqual([
+      'staticroutes',
+      'staticroutes/status',
+      'leases',
+      'clusterroles',
+      'clusterrolebindings',
+      'serviceaccounts',
+    ]);
+    // Every write but creating its own extra binding is limited to named objects, StaticRoutes aside.
+    for (const rule of writes.filter((rule) => !rule.resources.some((r: string) => r.startsWith('staticroutes')))) {
+      if (rule.resources[0] === 'clusterrolebindings') expect(rule.verbs).toEqual(['create']);
+      else expect(rule.resourceNames).toBeDefined();
+    }
+    expect(rules.find((rule) => rule.resources.includes('staticroutenodestatuses'))?.verbs).toEqual(['list', 'watch']);
+    expect(named('Role', 'k8s-staticroute-aggregator-events')?.rules).toEqual([
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+  });
+});
+
+describe('deploy/admission-policy.yaml', () => {
+  it('ties a node report to the node named in the agent token', () => {
+    const [policy, binding] = read('admission-policy.yaml') as [Doc, Doc];
+    expect(policy.spec.matchConstraints.resourceRules[0].resources).toEqual(['staticroutenodestatuses']);
+    expect(policy.spec.matchConditions[0].expression).toContain('k8s-staticroute-operator');
+    expect(policy.spec.validations[0].expression).toContain("'authentication.kubernetes.io/node-name'");
+    expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
   });
 });
 
@@ -126,16 +162,25 @@ describe('deploy/release', () => {
     }
   });
 
-  it('holds the CRD first (uninstall order), then the namespace, RBAC and the DaemonSet', () => {
+  it('holds the CRDs first (uninstall order), then the namespace, the policy, the workloads and RBAC', () => {
     expect(read('release/k8s-staticroute-operator-v1.0.0.yaml').map((doc) => doc.kind)).toEqual([
       'CustomResourceDefinition',
+      'CustomResourceDefinition',
       'Namespace',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+      'DaemonSet',
+      'Deployment',
       'ServiceAccount',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
       'ClusterRole',
       'ClusterRoleBinding',
       'Role',
       'RoleBinding',
-      'DaemonSet',
+      'Role',
+      'RoleBinding',
     ]);
   });
 });
