@@ -53,7 +53,16 @@ export interface ControlPlane {
    * A ServiceAccount token from the TokenRequest API. Creates the namespace and the ServiceAccount when missing.
    * `expirationSeconds` defaults to 3600 (the API's minimum is 600).
    */
-  mintToken(namespace: string, serviceAccount: string, opts?: { expirationSeconds?: number }): Promise<string>;
+  /**
+   * A ServiceAccount token (TokenRequest), creating the namespace and ServiceAccount when missing. With
+   * `boundToPodOnNode`, the token is bound to a Pod object on that node (created if missing; it never runs), as a
+   * kubelet-projected token is: it then names the node (`authentication.kubernetes.io/node-name`).
+   */
+  mintToken(
+    namespace: string,
+    serviceAccount: string,
+    opts?: { expirationSeconds?: number; boundToPodOnNode?: string },
+  ): Promise<string>;
   /** Writes a kubeconfig for `token` (server defaults to {@link server}) and returns its path. */
   writeKubeconfig(opts: { token: string; server?: string; path?: string }): Promise<string>;
   /** Stops kube-apiserver (SIGTERM) and starts it again on the same port and etcd; resolves when /readyz is ok. */
