@@ -2,23 +2,32 @@
  * A small JSON client for the Kubernetes API over `node:https` / `node:http`, with a keep-alive agent.
  *
  * Why not @kubernetes/client-node: importing it costs ~75 MB RSS per process, and its watch goes silent on connection
- * resets. This client does the few verbs the framework needs, streams watches for the {@link Watcher}, and handles
- * credential rotation:
- * - a 401 re-resolves the credentials once (exec plugins, rotated tokens) and retries the request;
- * - a token file (in-cluster service account) is re-read when its modification time changes.
+ * resets. This client does the few verbs the framework needs, streams watches for the {@link Watcher}, and heals the
+ * way client-go does (see `connection.ts`):
+ * - a 401 or a failed TLS handshake re-reads the credential files (token, CA, client certificate and key) and, if they
+ *   did not change, re-resolves the credentials, then retries the request once;
+ * - the credential files are also checked periodically, and exec-plugin credentials are renewed before they expire;
+ * - re-resolutions are single-flight and rate-limited (a revoked token does not spawn a helper per request);
+ * - an idempotent request (get, list, watch) sent on a pooled keep-alive connection that turns out to be closed
+ *   (reset before any response byte) is sent again once on a new connection;
+ * - requests go through the kubeconfig's `proxy-url`, or `HTTPS_PROXY` unless `NO_PROXY` says otherwise (CONNECT).
  *
  * Guarantees: every method rejects with {@link ApiError} on an HTTP error status (with the API's `Status` message,
- * reason and any `Retry-After`), and with a plain Error on transport errors. A request is retried only after a 401,
- * when the server has provably not acted on it.
+ * reason and any `Retry-After`), and with a plain Error on transport errors. A request is sent again only when the
+ * server has provably not acted on it: after a 401, after a TLS handshake failure, or (idempotent requests only)
+ * after a reset of a reused connection before any response byte.
  */
-import { stat, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
+import { Connections, type Connection, type SentWith } from './connection.js';
 import type { ClusterCredentials } from './credentials.js';
-import { consumeStream, destroyIdleSockets, readBody, toApiError } from './http.js';
+import { consumeStream, isStaleSocket, isTlsFailure, markStaleSocket, readBody, toApiError } from './http.js';
 import { resourcePath } from './paths.js';
+import type { ProxyEnv } from './proxy.js';
+import { ResolutionLimiter } from './rate-limit.js';
 import {
+  type ApiResponseInfo,
   type KubeApi,
   type KubeList,
   type KubeObject,
@@ -34,38 +43,56 @@ export { resourcePath } from './paths.js';
 /** Options for {@link createKubeApi}. */
 export interface KubeApiOptions {
   /**
-   * Fixed credentials, or a function that resolves them (called lazily on first use and again after a 401), usually
+   * Fixed credentials, or a function that resolves them (called lazily on first use, and again after a 401 or a TLS
+   * failure that changed files do not explain, and before exec-plugin credentials expire), usually
    * `() => resolveCredentials(...)`.
    */
   credentials: ClusterCredentials | (() => Promise<ClusterCredentials>);
   logger?: Logger;
   /** Sent as `User-Agent`. Defaults to `opkit`. */
   userAgent?: string;
-  /** Called once per HTTP request sent (including the retry after a 401), e.g. to count requests in metrics. */
+  /** Called once per HTTP request sent (including retries), e.g. to count requests in metrics. */
   onRequest?: (verb: string, ref: ResourceRef) => void;
+  /**
+   * Called once per HTTP request when its response headers arrive or it fails before them (latency and status codes
+   * for metrics; a watch counts until its headers, not for the stream). Not called for requests the caller aborted.
+   */
+  onResponse?: (info: ApiResponseInfo) => void;
   /** `fieldManager` for create and patch requests. Defaults to `opkit`. */
   fieldManager?: string;
   /** Timeout for non-watch requests, in ms. Defaults to 60 000. */
   requestTimeoutMs?: number;
-  /** How often a token file is checked for a change, at most, in ms. Defaults to 10 000. */
+  /**
+   * How often the credential files (token, CA, client certificate and key) are checked for a change, at most, in ms.
+   * They are also checked after every 401 and TLS failure. Defaults to 10 000.
+   */
+  credentialFileCheckMs?: number;
+  /** @deprecated The former name of {@link credentialFileCheckMs}. */
   tokenFileCheckMs?: number;
+  /**
+   * Shortest time between two credential re-resolutions, in ms; doubled after each one that did not help, up to
+   * `reresolveMaxIntervalMs`. The first re-resolution is never held back. Defaults to 5 000.
+   */
+  reresolveMinIntervalMs?: number;
+  /** Longest time between two re-resolutions that do not help, in ms. Defaults to 300 000. */
+  reresolveMaxIntervalMs?: number;
+  /**
+   * Renew expiring credentials (exec plugins' `expirationTimestamp`) this long before they expire, in ms (at most
+   * half their remaining lifetime ahead). Defaults to 60 000.
+   */
+  credentialRefreshMarginMs?: number;
+  /** Idle time before TCP keep-alive probes start on a connection, in ms. Defaults to 30 000. */
+  tcpKeepAliveDelayMs?: number;
+  /** Where `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are read. Defaults to `process.env`. */
+  proxyEnv?: ProxyEnv;
 }
 
 /** The {@link KubeApi} returned by {@link createKubeApi}, plus lifecycle helpers. */
 export interface KubeClient extends KubeApi {
-  /** Credential resolutions done so far (1 after the first request; +1 per 401 re-resolve). */
+  /** Credential resolutions started so far (1 after the first request, +1 per re-resolution). */
   readonly credentialResolutions: number;
   /** Closes idle keep-alive connections. In-flight requests and watches finish or are aborted by their callers. */
   close(): void;
-}
-
-interface Connection {
-  credentials: ClusterCredentials;
-  base: URL;
-  agent: http.Agent;
-  token: string | undefined;
-  tokenFileMtimeMs: number | undefined;
-  tokenFileCheckedAt: number;
 }
 
 interface RequestSpec {
@@ -76,6 +103,8 @@ interface RequestSpec {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Safe to send twice: the verb does not change anything (get, list, watch). */
+  idempotent: boolean;
 }
 
 /** A response whose status is already known to be 2xx; the body is streamed or collected by the caller. */
@@ -94,88 +123,76 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
   const userAgent = opts.userAgent ?? 'opkit';
   const fieldManager = opts.fieldManager ?? 'opkit';
   const requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
-  const tokenFileCheckMs = opts.tokenFileCheckMs ?? 10_000;
-  const provider = typeof opts.credentials === 'function' ? opts.credentials : undefined;
-  let connection: Promise<Connection> | undefined;
+  const connections = new Connections({
+    credentials: opts.credentials,
+    logger: opts.logger,
+    fileCheckMs: opts.credentialFileCheckMs ?? opts.tokenFileCheckMs ?? 10_000,
+    keepAliveDelayMs: opts.tcpKeepAliveDelayMs ?? 30_000,
+    // The CONNECT answer is part of opening a connection: bounded like a request even for watches.
+    proxyTimeoutMs: Math.min(requestTimeoutMs, 30_000),
+    refreshMarginMs: opts.credentialRefreshMarginMs ?? 60_000,
+    limiter: new ResolutionLimiter({
+      minIntervalMs: opts.reresolveMinIntervalMs,
+      maxIntervalMs: opts.reresolveMaxIntervalMs,
+    }),
+    proxyEnv: opts.proxyEnv ?? process.env,
+  });
   let requestCount = 0;
-  let credentialResolutions = 0;
-
-  /** Starts a resolution; concurrent callers share it through `connection`. */
-  function connect(previous?: Connection): Promise<Connection> {
-    const attempt = (async () => {
-      credentialResolutions += 1;
-      const credentials = provider ? await provider() : (opts.credentials as ClusterCredentials);
-      const next = await buildConnection(credentials, previous);
-      if (previous && previous.agent !== next.agent) destroyIdleSockets(previous.agent);
-      return next;
-    })();
-    // A failed resolution must not stick: the next request tries again.
-    attempt.catch(() => {
-      if (connection === attempt) connection = undefined;
-    });
-    connection = attempt;
-    return attempt;
-  }
 
   /**
-   * Replaces `stale` after a 401. Single-flight: when several requests fail with the same stale connection at once,
-   * the first starts a resolution and the others wait for it, instead of each spawning a credential helper.
+   * Sends a request; heals once after a 401 and once after a TLS failure, and resends an idempotent request once
+   * after a stale keep-alive connection. Resolves with a 2xx response.
    */
-  async function reconnect(stale: Connection): Promise<Connection> {
-    const pending = connection;
-    if (pending) {
-      // A resolution that fails fails every request waiting for it; the next request starts a fresh one.
-      const latest = await pending;
-      if (latest !== stale) return latest;
-    }
-    return connect(stale);
-  }
-
-  async function current(): Promise<Connection> {
-    const conn = await (connection ?? connect());
-    if (conn.credentials.tokenFile && Date.now() - conn.tokenFileCheckedAt >= tokenFileCheckMs) {
-      await refreshTokenFile(conn, false);
-    }
-    return conn;
-  }
-
-  async function refreshTokenFile(conn: Connection, force: boolean): Promise<boolean> {
-    const file = conn.credentials.tokenFile;
-    if (!file) return false;
-    conn.tokenFileCheckedAt = Date.now();
-    try {
-      const info = await stat(file);
-      if (!force && info.mtimeMs === conn.tokenFileMtimeMs) return false;
-      const token = (await readFile(file, 'utf8')).trim();
-      const changed = token !== conn.token;
-      conn.token = token;
-      conn.tokenFileMtimeMs = info.mtimeMs;
-      if (changed) opts.logger?.debug({ tokenFile: file }, 'bearer token file changed; using the new token');
-      return changed;
-    } catch (err) {
-      opts.logger?.warn({ err, tokenFile: file }, 'cannot read the bearer token file; keeping the previous token');
-      return false;
-    }
-  }
-
-  /** Sends a request, re-resolving credentials once after a 401. Resolves with a 2xx response. */
   async function send(spec: RequestSpec, timeoutMs: number | undefined, signal?: AbortSignal): Promise<OkResponse> {
-    let conn = await current();
-    for (let attempt = 0; ; attempt += 1) {
-      const res = await sendOnce(conn, spec, timeoutMs, signal);
+    let conn = await connections.acquire();
+    let healedUnauthorized = false;
+    let healedTls = false;
+    let resent = false;
+    for (;;) {
+      const used = connections.sentWith(conn);
+      let res: http.IncomingMessage;
+      try {
+        res = await sendOnce(conn, used, spec, timeoutMs, signal);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        if (!healedTls && isTlsFailure(err)) {
+          healedTls = true;
+          // CA rotated, client certificate expired or replaced: the handshake failed, so the server saw nothing.
+          opts.logger?.debug({ err, verb: spec.verb, path: spec.path }, 'TLS failure; checking credentials');
+          const next = await connections.heal(used, 'tls failure');
+          if (next) {
+            conn = next;
+            continue;
+          }
+        } else if (!resent && spec.idempotent && isStaleSocket(err)) {
+          resent = true;
+          // The server closed the idle keep-alive connection as the request went out; it never read it.
+          opts.logger?.debug({ verb: spec.verb, path: spec.path }, 'pooled connection was closed; sending again');
+          continue;
+        }
+        throw err;
+      }
       const status = res.statusCode ?? 0;
+      if (status !== 401) connections.accepted();
       if (status >= 200 && status < 300) return res;
       const error = await toApiError(res);
-      if (status !== 401 || attempt > 0) throw error;
-      // Expired exec-plugin token, rotated service-account token, or a provider that knows better now.
-      opts.logger?.info({ verb: spec.verb, path: spec.path }, 'API server answered 401; re-resolving credentials');
-      const rotated = await refreshTokenFile(conn, true);
-      if (!rotated || provider) conn = await reconnect(conn);
+      if (status === 401 && !healedUnauthorized) {
+        healedUnauthorized = true;
+        // Expired exec-plugin token, rotated service-account token, renewed client certificate, revoked token.
+        opts.logger?.info({ verb: spec.verb, path: spec.path }, 'API server answered 401; checking credentials');
+        const next = await connections.heal(used, 'unauthorized');
+        if (next) {
+          conn = next;
+          continue;
+        }
+      }
+      throw error;
     }
   }
 
   function sendOnce(
     conn: Connection,
+    used: SentWith,
     spec: RequestSpec,
     timeoutMs: number | undefined,
     signal?: AbortSignal,
@@ -187,11 +204,11 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     }
     const payload = spec.body === undefined ? undefined : Buffer.from(JSON.stringify(spec.body));
     const headers: Record<string, string | number> = {
-      ...conn.credentials.headers,
+      ...used.headers,
       accept: 'application/json',
       'user-agent': userAgent,
     };
-    if (conn.token) headers.authorization = `Bearer ${conn.token}`;
+    if (used.token) headers.authorization = `Bearer ${used.token}`;
     if (payload) {
       headers['content-type'] = spec.contentType ?? 'application/json';
       headers['content-length'] = payload.length;
@@ -199,10 +216,31 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     requestCount += 1;
     opts.onRequest?.(spec.verb, spec.ref);
     const transport = url.protocol === 'http:' ? http : https;
+    const started = performance.now();
+    let responded = false;
+    const report = (statusCode: number | undefined): void => {
+      if (!opts.onResponse || signal?.aborted) return;
+      try {
+        opts.onResponse({ verb: spec.verb, ref: spec.ref, statusCode, seconds: (performance.now() - started) / 1000 });
+      } catch {
+        // A metrics callback must not fail requests.
+      }
+    };
     return new Promise((resolve, reject) => {
-      const req = transport.request(url, { method: spec.method, headers, agent: conn.agent, signal }, resolve);
-      // Report why the caller aborted (e.g. the watchdog's InactivityError), not Node's generic AbortError.
-      req.on('error', (err) => reject(signal?.aborted && signal.reason !== undefined ? signal.reason : err));
+      const req = transport.request(url, { method: spec.method, headers, agent: used.agent, signal }, (res) => {
+        responded = true;
+        report(res.statusCode);
+        resolve(res);
+      });
+      req.on('error', (err) => {
+        // After the response, errors belong to the body, which its reader reports.
+        if (!responded) {
+          report(undefined);
+          markStaleSocket(err, req);
+        }
+        // Report why the caller aborted (e.g. the watchdog's InactivityError), not Node's generic AbortError.
+        reject(signal?.aborted && signal.reason !== undefined ? signal.reason : err);
+      });
       if (timeoutMs !== undefined) {
         req.setTimeout(timeoutMs, () =>
           req.destroy(new Error(`${spec.method} ${url.pathname} timed out after ${timeoutMs} ms`)),
@@ -223,7 +261,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
       return requestCount;
     },
     get credentialResolutions() {
-      return credentialResolutions;
+      return connections.resolutions;
     },
 
     list<T extends KubeObject>(ref: ResourceRef, options: ListOptions = {}): Promise<KubeList<T>> {
@@ -231,6 +269,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
         verb: 'list',
         ref,
         method: 'GET',
+        idempotent: true,
         path: resourcePath(ref, { namespace: options.namespace }),
         query: {
           labelSelector: options.labelSelector,
@@ -243,7 +282,13 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     },
 
     get<T extends KubeObject>(ref: ResourceRef, name: string, namespace?: string): Promise<T> {
-      return json<T>({ verb: 'get', ref, method: 'GET', path: resourcePath(ref, { namespace, name }) });
+      return json<T>({
+        verb: 'get',
+        ref,
+        method: 'GET',
+        path: resourcePath(ref, { namespace, name }),
+        idempotent: true,
+      });
     },
 
     create<T extends KubeObject>(ref: ResourceRef, body: unknown, namespace?: string): Promise<T> {
@@ -251,6 +296,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
         verb: 'create',
         ref,
         method: 'POST',
+        idempotent: false,
         path: resourcePath(ref, { namespace }),
         query: { fieldManager },
         body,
@@ -268,6 +314,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
         verb: 'patch',
         ref,
         method: 'PATCH',
+        idempotent: false,
         path: resourcePath(ref, { namespace: options.namespace, name, subresource: options.subresource }),
         query: { fieldManager },
         body: patch,
@@ -276,7 +323,14 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     },
 
     async delete(ref: ResourceRef, name: string, namespace?: string): Promise<void> {
-      await json<unknown>({ verb: 'delete', ref, method: 'DELETE', path: resourcePath(ref, { namespace, name }) });
+      // Not resent: a delete the server did carry out would come back as a 404 the caller did not expect.
+      await json<unknown>({
+        verb: 'delete',
+        ref,
+        method: 'DELETE',
+        path: resourcePath(ref, { namespace, name }),
+        idempotent: false,
+      });
     },
 
     async watch<T extends KubeObject>(
@@ -291,6 +345,7 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
           verb: 'watch',
           ref,
           method: 'GET',
+          idempotent: true,
           path: resourcePath(ref, { namespace: options.namespace }),
           query: {
             watch: 1,
@@ -309,52 +364,8 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     },
 
     close(): void {
-      void connection?.then((conn) => destroyIdleSockets(conn.agent)).catch(() => undefined);
+      connections.close();
     },
   };
   return api;
-}
-
-async function buildConnection(credentials: ClusterCredentials, previous?: Connection): Promise<Connection> {
-  const base = new URL(credentials.server);
-  const sameTransport =
-    previous !== undefined &&
-    previous.credentials.server === credentials.server &&
-    previous.credentials.ca === credentials.ca &&
-    previous.credentials.cert === credentials.cert &&
-    previous.credentials.key === credentials.key &&
-    previous.credentials.insecureSkipTlsVerify === credentials.insecureSkipTlsVerify &&
-    previous.credentials.tlsServerName === credentials.tlsServerName;
-  // Keep the pool (and its warm TLS sessions) when only the token changed.
-  const agent = sameTransport
-    ? previous.agent
-    : base.protocol === 'http:'
-      ? new http.Agent({ keepAlive: true })
-      : new https.Agent({
-          keepAlive: true,
-          ca: credentials.ca,
-          cert: credentials.cert,
-          key: credentials.key,
-          rejectUnauthorized: !credentials.insecureSkipTlsVerify,
-          servername: credentials.tlsServerName,
-        });
-  const conn: Connection = {
-    credentials,
-    base,
-    agent,
-    token: credentials.token,
-    tokenFileMtimeMs: undefined,
-    tokenFileCheckedAt: 0,
-  };
-  if (credentials.tokenFile) {
-    try {
-      const info = await stat(credentials.tokenFile);
-      conn.token = (await readFile(credentials.tokenFile, 'utf8')).trim();
-      conn.tokenFileMtimeMs = info.mtimeMs;
-      conn.tokenFileCheckedAt = Date.now();
-    } catch {
-      // Keep the token the resolver read; the next check retries the file.
-    }
-  }
-  return conn;
 }

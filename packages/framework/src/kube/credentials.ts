@@ -14,13 +14,14 @@
  * - `worker`: a `worker_threads` Worker. Faster to start (no second Node.js boot, ~2x quicker) and no process spawn,
  *   for environments where that matters more than memory.
  *
- * Guarantees: the result carries PEM strings (not file paths) for CA/cert/key, and a bearer token if the user has one.
- * When the token comes from a file (in-cluster service account, or a `tokenFile` auth provider), `tokenFile` is set so
- * the HTTP client can re-read it when the kubelet rotates it. Secrets travel over a pipe (or a MessagePort), never
- * through argv or the environment.
- * Caveats: exec-plugin tokens expire; the HTTP client re-resolves on 401 rather than tracking expiry. A kubeconfig
- * `token-file` user field is read once by client-node (its path is not kept), so rotation there relies on the 401
- * re-resolve too.
+ * Guarantees: the result carries PEM strings for CA/cert/key, and a bearer token if the user has one. Where they come
+ * from files (in-cluster service account token and `ca.crt`, a `tokenFile` auth provider, kubeconfig
+ * `certificate-authority`, `client-certificate`, `client-key`), the absolute paths are set too (`tokenFile`, `caFile`,
+ * `certFile`, `keyFile`) so that the HTTP client re-reads them when they are rotated. Exec-plugin credentials carry
+ * their `expirationTimestamp` (`expiresAt`), so that the client renews them before they expire. Secrets travel over a
+ * pipe (or a MessagePort), never through argv or the environment.
+ * Caveats: a kubeconfig `token-file` user field is read once by client-node (its path is not kept), so rotation there
+ * relies on the 401 re-resolve. Auth-provider plugins (OIDC, ...) report no expiry; they are renewed after a 401.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -47,6 +48,16 @@ export interface ClusterCredentials {
   tlsServerName?: string;
   /** Further headers to send: `Impersonate-User`, or `Authorization: Basic ...` for basic-auth users. */
   headers?: Record<string, string>;
+  /** File `ca` was read from (kubeconfig `certificate-authority`, in-cluster `ca.crt`); re-read when it changes. */
+  caFile?: string;
+  /** File `cert` was read from (kubeconfig `client-certificate`); re-read when it changes. */
+  certFile?: string;
+  /** File `key` was read from (kubeconfig `client-key`); re-read when it changes. */
+  keyFile?: string;
+  /** HTTP(S) proxy for this cluster (kubeconfig `proxy-url`); wins over `HTTPS_PROXY` and `NO_PROXY`. */
+  proxyUrl?: string;
+  /** When the credentials expire (RFC 3339; exec plugins' `status.expirationTimestamp`); renewed before then. */
+  expiresAt?: string;
 }
 
 /** Options for {@link resolveCredentials}. */
@@ -102,12 +113,23 @@ async function resolveWithClientNode(workerData) {
   if (opts.auth) headers.Authorization = 'Basic ' + Buffer.from(opts.auth).toString('base64');
   let tokenFile;
   if (user && user.authProvider && user.authProvider.config && user.authProvider.config.tokenFile) tokenFile = user.authProvider.config.tokenFile;
+  // The exec plugin's answer, as client-node's ExecAuth cached it: its expiry, and whether it replaced the kubeconfig's
+  // client certificate (then the certificate files are not where the certificate came from).
+  const execAuth = (kc.authenticators || []).find((a) => a && a.tokenCache && typeof a.tokenCache === 'object');
+  const execStatus = (user && execAuth && execAuth.tokenCache[user.name] && execAuth.tokenCache[user.name].status) || undefined;
+  const execCert = Boolean(execStatus && execStatus.clientCertificateData);
   return {
     server: String(cluster.server).replace(/\/+$/, ''),
     ca: text(opts.ca), cert: text(opts.cert), key: text(opts.key), token, tokenFile,
     insecureSkipTlsVerify: cluster.skipTLSVerify === true || opts.rejectUnauthorized === false || undefined,
     tlsServerName: cluster.tlsServerName || undefined,
     headers: Object.keys(headers).length ? headers : undefined,
+    // client-node prefers a file to inline data when a kubeconfig has both.
+    caFile: cluster.caFile || undefined,
+    certFile: (!execCert && user && user.certFile) || undefined,
+    keyFile: (!execCert && user && user.keyFile) || undefined,
+    proxyUrl: cluster.proxyUrl || undefined,
+    expiresAt: (execStatus && execStatus.expirationTimestamp) || undefined,
   };
 }
 `;
@@ -153,7 +175,7 @@ interface ResolverRequest {
  * @example
  * ```ts
  * const credentials = await resolveCredentials({ kubeconfigPath: '/tmp/kubeconfig' });
- * // Re-resolved on 401 (exec plugins, rotated tokens):
+ * // Re-resolved on 401 and TLS failures, and before exec-plugin credentials expire:
  * const api = createKubeApi({ credentials: () => resolveCredentials() });
  * ```
  * @throws Error naming the cause (missing kubeconfig, unknown context, failing exec plugin with its stderr, timeout).

@@ -1,5 +1,6 @@
 /**
- * HTTP plumbing of the API client: response bodies, error decoding and the watch stream reader.
+ * HTTP plumbing of the API client: response bodies, error decoding, the watch stream reader, and the classification
+ * of transport errors that decides what the client may heal or retry.
  */
 import type http from 'node:http';
 import { NdjsonParser } from './ndjson.js';
@@ -11,6 +12,43 @@ export function destroyIdleSockets(agent: http.Agent): void {
   for (const sockets of Object.values(agent.freeSockets)) {
     for (const socket of sockets ?? []) socket.destroy();
   }
+}
+
+/**
+ * Whether a transport error is a failed TLS handshake or certificate check: the server's certificate is not signed by
+ * our CA (CA rotated), has expired or names another host, or the server refused our client certificate. The request
+ * never reached HTTP, so the server has not acted on it, and fresh credentials may fix it.
+ */
+export function isTlsFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string') return false;
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('ERR_OSSL_') ||
+    code.includes('CERT') ||
+    code.includes('SIGNATURE') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'INVALID_CA'
+  );
+}
+
+// Errors of requests sent on a pooled keep-alive socket that the server (or a middlebox) had already closed.
+const staleSocketErrors = new WeakSet<object>();
+
+/**
+ * Marks `err` as the failure of a request written to a reused keep-alive socket that was reset before any response
+ * byte arrived: the server closed the idle connection as the request went out, so it never read the request.
+ */
+export function markStaleSocket(err: unknown, req: http.ClientRequest): void {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const reset = code === 'ECONNRESET' || code === 'EPIPE' || (err as Error | undefined)?.message === 'socket hang up';
+  if (req.reusedSocket && reset && typeof err === 'object' && err !== null) staleSocketErrors.add(err);
+}
+
+/** Whether {@link markStaleSocket} marked `err`: an idempotent request may be sent again on a new connection. */
+export function isStaleSocket(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && staleSocketErrors.has(err);
 }
 
 /** Collects a response body. */

@@ -1,8 +1,11 @@
 /**
- * Per-key token buckets, for rate-limiting Kubernetes Events per target object.
- *
- * A handler failing in a tight retry loop must not flood the API server (and `kubectl describe`) with Events:
- * each target object gets `burst` tokens, refilled at `refillPerSecond`; a record without a token is dropped.
+ * Rate limits of the kube layer:
+ * - {@link KeyedTokenBucket}: per-key token buckets, for Kubernetes Events per target object. A handler failing in a
+ *   tight retry loop must not flood the API server (and `kubectl describe`) with Events: each target object gets
+ *   `burst` tokens, refilled at `refillPerSecond`; a record without a token is dropped.
+ * - {@link ResolutionLimiter}: how often the API client may resolve credentials again. Each resolution spawns a helper
+ *   process (and maybe an exec plugin): a revoked token answered by 401 on every request, on every node, must not
+ *   become a spawn storm.
  */
 
 /** Options for {@link KeyedTokenBucket}. */
@@ -78,5 +81,57 @@ export class KeyedTokenBucket {
       const oldest = this.buckets.keys().next().value as string;
       this.buckets.delete(oldest);
     }
+  }
+}
+
+/** Options for {@link ResolutionLimiter}. */
+export interface ResolutionLimiterOptions {
+  /** Shortest time between two resolutions, in ms. Defaults to 5 000. */
+  minIntervalMs?: number;
+  /** Longest time between two resolutions while they do not help, in ms. Defaults to 300 000. */
+  maxIntervalMs?: number;
+  /** Clock in ms; injectable for tests. Defaults to Date.now. */
+  now?: () => number;
+}
+
+/**
+ * Spaces credential re-resolutions: at least `minIntervalMs` apart, and twice as far apart after each one that was not
+ * followed by an accepted request (a revoked token stays revoked however often it is re-read), up to `maxIntervalMs`.
+ * The first re-resolution is allowed at once: a rotated token is the common case and must heal immediately.
+ *
+ * It only decides when; keeping a single resolution in flight is the caller's job.
+ */
+export class ResolutionLimiter {
+  private lastStart: number | undefined;
+  private unhelpful = 0;
+  private readonly now: () => number;
+  private readonly minIntervalMs: number;
+  private readonly maxIntervalMs: number;
+
+  constructor(options: ResolutionLimiterOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.minIntervalMs = Math.max(0, options.minIntervalMs ?? 5_000);
+    this.maxIntervalMs = Math.max(this.minIntervalMs, options.maxIntervalMs ?? 300_000);
+  }
+
+  /** When the next resolution may start, in ms since the epoch (`-Infinity`: now). */
+  nextAllowedAt(): number {
+    if (this.lastStart === undefined) return -Infinity;
+    const doublings = Math.min(Math.max(0, this.unhelpful - 1), 40);
+    return this.lastStart + Math.min(this.maxIntervalMs, this.minIntervalMs * 2 ** doublings);
+  }
+
+  /** Takes the slot when a resolution may start now (and records it); false when it must wait. */
+  tryAcquire(): boolean {
+    const now = this.now();
+    if (now < this.nextAllowedAt()) return false;
+    this.lastStart = now;
+    this.unhelpful += 1;
+    return true;
+  }
+
+  /** The API server accepted a request: the last resolution helped, and the backoff starts over. */
+  succeeded(): void {
+    this.unhelpful = 0;
   }
 }

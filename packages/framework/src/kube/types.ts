@@ -88,6 +88,17 @@ export class ApiError extends Error {
   }
 }
 
+/** One HTTP request's outcome, as the API client reports it for metrics (`KubeApiOptions.onResponse`). */
+export interface ApiResponseInfo {
+  /** `list`, `get`, `create`, `patch`, `delete` or `watch`. */
+  verb: string;
+  ref: ResourceRef;
+  /** The HTTP status; undefined when the request failed before a response (connection, TLS, timeout). */
+  statusCode: number | undefined;
+  /** From sending the request to its response headers (or its failure), in seconds. */
+  seconds: number;
+}
+
 /** Patch flavours the framework uses. */
 export type PatchType = 'merge' | 'json';
 

@@ -7,27 +7,42 @@
  *   idle --start--> listing --listed--> watching --stream ended (server timeout)--> watching (resume from last RV)
  *                      ^                   |--410 Gone (HTTP or ERROR event)--> relisting --listed--> watching
  *                      |                   |--error / inactivity--> backoff --> watching (resume from last RV)
+ *   relisting --list older than seen--> relisting (from etcd)
  *   relisting/listing --error--> backoff --> relisting
  *   any --stop()--> stopped
  * ```
+ *
+ * Lists are served by the API server's watch cache (`resourceVersion=0`), as client-go's reflector does: after an API
+ * server restart every watch of every node gets 410 and relists at once, and quorum reads would all land on etcd. A
+ * quorum read (from etcd) is used only when the cache cannot answer well: after its list turned out older than what the
+ * watcher already saw, and after a 410 on a list (an expired continue token).
  *
  * Guarantees:
  * - Events are delivered strictly in order, one at a time, from a single loop.
  * - After a (re)list the store equals the list; the differences with what the store held are delivered as events
  *   (`delete` for objects that vanished while away, `upsert` for new or changed ones), then `synced`.
+ * - Never back in time: a list older than the resourceVersion the watcher already reached is not applied (no deletes,
+ *   no older copies); the watcher lists again from etcd instead.
  * - A duplicate delivery of an object at a resourceVersion already in the store is suppressed (reconnect overlap).
  * - Every object goes through the cache transform (default: drop `metadata.managedFields`) before it is stored or
  *   delivered; the store and the events never hold what the transform dropped.
- * - No stream stays open silently: the inactivity watchdog aborts a stream that received nothing for
- *   `inactivityTimeoutMs` and the loop reconnects.
+ * - No stream stays open silently: the server ends every stream after its `timeoutSeconds` (by default 70 to 90 s,
+ *   spread so that watches opened together do not end together), and the inactivity watchdog aborts a stream that
+ *   received nothing for that long plus 30 s. A half-open connection (peer gone, no reset ever arrives) is found
+ *   within two minutes; TCP keep-alive (see the API client) finds a peer that answers probes with a reset sooner.
+ * - Bookmarks are requested: the watch cache sends one just before a stream's timeout (and every minute) when the
+ *   collection's resourceVersion moved, so the next stream resumes from a recent version, inside the cache's window,
+ *   instead of earning a 410 and a relist.
  * Caveats:
  * - `onEvent` runs synchronously inside the loop: it must not block. Exceptions it throws are logged and swallowed so
  *   that one bad consumer cannot stop the watch.
+ * - Short streams cost one watch request per watcher about every 80 s, served from the watch cache; the price of
+ *   finding dead connections without HTTP/2 pings (client-go's way, which plain HTTP/1.1 does not have).
  */
 import type { Logger } from 'pino';
 import { sleep, untilAborted } from './abort.js';
 import { objectKey, resourceLabel } from './paths.js';
-import { compareRelist } from './relist.js';
+import { compareRelist, isListBehind } from './relist.js';
 import { nextRetryDelay, type BackoffSettings } from './retry.js';
 import { keepsIdentity, stripManagedFields, type CacheTransform } from './transform.js';
 import { ApiError, type KubeApi, type KubeList, type KubeObject, type ResourceRef, type WatchEvent } from './types.js';
@@ -47,9 +62,12 @@ export interface WatcherOptions {
   fieldSelector?: string;
   /** List page size. Defaults to 500. */
   pageSize?: number;
-  /** Server-side watch timeout in seconds; the stream then ends and the watcher resumes. Defaults to 300. */
+  /**
+   * Server-side watch timeout in seconds; the stream then ends and the watcher resumes. Defaults to a random value
+   * from 70 to 90 per stream, so that watches opened together (after an API server restart) do not end together.
+   */
   timeoutSeconds?: number;
-  /** Abort a stream that received nothing for this long. Defaults to `timeoutSeconds * 1000 + 30_000`. */
+  /** Abort a stream that received nothing for this long. Defaults to the stream's timeout plus 30 000. */
   inactivityTimeoutMs?: number;
   /** Backoff between failed attempts (full jitter). Defaults to 500 ms initial, 30 s max. */
   backoff?: BackoffSettings;
@@ -69,11 +87,20 @@ export interface WatcherOptions {
 export type WatchRestartReason =
   | 'stream-ended' // the server closed the stream normally (timeoutSeconds); resumed without relisting
   | 'gone' // 410 Gone: the resourceVersion was compacted away; relisted
-  | 'list-expired' // 410 on a list continue token; the list restarted
+  | 'list-expired' // 410 on a list continue token; the list restarted (from etcd)
+  | 'stale-list' // the watch cache's list was older than what the watcher had seen; listed again from etcd
   | 'inactivity' // watchdog: nothing received for inactivityTimeoutMs
   | 'throttled' // 429 or 503 from the server (Retry-After honoured)
   | 'http-error' // any other HTTP error
   | 'connection-error'; // transport error: reset, refused, TLS, truncated stream
+
+/**
+ * Default server-side timeout of a stream: from 70 to 90 s. With the watchdog's 30 s on top, a half-open connection
+ * is found within two minutes.
+ */
+const DEFAULT_TIMEOUT_SECONDS = { min: 70, spread: 20 };
+/** How much longer than its timeout a stream may stay silent: the server's closing bytes may be late. */
+const WATCHDOG_SLACK_MS = 30_000;
 
 /** Thrown into the watch stream by the watchdog. */
 class InactivityError extends Error {
@@ -103,6 +130,8 @@ export class Watcher<T extends KubeObject = KubeObject> {
   private currentState: WatcherState = 'idle';
   private resourceVersionSeen = '';
   private everSynced = false;
+  private listFromEtcd = false;
+  private streamTimeoutSeconds: number;
   private restartCount = 0;
   private consecutiveFailures = 0;
   private activityAt = 0;
@@ -121,6 +150,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
     this.options = options;
     this.label = resourceLabel(options.ref);
     this.transform = options.transform ?? stripManagedFields;
+    this.streamTimeoutSeconds = this.nextStreamTimeout();
   }
 
   /** The reflector cache: the last object seen per key (`namespace/name` or `name`). */
@@ -147,6 +177,10 @@ export class Watcher<T extends KubeObject = KubeObject> {
   get resourceVersion(): string {
     return this.resourceVersionSeen;
   }
+  /** How long the current (or next) stream may stay silent before the watchdog restarts it, in ms. */
+  get watchdogMs(): number {
+    return this.options.inactivityTimeoutMs ?? this.streamTimeoutSeconds * 1000 + WATCHDOG_SLACK_MS;
+  }
 
   /**
    * Liveness: the loop is running and making progress. Progress is any transition or received data; a loop stuck
@@ -157,7 +191,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
     if (this.currentState === 'idle' || this.currentState === 'stopped') return false;
     if (this.currentState === 'backoff') return now < this.backoffUntil + 60_000;
     // Watching is bounded by the watchdog, listing by the request timeout (60 s): beyond either, the loop is stuck.
-    return now - this.progressAt < Math.max(this.inactivityTimeoutMs(), 120_000) + 60_000;
+    return now - this.progressAt < Math.max(this.longestWatchdogMs(), 120_000) + 60_000;
   }
 
   /** Starts the loop. Events arrive through `onEvent`, in order. Calling start twice is an error. */
@@ -181,8 +215,15 @@ export class Watcher<T extends KubeObject = KubeObject> {
     this.transition('stopped');
   }
 
-  private inactivityTimeoutMs(): number {
-    return this.options.inactivityTimeoutMs ?? (this.options.timeoutSeconds ?? 300) * 1000 + 30_000;
+  private longestWatchdogMs(): number {
+    const { min, spread } = DEFAULT_TIMEOUT_SECONDS;
+    return this.options.inactivityTimeoutMs ?? (this.options.timeoutSeconds ?? min + spread) * 1000 + WATCHDOG_SLACK_MS;
+  }
+
+  private nextStreamTimeout(): number {
+    if (this.options.timeoutSeconds !== undefined) return this.options.timeoutSeconds;
+    const random = this.options.random ?? Math.random;
+    return DEFAULT_TIMEOUT_SECONDS.min + Math.floor(random() * DEFAULT_TIMEOUT_SECONDS.spread);
   }
 
   private transition(next: WatcherState): void {
@@ -220,7 +261,11 @@ export class Watcher<T extends KubeObject = KubeObject> {
       if (next === 'list') {
         this.transition(this.everSynced ? 'relisting' : 'listing');
         try {
-          await this.listAndCompare();
+          if (!(await this.listAndCompare())) {
+            // Too old to use; the next list reads etcd, which cannot be behind. No backoff: nothing failed.
+            this.restarted('stale-list');
+            continue;
+          }
           this.consecutiveFailures = 0;
           next = 'watch';
         } catch (err) {
@@ -233,10 +278,11 @@ export class Watcher<T extends KubeObject = KubeObject> {
       this.transition('watching');
       const started = Date.now();
       let received = 0;
+      this.streamTimeoutSeconds = this.nextStreamTimeout();
       try {
         await this.watchOnce(() => (received += 1));
         // A server that ends streams at once without sending anything must not turn this loop into a hot spin.
-        const tooShort = received === 0 && Date.now() - started < ((this.options.timeoutSeconds ?? 300) * 1000) / 2;
+        const tooShort = received === 0 && Date.now() - started < (this.streamTimeoutSeconds * 1000) / 2;
         this.restarted('stream-ended');
         if (tooShort) await this.backoff(undefined);
         else this.consecutiveFailures = 0;
@@ -251,61 +297,81 @@ export class Watcher<T extends KubeObject = KubeObject> {
     }
   }
 
-  /** Lists every page, then reconciles the store with the result and emits the differences and `synced`. */
-  private async listAndCompare(): Promise<void> {
+  /**
+   * Lists every page, then reconciles the store with the result and emits the differences and `synced`. Resolves
+   * false, having changed nothing, when the watch cache answered with a list older than what the watcher already saw;
+   * the next call then reads etcd.
+   */
+  private async listAndCompare(): Promise<boolean> {
     const { ref, namespace, labelSelector, fieldSelector } = this.options;
     let limit: number | undefined = this.options.pageSize ?? 500;
     let expiries = 0;
     let items: T[] = [];
     let cont: string | undefined;
+    let listVersion = '';
     for (;;) {
       let page: KubeList<T>;
+      // '0': any version the watch cache holds (it ignores the page size then). Unset: a quorum read from etcd.
+      // Continuation pages carry the version in their token.
+      const resourceVersion = cont === undefined && !this.listFromEtcd ? '0' : undefined;
       try {
         // KubeApi.list takes no signal; racing it against stop() keeps shutdown from waiting on a dead API server.
         page = await untilAborted(
-          this.api.list<T>(ref, { namespace, labelSelector, fieldSelector, limit, continue: cont }),
+          this.api.list<T>(ref, { namespace, labelSelector, fieldSelector, limit, continue: cont, resourceVersion }),
           this.stopController.signal,
         );
       } catch (err) {
         if (cont === undefined || !isGone(err)) throw err;
-        // The continue token outlived etcd compaction: start the list over. If that keeps happening, fall back to one
-        // unpaginated list, which cannot expire halfway.
+        // The continue token outlived etcd compaction: start the list over, from etcd (as client-go does after a 410
+        // on a list). If that keeps happening, fall back to one unpaginated list, which cannot expire halfway.
         this.restarted('list-expired', err);
+        this.listFromEtcd = true;
         expiries += 1;
         if (expiries >= 3) limit = undefined;
         items = [];
         cont = undefined;
         continue;
       }
-      if (this.stopping) return;
+      if (this.stopping) return true;
       this.touch();
       for (const item of page.items) items.push(this.transformed(withTypeMeta(item, page)));
       // The page's items are now in `items` (transformed copies when the transform copies); drop the page's
       // reference so the untransformed originals can be collected while the next page is fetched.
       page.items = [];
       if (!page.metadata.continue) {
-        this.resourceVersionSeen = page.metadata.resourceVersion;
+        listVersion = page.metadata.resourceVersion;
         break;
       }
       cont = page.metadata.continue;
     }
-    const { deletes, upserts, store } = compareRelist(this.items, items);
+    if (!this.listFromEtcd && isListBehind(listVersion, this.resourceVersionSeen)) {
+      this.options.logger?.info(
+        { resource: this.label, listVersion, seenVersion: this.resourceVersionSeen },
+        'the watch cache answered with a list older than what the watch saw; listing from etcd',
+      );
+      this.listFromEtcd = true;
+      return false;
+    }
+    this.listFromEtcd = false;
+    this.resourceVersionSeen = listVersion;
+    const { deletes, upserts, store } = compareRelist(this.items, items, listVersion);
     this.items = store;
     for (const object of deletes) this.emit({ type: 'delete', object });
     for (const object of upserts) this.emit({ type: 'upsert', object });
     this.everSynced = true;
     this.emit({ type: 'synced' });
+    return true;
   }
 
   /** One watch stream from the last resourceVersion, guarded by the inactivity watchdog. */
   private async watchOnce(onReceived: () => void): Promise<void> {
     const controller = new AbortController();
     this.streamController = controller;
-    const inactivityMs = this.inactivityTimeoutMs();
     let watchdog: NodeJS.Timeout | undefined;
     const arm = (): void => {
       if (watchdog) clearTimeout(watchdog);
-      watchdog = setTimeout(() => controller.abort(new InactivityError(inactivityMs)), inactivityMs);
+      const silenceMs = this.watchdogMs;
+      watchdog = setTimeout(() => controller.abort(new InactivityError(silenceMs)), silenceMs);
     };
     arm();
     try {
@@ -314,7 +380,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
         {
           resourceVersion: this.resourceVersionSeen,
           allowWatchBookmarks: true,
-          timeoutSeconds: this.options.timeoutSeconds ?? 300,
+          timeoutSeconds: this.streamTimeoutSeconds,
           namespace: this.options.namespace,
           labelSelector: this.options.labelSelector,
           fieldSelector: this.options.fieldSelector,

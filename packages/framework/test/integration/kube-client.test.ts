@@ -312,7 +312,7 @@ describe('service-account token files and exec plugins', () => {
     expect(creds).toMatchObject({ server: cp.server, tokenFile, token: tokenA });
     expect(creds.ca?.trim()).toBe(cp.caPem.trim());
 
-    const client = createKubeApi({ credentials: creds, tokenFileCheckMs: 0 });
+    const client = createKubeApi({ credentials: creds, credentialFileCheckMs: 0 });
     try {
       expect(await forbiddenAs(client, 'sa-test')).toBe('system:serviceaccount:sa-test:rot-a');
       await rewrite(tokenFile, tokenB);
@@ -327,7 +327,7 @@ describe('service-account token files and exec plugins', () => {
     const tokenD = await cp.mintToken('sa-test', 'rot-d');
     const { prefix, tokenFile } = await inClusterRoot('on-401', tokenC);
     const creds = await resolveCredentials({ inCluster: { pathPrefix: prefix } });
-    const client = createKubeApi({ credentials: creds, tokenFileCheckMs: 3_600_000 });
+    const client = createKubeApi({ credentials: creds, credentialFileCheckMs: 3_600_000 });
     try {
       expect(await forbiddenAs(client, 'sa-test')).toBe('system:serviceaccount:sa-test:rot-c');
       await rewrite(tokenFile, tokenD);

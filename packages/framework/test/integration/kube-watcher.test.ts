@@ -1,7 +1,7 @@
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeApi, type KubeClient } from '../../src/kube/client.js';
-import type { KubeObject, WatchEvent } from '../../src/kube/types.js';
+import type { KubeApi, KubeObject, ListOptions, WatchEvent } from '../../src/kube/types.js';
 import { Watcher, type WatcherEvent, type WatchRestartReason } from '../../src/kube/watcher.js';
 import { CONFIGMAPS, TcpProxy, ensureNamespace, listVersions, waitFor } from './kube-fixtures.js';
 
@@ -108,18 +108,31 @@ describe('Watcher', () => {
     expect([first.object.apiVersion, first.object.kind]).toEqual(['v1', 'ConfigMap']);
   });
 
-  it('reads the initial state in pages', async () => {
+  it('reads the initial state from the watch cache, in one answer whatever the page size', async () => {
     await ensureNamespace(cp, 'paged');
     for (let i = 0; i < 23; i += 1) await api.create(CONFIGMAPS, { metadata: { name: `cm-${i}` } }, 'paged');
-    const verbs: string[] = [];
-    const counting = createKubeApi({
-      credentials: { server: cp.server, ca: cp.caPem, token: cp.adminToken },
-      onRequest: (verb) => verbs.push(verb),
-    });
-    cleanups.push(() => counting.close());
-    const { watcher, events } = startWatcher(counting, { namespace: 'paged', pageSize: 10 });
+    const lists: ListOptions[] = [];
+    const recording: KubeApi = {
+      get requestCount() {
+        return api.requestCount;
+      },
+      get: (...args) => api.get(...args),
+      create: (...args) => api.create(...args),
+      patch: (...args) => api.patch(...args),
+      delete: (...args) => api.delete(...args),
+      watch: (...args) => api.watch(...args),
+      list: (ref, options = {}) => {
+        lists.push(options);
+        return api.list(ref, options);
+      },
+    };
+    const events: WatcherEvent<KubeObject>[] = [];
+    const watcher = new Watcher(recording, { ref: CONFIGMAPS, namespace: 'paged', pageSize: 10 });
+    watcher.start((event) => events.push(event));
+    cleanups.push(() => watcher.stop());
     await waitFor(() => watcher.synced, 'sync');
-    expect(verbs.filter((v) => v === 'list')).toHaveLength(3);
+    // resourceVersion 0: any version the API server has cached, which costs etcd nothing; the cache ignores limits.
+    expect(lists.map((options) => [options.resourceVersion, options.limit])).toEqual([['0', 10]]);
     expect(watcher.store.size).toBe(23);
     expect(events.filter((e) => e.type === 'upsert')).toHaveLength(23);
     expect(events.at(-1)?.type).toBe('synced');
@@ -179,6 +192,14 @@ describe('Watcher', () => {
     );
     expect(restarts).toContain('inactivity');
     expect(restarts).not.toContain('gone');
+  });
+
+  it('ends streams after 70 to 90 s by default, so that the watchdog finds a half-open stream within 2 minutes', () => {
+    const at = (random: number): number => new Watcher(api, { ref: CONFIGMAPS, random: () => random }).watchdogMs;
+    // The watchdog is the stream's server-side timeout (spread between watchers) plus 30 s.
+    expect([at(0), at(0.5), at(0.999)]).toEqual([100_000, 110_000, 119_000]);
+    expect(new Watcher(api, { ref: CONFIGMAPS, timeoutSeconds: 300 }).watchdogMs).toBe(330_000);
+    expect(new Watcher(api, { ref: CONFIGMAPS, inactivityTimeoutMs: 5_000 }).watchdogMs).toBe(5_000);
   });
 
   it('reconnects after connections are reset and refused, without losing or repeating changes', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRelist } from '../../src/kube/relist.js';
+import { compareRelist, compareResourceVersions, isListBehind } from '../../src/kube/relist.js';
 import type { KubeObject } from '../../src/kube/types.js';
 
 function obj(name: string, resourceVersion: string, uid = `uid-${name}`, namespace?: string): KubeObject {
@@ -63,5 +63,55 @@ describe('compareRelist', () => {
     expect(names(deletes)).toEqual(['a@1', 'b@2']);
     expect(store.size).toBe(0);
     expect(previous.size).toBe(2);
+  });
+});
+
+describe('compareRelist with a list older than the store (a lagging watch cache)', () => {
+  it('keeps the newer copy the store holds instead of going back to the listed one', () => {
+    const seen = obj('a', '20');
+    const { upserts, deletes, store } = compareRelist(storeOf(seen), [obj('a', '10')], '15');
+    expect(upserts).toEqual([]);
+    expect(deletes).toEqual([]);
+    expect(store.get('a')).toBe(seen);
+  });
+
+  it('keeps a recreated namesake the store saw after the list instead of the deleted original', () => {
+    const recreated = obj('a', '30', 'uid-new');
+    const { upserts, deletes, store } = compareRelist(storeOf(recreated), [obj('a', '10', 'uid-old')], '15');
+    expect(upserts).toEqual([]);
+    expect(deletes).toEqual([]);
+    expect(store.get('a')).toBe(recreated);
+  });
+
+  it('does not take an object written after the list for deleted, but still deletes older ones missing from it', () => {
+    const createdAfter = obj('new', '20');
+    const deletedBefore = obj('old', '5');
+    const { deletes, store } = compareRelist(storeOf(createdAfter, deletedBefore), [], '15');
+    expect(deletes).toEqual([deletedBefore]);
+    expect(store.get('new')).toBe(createdAfter);
+  });
+
+  it('deletes everything missing when resourceVersions are not etcd revisions', () => {
+    const { deletes } = compareRelist(storeOf(obj('a', 'opaque-2')), [], 'opaque-1');
+    expect(names(deletes)).toEqual(['a@opaque-2']);
+  });
+});
+
+describe('resourceVersion order', () => {
+  it('compares etcd revisions as numbers, beyond 2^53 too, and nothing else', () => {
+    expect(compareResourceVersions('9', '10')).toBe(-1);
+    expect(compareResourceVersions('10', '9')).toBe(1);
+    expect(compareResourceVersions('10', '10')).toBe(0);
+    expect(compareResourceVersions('9007199254740993', '9007199254740992')).toBe(1);
+    expect(compareResourceVersions('abc', '10')).toBeUndefined();
+    expect(compareResourceVersions(undefined, '10')).toBeUndefined();
+  });
+
+  it('calls a list behind only when it is provably older than what was seen', () => {
+    expect(isListBehind('9', '10')).toBe(true);
+    expect(isListBehind('10', '10')).toBe(false);
+    expect(isListBehind('11', '10')).toBe(false);
+    expect(isListBehind('11', '')).toBe(false);
+    expect(isListBehind('x', '10')).toBe(false);
   });
 });
