@@ -8,6 +8,7 @@
  * otherwise.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ApiResponseInfo } from '../kube/types.js';
 
 export { Registry } from 'prom-client';
 
@@ -111,5 +112,45 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       labelNames: ['lease'] as const,
       registers,
     }),
+  };
+}
+
+// API client metrics. Kept apart from createMetrics: the API client feeds them through its `onResponse` hook
+// (`createKubeApi({ onResponse: observeApiResponse(createApiClientMetrics(registry)) })`).
+
+/** What a node operator alerts on for the API side: request latency and status codes, per verb. */
+export interface ApiClientMetrics {
+  /** Seconds from sending a request to its response headers (or its failure), by verb. */
+  readonly apiRequestDuration: Histogram<'verb'>;
+  /** Responses by verb and HTTP status code; `code="error"` for requests that got none (connection, TLS, timeout). */
+  readonly apiResponses: Counter<'verb' | 'code'>;
+}
+
+/** Creates and registers the {@link ApiClientMetrics} in `registry`. */
+export function createApiClientMetrics(registry: Registry): ApiClientMetrics {
+  const registers = [registry];
+  return {
+    apiRequestDuration: new Histogram({
+      name: 'opkit_api_request_duration_seconds',
+      help: 'Time from sending a Kubernetes API request to its response headers, by verb.',
+      labelNames: ['verb'] as const,
+      // Loopback answers in a millisecond; an overloaded API server in seconds; the request timeout is 60 s.
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    apiResponses: new Counter({
+      name: 'opkit_api_responses_total',
+      help: 'Kubernetes API responses by verb and HTTP status code (error: no response).',
+      labelNames: ['verb', 'code'] as const,
+      registers,
+    }),
+  };
+}
+
+/** The API client's `onResponse` hook that records into `metrics`. */
+export function observeApiResponse(metrics: ApiClientMetrics): (info: ApiResponseInfo) => void {
+  return ({ verb, statusCode, seconds }) => {
+    metrics.apiRequestDuration.observe({ verb }, seconds);
+    metrics.apiResponses.inc({ verb, code: statusCode === undefined ? 'error' : String(statusCode) });
   };
 }
