@@ -50,6 +50,7 @@ import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
+import { ApiEndpointsWatch } from './api-endpoints-watch.js';
 import { NODE_REPORTS, STATIC_ROUTES } from '../resources.js';
 import { STATIC_ROUTE_GROUP, STATIC_ROUTE_VERSION } from '../logic/spec.js';
 
@@ -131,6 +132,8 @@ export class NodeRouteAgent {
   private table: RouteTable;
   private monitor: RouteMonitor | undefined;
   private unsubscribeNodes: (() => void) | undefined;
+  /** The API server's real endpoints, kept off gateways like the configured addresses. */
+  private readonly apiEndpoints: ApiEndpointsWatch;
   /** This node's report: its outcome for every StaticRoute, by name. */
   readonly report: ReportWriter<ReportEntry>;
   /**
@@ -170,6 +173,10 @@ export class NodeRouteAgent {
     const { config, api, logger, nodes } = options;
     this.table = RouteTable.open({ protocol: config.routeProtocol });
     this.view = new RouteView(config.routeProtocol);
+    this.apiEndpoints = new ApiEndpointsWatch(api, logger.child({ component: 'api-endpoints' }), () => {
+      // A new endpoint may be captured by a route installed already: re-plan everything.
+      if (this.listed) this.scheduleReconcile(0);
+    });
     this.report = new ReportWriter<ReportEntry>({
       api,
       resource: NODE_REPORTS,
@@ -209,7 +216,7 @@ export class NodeRouteAgent {
     try {
       const { nodes, config, logger } = options;
       agent.unsubscribeNodes = nodes.onChange((change) => agent.onNodeChange(change));
-      await nodes.whenSynced(options.signal);
+      await Promise.all([nodes.whenSynced(options.signal), agent.apiEndpoints.start()]);
       if (!nodes.own()) {
         logger.warn(
           { node: config.nodeName },
@@ -485,7 +492,7 @@ export class NodeRouteAgent {
     const { config } = this.options;
     return {
       nodeAddresses,
-      apiServerAddresses: config.apiServerAddresses,
+      apiServerAddresses: [...config.apiServerAddresses, ...this.apiEndpoints.addresses],
       protectedCidrs: config.protectedCidrs,
       allowDefaultRoute: config.allowDefaultRoute,
       allowCoveringCidrs: config.allowCoveringCidrs,
@@ -669,6 +676,7 @@ export class NodeRouteAgent {
     clearInterval(this.periodicTimer);
     this.monitor?.stop();
     this.unsubscribeNodes?.();
+    await this.apiEndpoints.stop();
     const error = new Error('the route agent is stopped');
     for (const waiter of [...this.fullWaiters.splice(0), ...this.incrementalWaiters.splice(0)]) waiter.reject(error);
     while (this.pumping) await new Promise((resolve) => setTimeout(resolve, 5));

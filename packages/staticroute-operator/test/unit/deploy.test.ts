@@ -105,11 +105,14 @@ describe('deploy/rbac.yaml', () => {
         verbs: ['get', 'create', 'patch'],
       },
     ]);
-    // No Role: the agents post no Event and hold no Lease.
+    // In namespace default, the API server's EndpointSlices only (the agents post no Event and hold no Lease).
     const agentBindings = docs.filter((doc) =>
       (doc.subjects ?? []).some((subject: Doc) => subject.name === 'k8s-staticroute-operator'),
     );
-    expect(agentBindings.map((doc) => doc.kind)).toEqual(['ClusterRoleBinding']);
+    expect(agentBindings.map((doc) => doc.kind)).toEqual(['ClusterRoleBinding', 'RoleBinding']);
+    expect(named('Role', 'k8s-staticroute-operator-api-endpoints')?.rules).toEqual([
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+    ]);
   });
 
   it('only the aggregator writes StaticRoutes (finalizer, status); it reads reports and Nodes', () => {
@@ -175,6 +178,8 @@ describe('deploy/release', () => {
       'ServiceAccount',
       'ClusterRole',
       'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
       'ClusterRole',
       'ClusterRoleBinding',
       'Role',

@@ -1,0 +1,81 @@
+/**
+ * Follows the API server's real endpoints (the `default/kubernetes` EndpointSlices) for the agent's safety rules: a
+ * change triggers a full pass, so a route that would now capture an endpoint is withdrawn at once.
+ */
+import { Watcher, type KubeApi, type KubeObject, type Logger, type ResourceRef } from 'opkit';
+import {
+  API_SERVER_SERVICE,
+  endpointAddresses,
+  SERVICE_NAME_LABEL,
+  type EndpointSliceLike,
+} from '../logic/api-endpoints.js';
+import { formatPrefix, type Prefix } from '../logic/ip.js';
+
+const ENDPOINT_SLICES: ResourceRef = {
+  group: 'discovery.k8s.io',
+  version: 'v1',
+  plural: 'endpointslices',
+  namespaced: true,
+};
+
+/** How long the agent's start waits for the first list before it programs routes without the endpoints. */
+const FIRST_LIST_WAIT_MS = 10_000;
+
+export class ApiEndpointsWatch {
+  private readonly watcher: Watcher;
+  private current: Prefix[] = [];
+  private fingerprint = '';
+  private syncedOnce: Promise<void>;
+  private resolveSynced!: () => void;
+
+  constructor(
+    api: KubeApi,
+    private readonly logger: Logger,
+    private readonly onChange: () => void,
+  ) {
+    this.watcher = new Watcher(api, {
+      ref: ENDPOINT_SLICES,
+      namespace: API_SERVER_SERVICE.namespace,
+      labelSelector: `${SERVICE_NAME_LABEL}=${API_SERVER_SERVICE.name}`,
+      logger,
+    });
+    this.syncedOnce = new Promise((resolve) => (this.resolveSynced = resolve));
+  }
+
+  /** The endpoint addresses known now. */
+  get addresses(): readonly Prefix[] {
+    return this.current;
+  }
+
+  /**
+   * Starts watching and waits for the first list, at most 10 s: without it (RBAC, an API outage) routes are still
+   * programmed, protected by the configured addresses only, and the endpoints apply as soon as they are known.
+   */
+  async start(): Promise<void> {
+    this.watcher.start((event) => {
+      if (event.type === 'synced') this.resolveSynced();
+      this.refresh();
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), FIRST_LIST_WAIT_MS)));
+    const late = await Promise.race([this.syncedOnce.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) this.logger.warn('API server endpoints not listed yet: protecting the configured addresses only for now');
+  }
+
+  stop(): Promise<void> {
+    return this.watcher.stop();
+  }
+
+  private refresh(): void {
+    const addresses = endpointAddresses(
+      [...this.watcher.store.values()].map((slice: KubeObject) => slice as unknown as EndpointSliceLike),
+    );
+    const fingerprint = addresses.map(formatPrefix).join(',');
+    if (fingerprint === this.fingerprint) return;
+    this.fingerprint = fingerprint;
+    this.current = addresses;
+    this.logger.info({ endpoints: fingerprint }, 'API server endpoints protected');
+    this.onChange();
+  }
+}
