@@ -57,11 +57,13 @@ export interface OciContainer {
 /** Removes the (empty) cgroup folders the runtime left behind, in every hierarchy. */
 function removeCgroups(cgroupsPath: string): void {
   for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
-    const dir = path.join('/sys/fs/cgroup', hierarchy, cgroupsPath);
-    try {
-      rmdirSync(dir);
-    } catch {
-      // Not there, or not empty yet: nothing else to do.
+    // The container's folder, then the shared parent when no other container is left in it.
+    for (const dir of [cgroupsPath, path.dirname(cgroupsPath)]) {
+      try {
+        rmdirSync(path.join('/sys/fs/cgroup', hierarchy, dir));
+      } catch {
+        // Not there, or not empty: nothing else to do.
+      }
     }
   }
 }
