@@ -25,7 +25,7 @@ import { LeaderElector, type LeadershipTransition } from '../kube/leader-electio
 import type { KubeApi } from '../kube/types.js';
 import type { WatcherOptions } from '../kube/watcher.js';
 import { createLogger } from '../ops/logging.js';
-import { createMetrics, type OperatorMetrics } from '../ops/metrics.js';
+import { createApiClientMetrics, createMetrics, observeApiResponse, type OperatorMetrics } from '../ops/metrics.js';
 import { startProbeServer, type ProbeServer } from '../ops/probes.js';
 import { runCleanupHandlers, runStartupHandlers, type ActivityDeps } from './activities.js';
 import { OperatorController } from './controller.js';
@@ -322,6 +322,9 @@ class Runtime implements OperatorRuntime {
         metrics.apiRequests.inc({ verb });
         input.onApiRequest?.(verb, ref);
       },
+      // Latency and status codes per verb: what an operator's alerts watch (opkit_api_request_duration_seconds,
+      // opkit_api_responses_total).
+      onResponse: observeApiResponse(createApiClientMetrics(metrics.registry)),
     });
     return this.ownClient;
   }

@@ -81,7 +81,10 @@ export interface RuntimeSettings {
    * `nodeWatch: 'own'`).
    */
   cleanupDeadInstances?: boolean;
-  /** Watch tuning, passed to every watcher. Defaults: server timeout 300 s, watchdog timeout + 30 s. */
+  /**
+   * Watch tuning, passed to every watcher. Defaults: a server timeout of 70-90 s (spread per watcher), watchdog the
+   * timeout + 30 s, so that a half-open connection is found within about two minutes (docs/kube-client.md).
+   */
   watch?: { timeoutSeconds?: number; inactivityTimeoutMs?: number };
   /**
    * Run only while this process holds a coordination.k8s.io/v1 Lease: probes and the API client come up, then the

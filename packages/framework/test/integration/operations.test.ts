@@ -183,6 +183,9 @@ describe('metrics', () => {
     expect(body).toContain('opkit_handler_duration_seconds_bucket');
     expect(body).toContain('opkit_queue_depth{operator="ClusterCounter"}');
     expect(body).toMatch(/opkit_api_requests_total\{verb="patch"\} \d+/);
+    // The runtime's own client reports latency and status codes (what alerts on API trouble watch).
+    expect(body).toMatch(/opkit_api_responses_total\{verb="patch",code="200"\} \d+/);
+    expect(body).toContain('opkit_api_request_duration_seconds_bucket{le=');
   });
 });
 
