@@ -9,6 +9,7 @@
  * capability, because the runtime starts the entry point with NET_ADMIN already in its permitted set, and under
  * no_new_privs the kernel only refuses capabilities that the exec would newly gain.
  */
+import { execFileSync } from 'node:child_process';
 import {
   lstatSync,
   mkdirSync,
@@ -159,7 +160,6 @@ describe('the release image', () => {
     walk(image.rootfs);
     expect(privileged).toEqual([]);
     expect(packageManagers).toEqual([]);
-    const { execFileSync } = await import('node:child_process');
     const capabilities = execFileSync('getcap', ['-r', image.rootfs], { encoding: 'utf8' }).trim().split('\n');
     expect(capabilities).toEqual([`${path.join(image.rootfs, IMAGE.nodeBinary)} ${IMAGE.fileCapability}`]);
     expect((await inContainer(['node', '--version'])).stdout.trim()).toBe(`v${readPins(REPO_DIR).nodeVersion}`);
