@@ -239,7 +239,11 @@ export class Watcher<T extends KubeObject = KubeObject> {
   private restarted(reason: WatchRestartReason, err?: unknown): void {
     this.restartCount += 1;
     const level = reason === 'stream-ended' ? 'debug' : 'info';
-    this.options.logger?.[level]({ resource: this.label, reason, err }, 'watch restarting');
+    // A restart is an expected, retried condition: one line with the server's answer, no stack trace (a stack says
+    // nothing about a 429 or a reset connection). Only errors of unknown origin keep theirs.
+    const cause =
+      err instanceof ApiError || isTransportError(err) ? { error: describeTransient(err) } : err ? { err } : {};
+    this.options.logger?.[level]({ resource: this.label, reason, ...cause }, 'watch restarting');
     try {
       this.options.onRestart?.(reason);
     } catch {
@@ -506,4 +510,18 @@ function withTypeMeta<T extends KubeObject>(item: T, page: KubeList<T>): T {
   if (item.kind && item.apiVersion) return item;
   const kind = item.kind ?? (list.kind?.endsWith('List') ? list.kind.slice(0, -4) : undefined);
   return { ...item, apiVersion: item.apiVersion ?? list.apiVersion, kind };
+}
+
+/** Transport failures (reset, refused, timeouts, TLS): plain Errors with a Node.js error code. */
+function isTransportError(err: unknown): err is Error & { code?: string } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
+}
+
+/** What a log line needs of an expected failure: the message and, for API errors, the status and reason. */
+function describeTransient(err: unknown): Record<string, unknown> {
+  if (err instanceof ApiError) {
+    return { message: err.message, statusCode: err.statusCode, ...(err.reason ? { reason: err.reason } : {}) };
+  }
+  const error = err as Error & { code?: string };
+  return { message: error.message, code: error.code };
 }
