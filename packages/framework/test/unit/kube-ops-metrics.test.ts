@@ -16,6 +16,8 @@ describe('createMetrics', () => {
       opkit_watch_restarts_total: 'counter',
       opkit_api_requests_total: 'counter',
       opkit_events_total: 'counter',
+      // 1 while this replica holds its leader-election Lease.
+      opkit_leader: 'gauge',
     });
     // Labels are enforced: a wrong label set throws instead of silently creating a new series.
     expect(() => metrics.handlerRuns.inc({ operator: 'a', handler: 'b', cause: 'c', outcome: 'd' })).not.toThrow();
