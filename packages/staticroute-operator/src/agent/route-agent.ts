@@ -19,7 +19,7 @@
  * the framework's Nodes view, which in the agent watches this node only.
  */
 import { ReportWriter, type KubeApi, type KubeObject, type Logger, type NodeCache, type NodeChange } from 'opkit';
-import { compactHeap, limitYoungGeneration } from 'opkit/heap';
+import { compactAfterBursts, limitYoungGeneration } from 'opkit/heap';
 import { affectedScope, ClaimIndex } from '../logic/claims.js';
 import { computeDesiredState, type DesiredRoute, type DesiredState } from '../logic/desired.js';
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
@@ -89,10 +89,8 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
 }
 
 const RECHECK_ERRORS = new Set(['EEXIST', 'UNKNOWN']);
-/** Objects planned (a full pass counts as this many) after which the end of the burst compacts the heap. */
-const COMPACTION_WORK = 200;
-/** Quiet time (no pass, no status write) that ends a burst. */
-const COMPACTION_IDLE_MS = 1000;
+/** Objects planned (a full pass counts as this many) that make a burst, after which the heap is compacted. */
+const BURST_WORK = 200;
 
 /** A caller waiting for the next pass. */
 interface Waiter {
@@ -154,9 +152,9 @@ export class NodeRouteAgent {
   private listing: Listing | undefined;
   private readonly listOutage = new Outage();
   private driftTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Objects planned since the heap was last compacted (see opkit's compactHeap). */
-  private workSinceCompaction = 0;
-  private compactionTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Objects planned so far: what marks a burst for opkit's compactAfterBursts. */
+  private work = 0;
+  private stopCompaction: (() => void) | undefined;
   private periodicTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   /**
@@ -229,6 +227,14 @@ export class NodeRouteAgent {
       agent.report.start();
       agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event));
       await agent.reconcile();
+      // After a burst (a full pass, a few hundred objects planned) and a quiet second: one memory-reducing collection,
+      // so that the process gives back what the burst made the heap grow to.
+      agent.stopCompaction = compactAfterBursts({
+        requests: () => agent.work,
+        burst: BURST_WORK,
+        quietMs: 1_000,
+        onCompacted: (durationMs) => logger.debug({ durationMs }, 'heap compacted after a burst'),
+      });
       agent.periodicTimer = setInterval(() => void agent.periodicPass(), options.config.reconcileIntervalMs);
       agent.periodicTimer.unref();
       return agent;
@@ -344,34 +350,7 @@ export class NodeRouteAgent {
       }
     } finally {
       this.pumping = false;
-      this.scheduleCompaction();
     }
-  }
-
-  /**
-   * After a burst of work (a full pass, a few hundred objects planned), once the agent and its status writes have been
-   * quiet for a while: one memory-reducing collection, so that the process gives back what the burst made the heap
-   * grow to. Every pass postpones it; it never runs while work is pending.
-   */
-  private scheduleCompaction(): void {
-    if (this.stopped || this.workSinceCompaction < COMPACTION_WORK) return;
-    clearTimeout(this.compactionTimer);
-    this.compactionTimer = setTimeout(() => {
-      this.compactionTimer = undefined;
-      if (this.stopped) return;
-      if (this.pumping || this.report.pending) {
-        this.scheduleCompaction();
-        return;
-      }
-      this.workSinceCompaction = 0;
-      const started = performance.now();
-      compactHeap();
-      this.options.logger.debug(
-        { durationMs: Math.round(performance.now() - started) },
-        'heap compacted after a burst',
-      );
-    }, COMPACTION_IDLE_MS);
-    this.compactionTimer.unref();
   }
 
   private async run(waiters: Waiter[], pass: () => Promise<ReconcileResult>): Promise<void> {
@@ -557,7 +536,7 @@ export class NodeRouteAgent {
       return this.fullPass();
     }
     this.incrementalPasses++;
-    this.workSinceCompaction += scope.assessed.size;
+    this.work += scope.assessed.size;
     if (plan.operations.length > 0) {
       logger.debug(
         { operations: plan.operations.length, failed: failures.size + undeleted.size, objects: scope.assessed.size },
@@ -629,7 +608,7 @@ export class NodeRouteAgent {
       if (!recheck) break;
     }
     this.reconciles++;
-    this.workSinceCompaction += COMPACTION_WORK;
+    this.work += BURST_WORK;
     this.reportOutcomes(objects, (result as ReconcileResult).outcomes, (result as ReconcileResult).undeleted);
     return result as ReconcileResult;
   }
@@ -672,7 +651,7 @@ export class NodeRouteAgent {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.driftTimer);
-    clearTimeout(this.compactionTimer);
+    this.stopCompaction?.();
     clearInterval(this.periodicTimer);
     this.monitor?.stop();
     this.unsubscribeNodes?.();
