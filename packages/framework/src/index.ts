@@ -143,3 +143,22 @@ export {
 } from './reconcile/reconciler.js';
 export { replacementPatch, sameJson } from './core/merge-patch.js';
 export { EventRecorder, type EventRecorderOptions } from './kube/events.js';
+
+/** Secondary resources, indexes, daemons and per-handler filters (Kopf's and controller-runtime's primitives). */
+export { OnSecondary, Daemon, Index, getSecondaryHandlers, getDaemons, getIndexes } from './decorators/index.js';
+export type {
+  FieldHandlerOptions,
+  FilterOptions,
+  SecondaryWatch,
+  WatchedResource,
+  WatchMapContext,
+  CacheView,
+  SecondaryHandlerOptions,
+  DaemonOptions,
+  IndexOptions,
+} from './decorators/index.js';
+export { PRESENT, ABSENT, type MetadataFilter, type HandlerFilters } from './core/filters.js';
+export type { ObjectIndex, IndexResult } from './core/index-store.js';
+export type { PrimaryKey, PrimaryKeys } from './core/secondary-keys.js';
+export type { SecondaryContext, SecondaryChange, DaemonContext, OperatorViews } from './engine/context.js';
+export { DEFAULT_DAEMON_CANCELLATION_TIMEOUT_MS } from './engine/daemons.js';

@@ -5,7 +5,9 @@
  * concurrently for the same object. They must be idempotent: after a crash the handler that was running is run
  * again, and in node scope a lost state directory makes every object look new.
  */
-import type { HandlerKind, HandlerSpec } from '../core/handlers.js';
+import { hasFilters, type HandlerFilters } from '../core/filters.js';
+import type { ExtendedHandlerSpec } from '../core/handler-extensions.js';
+import type { HandlerKind } from '../core/handlers.js';
 import { parseFieldPath, type FieldPath } from '../core/paths.js';
 import { defineHandler, nextOrder } from './metadata.js';
 import type {
@@ -13,6 +15,8 @@ import type {
   ChangeHandlerOptions,
   DeleteHandlerOptions,
   EventHandlerOptions,
+  FieldHandlerOptions,
+  FilterOptions,
   TimerOptions,
 } from './options.js';
 
@@ -21,15 +25,12 @@ export type HandlerDecorator = (target: object, propertyKey: string | symbol, de
 
 function handlerDecorator(
   kind: HandlerKind,
-  build: (method: string | symbol) => Partial<HandlerSpec>,
+  build: (method: string | symbol) => Partial<ExtendedHandlerSpec>,
 ): HandlerDecorator {
   return (target, propertyKey, descriptor) => {
-    const method = descriptor?.value ?? (target as Record<string | symbol, unknown>)[propertyKey];
-    if (typeof method !== 'function') {
-      throw new Error(`@${kind} handler: ${String(propertyKey)} is not a method`);
-    }
+    assertMethod(`@${kind} handler`, target, propertyKey, descriptor);
     const extra = build(propertyKey);
-    const spec: HandlerSpec = { kind, id: String(propertyKey), method: propertyKey, order: nextOrder() };
+    const spec: ExtendedHandlerSpec = { kind, id: String(propertyKey), method: propertyKey, order: nextOrder() };
     for (const [key, value] of Object.entries(extra)) {
       if (value !== undefined) (spec as unknown as Record<string, unknown>)[key] = value;
     }
@@ -37,7 +38,39 @@ function handlerDecorator(
   };
 }
 
-function changeOptions(options: ChangeHandlerOptions = {}): Partial<HandlerSpec> {
+/** Throws unless `propertyKey` names a method (decorators on fields or accessors are mistakes). */
+export function assertMethod(
+  what: string,
+  target: object,
+  propertyKey: string | symbol,
+  descriptor: PropertyDescriptor | undefined,
+): void {
+  const method = descriptor?.value ?? (target as Record<string | symbol, unknown>)[propertyKey];
+  if (typeof method !== 'function') throw new Error(`${what}: ${String(propertyKey)} is not a method`);
+}
+
+/** The filters among a decorator's options, or undefined when it has none (so specs stay small). */
+export function filtersOf(options: FilterOptions | undefined): HandlerFilters | undefined {
+  if (!options || !hasFilters(options)) return undefined;
+  const { labels, annotations, when } = options;
+  return {
+    ...(labels ? { labels } : {}),
+    ...(annotations ? { annotations } : {}),
+    ...(when ? { when: when as HandlerFilters['when'] } : {}),
+  };
+}
+
+function changeOptions(options: ChangeHandlerOptions = {}): Partial<ExtendedHandlerSpec> {
+  return {
+    id: options.id,
+    retries: options.retries,
+    timeoutMs: options.timeout,
+    backoff: options.backoff,
+    filters: filtersOf(options),
+  };
+}
+
+function activityOptions(options: ActivityOptions = {}): Partial<ExtendedHandlerSpec> {
   return { id: options.id, retries: options.retries, timeoutMs: options.timeout, backoff: options.backoff };
 }
 
@@ -75,16 +108,21 @@ export function OnResume(options?: ChangeHandlerOptions): HandlerDecorator {
 }
 
 /**
- * Runs on create and update when the value at `field` changed (on create: when it is set). `ctx.old` / `ctx.new`
- * are that field's values; `ctx.diff` holds the operations under it (full paths). The default id is
- * `<method>/<field>`.
+ * Runs on create and update when the value at `field` changed (on create: when it is set, unless
+ * `onCreate: false`). `ctx.old` / `ctx.new` are that field's values; `ctx.diff` holds the operations under it (full
+ * paths). The default id is `<method>/<field>`.
+ *
+ * Field handlers run with the create or update handlers of the same change, one after the other in declaration
+ * order: declared below `@OnCreate`, a field handler runs after it, once it finished (succeeded or failed for good);
+ * declared above, before it.
  */
-export function OnField(field: FieldPath, options?: ChangeHandlerOptions): HandlerDecorator {
+export function OnField(field: FieldPath, options?: FieldHandlerOptions): HandlerDecorator {
   const path = parseFieldPath(field);
   return handlerDecorator('field', (method) => ({
     ...changeOptions(options),
     id: options?.id ?? `${String(method)}/${path.join('.')}`,
     field: path,
+    onCreate: options?.onCreate,
   }));
 }
 
@@ -97,17 +135,25 @@ export function OnEvent(options?: EventHandlerOptions): HandlerDecorator {
 }
 
 /**
- * Runs every `intervalMs` for every object (measured from the end of one run to the start of the next), serialized
- * with the object's other handlers. Stops when the object is being deleted. A failing run is logged and reported as a
- * Warning event; the next run comes at the next interval (no retries).
+ * Runs every `intervalMs` for every object (measured from the end of one run to the start of the next, or start to
+ * start with `sharp`), serialized with the object's other handlers. Starts when the object is first seen, whatever
+ * its create handlers do (they may still be retrying or have failed, as in Kopf); with `idleMs`, runs only once the
+ * object has not changed for that long. Stops when the object is being deleted. A failing run is logged and reported
+ * as a Warning event; the next run comes at the next interval (no retries).
  */
 export function OnTimer(intervalMs: number, options?: TimerOptions): HandlerDecorator {
   if (!(intervalMs > 0)) throw new Error(`@OnTimer: interval must be positive, not ${intervalMs}`);
+  if (options?.idleMs !== undefined && !(options.idleMs > 0)) {
+    throw new Error(`@OnTimer: idleMs must be positive, not ${options.idleMs}`);
+  }
   return handlerDecorator('timer', () => ({
     id: options?.id,
     intervalMs,
     initialDelayMs: options?.initialDelayMs,
     timeoutMs: options?.timeout,
+    idleMs: options?.idleMs,
+    sharp: options?.sharp,
+    filters: filtersOf(options),
   }));
 }
 
@@ -116,7 +162,7 @@ export function OnTimer(intervalMs: number, options?: TimerOptions): HandlerDeco
  * default); the operator is not ready until every startup handler succeeded. A `PermanentError` is fatal.
  */
 export function OnStartup(options?: ActivityOptions): HandlerDecorator {
-  return handlerDecorator('startup', () => changeOptions(options));
+  return handlerDecorator('startup', () => activityOptions(options));
 }
 
 /** Runs once at shutdown, after running handlers finished (or the grace period ended). Errors are logged. */

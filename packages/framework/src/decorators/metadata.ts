@@ -6,12 +6,29 @@
  * package bundling its own copy), classes registered through either are still found.
  */
 import 'reflect-metadata';
+import type { DaemonSpec, IndexSpec, SecondaryHandlerSpec } from '../core/handler-extensions.js';
 import type { HandlerSpec } from '../core/handlers.js';
 import type { OperatorOptions } from './options.js';
 
 const OPERATOR_KEY = Symbol.for('opkit:operator');
 const HANDLERS_KEY = Symbol.for('opkit:handlers');
 const REGISTRY_KEY = Symbol.for('opkit:registry');
+const SECONDARY_KEY = Symbol.for('opkit:secondary-handlers');
+const DAEMONS_KEY = Symbol.for('opkit:daemons');
+const INDEXES_KEY = Symbol.for('opkit:indexes');
+
+/** The method-backed declarations kept apart from {@link HandlerSpec}s, by kind. */
+interface ExtensionSpecs {
+  secondary: SecondaryHandlerSpec;
+  daemon: DaemonSpec;
+  index: IndexSpec;
+}
+
+const EXTENSION_KEYS: { [K in keyof ExtensionSpecs]: symbol } = {
+  secondary: SECONDARY_KEY,
+  daemon: DAEMONS_KEY,
+  index: INDEXES_KEY,
+};
 
 /** A class constructor (the decorated operator). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -35,6 +52,38 @@ export function defineOperator(target: OperatorClass, options: OperatorOptions):
 export function defineHandler(target: object, handler: HandlerSpec): void {
   const existing = (Reflect.getMetadata(HANDLERS_KEY, target) as HandlerSpec[] | undefined) ?? [];
   Reflect.defineMetadata(HANDLERS_KEY, [...existing, handler], target);
+}
+
+/** Appends an `@OnSecondary`, `@Daemon` or `@Index` declaration to a class (inherited ones are kept). */
+export function defineExtension<K extends keyof ExtensionSpecs>(
+  target: object,
+  spec: ExtensionSpecs[K] & { kind: K },
+): void {
+  const key = EXTENSION_KEYS[spec.kind];
+  const existing = (Reflect.getMetadata(key, target) as Array<ExtensionSpecs[K]> | undefined) ?? [];
+  Reflect.defineMetadata(key, [...existing, spec], target);
+}
+
+function extensions<K extends keyof ExtensionSpecs>(target: OperatorClass, kind: K): Array<ExtensionSpecs[K]> {
+  const specs =
+    (Reflect.getMetadata(EXTENSION_KEYS[kind], target.prototype as object) as Array<ExtensionSpecs[K]> | undefined) ??
+    [];
+  return [...specs].sort((a, b) => a.order - b.order);
+}
+
+/** The `@OnSecondary` handlers of a class (and its base classes), in declaration order. */
+export function getSecondaryHandlers(target: OperatorClass): SecondaryHandlerSpec[] {
+  return extensions(target, 'secondary');
+}
+
+/** The `@Daemon`s of a class (and its base classes), in declaration order. */
+export function getDaemons(target: OperatorClass): DaemonSpec[] {
+  return extensions(target, 'daemon');
+}
+
+/** The `@Index`es of a class (and its base classes), in declaration order. */
+export function getIndexes(target: OperatorClass): IndexSpec[] {
+  return extensions(target, 'index');
 }
 
 /** The options of an `@Operator` class, or undefined for an undecorated class. */

@@ -3,13 +3,17 @@
  */
 import type { Logger } from 'pino';
 import type { DiffOp } from '../core/diff.js';
+import type { ObjectIndex } from '../core/index-store.js';
 import type { ChangeCause } from '../core/progress.js';
 import type { EventTarget, EventType } from '../kube/events.js';
 import type { KubeApi, KubeObject } from '../kube/types.js';
 import type { ResolvedSettings } from './settings.js';
 
-/** Why a handler runs: a change cause, or a timer tick. Field handlers run for `create` or `update`. */
-export type HandlerCause = ChangeCause | 'timer';
+/**
+ * Why a handler runs: a change cause, a timer tick, a change of a watched object (`@OnSecondary`), or a daemon.
+ * Field handlers run for `create` or `update`.
+ */
+export type HandlerCause = ChangeCause | 'timer' | 'secondary' | 'daemon';
 
 /** The essence of an object as handlers see it in `ctx.old` / `ctx.new` (field handlers get the field instead). */
 export interface ObjectEssence<Spec = unknown> {
@@ -126,13 +130,42 @@ export interface ObjectCache {
 export type HandlerSettings = ResolvedSettings;
 
 /**
+ * What every handler of an operator can read besides its object: the caches of its watches and its indexes. Both
+ * are complete once the operator is ready (handlers run only after every watch listed once).
+ */
+export interface OperatorViews {
+  /** The watch cache of the operator's own resource. */
+  readonly cache: ObjectCache;
+  /** The watch caches of the operator's secondary resources (`@Operator({ watches })`), by watch id. */
+  readonly caches: Readonly<Record<string, ObjectCache>>;
+  /** The operator's indexes (`@Index`), by id. */
+  readonly indexes: Readonly<Record<string, ObjectIndex>>;
+  /**
+   * One index by id, with the type of its values (the index function's return type is not checked against it).
+   * Throws for an id that no `@Index` declares.
+   */
+  index<V = unknown>(id: string): ObjectIndex<V>;
+}
+
+/** A change of a watched (secondary) object, as `@OnSecondary` handlers get it in `ctx.secondary`. */
+export interface SecondaryChange<T extends KubeObject = KubeObject> {
+  /** The id of the watch (`@Operator({ watches: [{ id }] })`, by default the resource's plural). */
+  readonly resource: string;
+  /** `upsert`: created or changed (the latest copy); `delete`: deleted (its last known copy). */
+  readonly type: 'upsert' | 'delete';
+  readonly object: T;
+  /** The cached copy before the first of the changes delivered now; undefined for an object new to the watch. */
+  readonly previous: T | undefined;
+}
+
+/**
  * The context of a change or timer handler.
  *
  * @typeParam Spec - the resource's spec type.
  * @typeParam Status - the resource's status type.
  * @typeParam Value - type of `old` / `new`: the object essence, or for `@OnField` handlers the field's type.
  */
-export interface HandlerContext<Spec = unknown, Status = unknown, Value = ObjectEssence<Spec>> {
+export interface HandlerContext<Spec = unknown, Status = unknown, Value = ObjectEssence<Spec>> extends OperatorViews {
   /** The object as last seen (a snapshot; do not mutate). */
   readonly body: KubeObject;
   readonly name: string;
@@ -159,7 +192,6 @@ export interface HandlerContext<Spec = unknown, Status = unknown, Value = Object
   readonly operatorLogger: Logger;
   readonly patch: HandlerPatch;
   readonly events: HandlerEvents;
-  readonly cache: ObjectCache;
   /** The cluster's Nodes (node scope; undefined in cluster scope). */
   readonly nodes: NodeCache | undefined;
   /** Aborted when the attempt's `timeout` elapses or the operator's shutdown grace period ends. */
@@ -169,8 +201,61 @@ export interface HandlerContext<Spec = unknown, Status = unknown, Value = Object
   readonly api: KubeApi;
 }
 
+/**
+ * The context of an `@OnSecondary` handler: the primary object's handler context (`cause: 'secondary'`; `old` and
+ * `new` are its current essence, `diff` is empty), plus the change of the watched object.
+ *
+ * @typeParam Secondary - the watched object's type.
+ */
+export interface SecondaryContext<
+  Spec = unknown,
+  Status = unknown,
+  Secondary extends KubeObject = KubeObject,
+> extends HandlerContext<Spec, Status> {
+  readonly secondary: SecondaryChange<Secondary>;
+}
+
+/**
+ * The context of a `@Daemon`. Unlike a handler's, its object fields are live: `body`, `spec` and `status` read the
+ * freshest copy of the object each time (do not keep them in variables across awaits if you want the latest).
+ */
+export interface DaemonContext<Spec = unknown, Status = unknown> extends OperatorViews {
+  /** The object as last seen (a snapshot per read; do not mutate). */
+  readonly body: KubeObject;
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly uid: string;
+  readonly spec: Spec;
+  readonly status: Status | undefined;
+  /** The daemon's id. */
+  readonly daemonId: string;
+  /** Failed runs of this daemon for this object before this one (0 on the first start). */
+  readonly retry: number;
+  readonly instanceId: string;
+  /** A pino child bound to the object and the daemon. */
+  readonly logger: Logger;
+  /** A pino child bound to the operator only. */
+  readonly operatorLogger: Logger;
+  /** Events about this object. */
+  readonly events: HandlerEvents;
+  /** The cluster's Nodes (node scope; undefined in cluster scope). */
+  readonly nodes: NodeCache | undefined;
+  /**
+   * Aborted when the daemon must stop: the object is being deleted or is gone, it no longer matches the daemon's
+   * filters, or the operator shuts down.
+   */
+  readonly signal: AbortSignal;
+  readonly settings: HandlerSettings;
+  readonly api: KubeApi;
+  /**
+   * Waits `ms`, or less when `signal` aborts first. Resolves true when the full time passed, false when the daemon
+   * must stop: `while (await ctx.sleep(10_000)) { ... }`.
+   */
+  sleep(ms: number): Promise<boolean>;
+}
+
 /** The context of an `@OnEvent` handler. */
-export interface EventContext<Spec = unknown, Status = unknown> {
+export interface EventContext<Spec = unknown, Status = unknown> extends OperatorViews {
   readonly type: 'upsert' | 'delete';
   readonly body: KubeObject;
   readonly name: string;
@@ -183,7 +268,6 @@ export interface EventContext<Spec = unknown, Status = unknown> {
   readonly logger: Logger;
   /** A pino child bound to the operator only. */
   readonly operatorLogger: Logger;
-  readonly cache: ObjectCache;
   /** The cluster's Nodes (node scope; undefined in cluster scope). */
   readonly nodes: NodeCache | undefined;
   readonly settings: HandlerSettings;

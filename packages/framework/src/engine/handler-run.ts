@@ -20,6 +20,7 @@ import {
   type HandlerPatch,
   type NodeCache,
   type ObjectCache,
+  type OperatorViews,
 } from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { runAttempt, type AttemptOutcome } from './executor.js';
@@ -35,14 +36,28 @@ export interface HandlerRunDeps {
   metrics: OperatorMetrics;
   recorder: EventRecorder;
   cache: ObjectCache;
+  /** The watch caches of the operator's secondary resources and its indexes. Defaults to none. */
+  views?: Omit<OperatorViews, 'cache'>;
   /** The Nodes view (node scope). */
   nodes: NodeCache | undefined;
   shutdownSignal: AbortSignal;
 }
 
+/** What running a handler needs of its descriptor (change, timer and `@OnSecondary` handlers alike). */
+export type RunnableHandler = Pick<HandlerSpec, 'id' | 'method' | 'timeoutMs'>;
+
+/** No secondary resources, no indexes. */
+export const NO_VIEWS: Omit<OperatorViews, 'cache'> = Object.freeze({
+  caches: Object.freeze({}),
+  indexes: Object.freeze({}),
+  index: (id: string): never => {
+    throw new Error(`no index '${id}' (the operator declares none)`);
+  },
+});
+
 /** The inputs of one attempt. */
 export interface HandlerRunInput {
-  handler: HandlerSpec;
+  handler: RunnableHandler;
   object: KubeObject;
   cause: HandlerCause;
   retry: number;
@@ -54,6 +69,8 @@ export interface HandlerRunInput {
    * from it. Defaults to the operator's logger.
    */
   logger?: Logger;
+  /** Further context fields for this kind of handler (`secondary` for `@OnSecondary`). */
+  extra?: Record<string, unknown>;
 }
 
 /** The attempt's outcome and whatever the handler asked to patch. */
@@ -69,9 +86,11 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
   const patch = emptyHandlerPatch();
   const logger = (input.logger ?? deps.logger).child({ handler: handler.id, cause: input.cause, retry: input.retry });
   const events = eventPublisher(deps.recorder, definition).about(object);
+  const views = deps.views ?? NO_VIEWS;
   const attempt = await runAttempt(
     (signal) => {
       const context: HandlerContext = {
+        ...input.extra,
         body: object,
         name: object.metadata.name,
         namespace: object.metadata.namespace,
@@ -90,6 +109,9 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
         patch,
         events,
         cache: deps.cache,
+        caches: views.caches,
+        indexes: views.indexes,
+        index: views.index,
         nodes: deps.nodes,
         signal,
         settings,
@@ -131,7 +153,7 @@ export function attemptResult(attempt: AttemptOutcome): AttemptResult {
 /** The status entry for a decision. */
 export function outcomeEntry(
   decision: AttemptDecision,
-  cause: HandlerCause,
+  cause: HandlerOutcome['cause'],
   retries: number,
   nowMs: number,
 ): HandlerOutcome {
@@ -160,7 +182,7 @@ export function outcomeEntry(
 export function reportDecision(
   deps: HandlerRunDeps,
   object: KubeObject,
-  handler: HandlerSpec,
+  handler: Pick<HandlerSpec, 'id'>,
   cause: HandlerCause,
   decision: AttemptDecision,
 ): void {

@@ -46,8 +46,11 @@ import {
 } from '../core/status.js';
 import { resolveBackoff } from '../core/backoff.js';
 import { describeError } from '../core/errors.js';
+import { extrasOf } from '../core/handler-extensions.js';
 import type { KubeObject } from '../kube/types.js';
 import type { HandlerPatch } from './context.js';
+import type { DaemonSupervisor } from './daemons.js';
+import { passesFilters } from './filtering.js';
 import { keepWritten, type FreshnessTracker } from './freshness.js';
 import {
   attemptResult,
@@ -57,6 +60,7 @@ import {
   runHandler,
   type HandlerRunDeps,
 } from './handler-run.js';
+import type { SecondaryHandlers } from './secondary-handlers.js';
 import type { StateStore } from './state-store.js';
 import type { TimerScheduler } from './timers.js';
 import type { ObjectWriter } from './writer.js';
@@ -67,6 +71,10 @@ export interface ProcessorDeps extends HandlerRunDeps {
   writer: ObjectWriter;
   freshness: FreshnessTracker;
   timers: TimerScheduler;
+  /** The operator's `@Daemon`s (none when undefined). */
+  daemons?: DaemonSupervisor;
+  /** The operator's `@OnSecondary` handlers and their pending changes (none when undefined). */
+  secondary?: SecondaryHandlers;
   /** The watch cache by key. */
   lookup: (key: string) => KubeObject | undefined;
   /** True once shutdown began: no further handler starts. */
@@ -159,12 +167,26 @@ export class Processor {
     }
     const deleting = Boolean(object.metadata.deletionTimestamp);
     const hasFinalizer = object.metadata.finalizers?.includes(deps.definition.finalizer) ?? false;
-    if (deleting) deps.timers.stop(key);
-    if (!this.matches(object) && !(deleting && hasFinalizer)) return undefined;
+    if (deleting) {
+      deps.timers.stop(key);
+      // Daemons learn of the deletion at once; the finalizer release waits for them (see `complete`).
+      deps.daemons?.stop(key);
+      deps.secondary?.forget(key);
+    }
+    if (!this.matches(object) && !(deleting && hasFinalizer)) {
+      deps.daemons?.release(key);
+      return undefined;
+    }
     const logger = deps.logger.child({ object: key, uid: object.metadata.uid });
+    // Daemons start with the first sight of the object, before and whatever its change handlers do (as in Kopf).
+    if (!deleting && !deps.stopping()) deps.daemons?.ensure(key, object);
     let requeue: number | undefined;
     if (this.keepsState) requeue = await this.handleChange(key, object, logger);
-    if (!deleting && !deps.stopping()) await this.runTimers(key, logger);
+    if (!deleting && !deps.stopping()) {
+      await this.runTimers(key, logger);
+      // Changes of watched objects wait until the object is at rest: no cause in progress (none retrying).
+      if (requeue === undefined) requeue = await this.runSecondary(key, logger);
+    }
     return requeue;
   }
 
@@ -181,9 +203,12 @@ export class Processor {
 
   private async objectGone(key: string): Promise<void> {
     this.deps.timers.stop(key);
+    this.deps.daemons?.stop(key);
+    this.deps.secondary?.forget(key);
     this.deps.freshness.forget(key);
     const uid = this.gone.get(key);
     if (uid === undefined) return;
+    this.deps.daemons?.forget(uid);
     this.gone.delete(key);
     this.seen.delete(uid);
     this.released.delete(uid);
@@ -238,7 +263,7 @@ export class Processor {
       current = written;
     }
     const oldEssence = cause === 'create' ? undefined : state.state.diffBase;
-    const handlers = selectHandlers(cause, definition.handlers, oldEssence, essence);
+    const handlers = this.selectHandlers(cause, object, oldEssence, essence);
     const ids = handlers.map((handler) => handler.id);
     const target = cause === 'delete' ? '' : digest(essence);
     // Continue an unfinished cycle of the same cause and target: its handlers that succeeded are done. When the
@@ -304,6 +329,24 @@ export class Processor {
       Object.assign(pending, emptyPending());
       if (decision.kind === 'retry') return Math.max(1, decision.delayMs);
     }
+  }
+
+  /**
+   * The handlers of a cause for this object: the cause's own and the field handlers whose field changed (see
+   * `selectHandlers`), less field handlers that opted out of create (`onCreate: false`) and handlers whose filters
+   * (labels, annotations, `when`) the object does not match now.
+   */
+  private selectHandlers(
+    cause: ChangeCause,
+    object: KubeObject,
+    oldEssence: Essence | undefined,
+    essence: Essence,
+  ): HandlerSpec[] {
+    return selectHandlers(cause, this.deps.definition.handlers, oldEssence, essence).filter((handler) => {
+      const extras = extrasOf(handler);
+      if (cause === 'create' && handler.kind === 'field' && extras.onCreate === false) return false;
+      return passesFilters(extras.filters, object, this.deps.logger, handler.id);
+    });
   }
 
   /**
@@ -384,6 +427,8 @@ export class Processor {
     // Status written; what is still owed is the handlers' metadata writes and the release.
     const owed = { ...emptyPending(), labels: pending.labels, annotations: pending.annotations };
     this.unfinished.set(uid, { cause, target, progress, pending: copyPending(owed) });
+    // As Kopf does: the object is released only once its daemons returned (or their cancellation timeout passed).
+    await deps.daemons?.stopAndWait(key);
     await this.persist(key, written, owed, undefined, { removeFinalizers: [deps.definition.finalizer] });
     this.unfinished.delete(uid);
     deps.timers.stop(key);
@@ -452,9 +497,17 @@ export class Processor {
     if (due.length === 0) return;
     const pending = emptyPending();
     let object: KubeObject | undefined;
+    let ran = false;
     for (const timer of due) {
+      const startedAt = Date.now();
       object = deps.freshness.pick(key, deps.lookup(key));
       if (!object || object.metadata.deletionTimestamp) return deps.timers.stop(key);
+      if (!passesFilters(extrasOf(timer).filters, object, deps.logger, timer.id)) {
+        // Skipped, not stopped: the object may match again at a later tick.
+        deps.timers.rearm(key, timer, startedAt);
+        continue;
+      }
+      ran = true;
       const essence = computeEssence(object, deps.definition.prefix);
       const run = await runHandler(deps, {
         handler: timer,
@@ -473,9 +526,31 @@ export class Processor {
         deps.recorder.record(eventTarget(deps.definition, object), 'Warning', 'TimerFailed', message);
         logger.warn({ err: run.attempt.error, timer: timer.id }, 'timer failed');
       }
-      deps.timers.rearm(key, timer);
+      deps.timers.rearm(key, timer, startedAt);
     }
-    if (object) await this.persist(key, object, pending, undefined);
+    if (object && ran) await this.persist(key, object, pending, undefined);
+  }
+
+  /**
+   * Runs the `@OnSecondary` handlers due for the changes of watched objects pending for this object, writes their
+   * patches, then records their outcomes (so a failed write runs them again rather than losing their patches).
+   * Resolves with the delay until the next retry, if one waits.
+   */
+  private async runSecondary(key: string, logger: Logger): Promise<number | undefined> {
+    const { deps } = this;
+    const secondary = deps.secondary;
+    if (!secondary?.has(key)) return undefined;
+    const object = deps.freshness.pick(key, deps.lookup(key));
+    if (!object) return undefined;
+    const run = await secondary.run(key, object, computeEssence(object, deps.definition.prefix), logger);
+    if (!run) return undefined;
+    if (run.patches.length > 0) {
+      const pending = emptyPending();
+      for (const patch of run.patches) absorbPatch(pending, patch);
+      await this.persist(key, object, pending, undefined);
+    }
+    run.commit();
+    return secondary.nextDelay(key);
   }
 }
 
