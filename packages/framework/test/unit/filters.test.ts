@@ -32,7 +32,7 @@ describe('matchesFilters', () => {
   });
 
   test('keys are looked up as own properties only', () => {
-    expect(matchesFilters({ labels: { constructor: PRESENT } }, object({}))).toBe(false);
+    expect(matchesFilters({ labels: Object.fromEntries([['constructor', PRESENT]]) }, object({}))).toBe(false);
   });
 
   test('annotations and when combine with labels', () => {
