@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, RELEASE, waitForRoutes } from './support/cluster.js';
 
+/** The one finalizer on a StaticRoute: the aggregator's (the node agents hold none). */
+const AGGREGATOR_FINALIZER = 'aggregator.staticroute.opkit.dev/routes';
+
 /** Set by the uninstall test, the last one: there is no CRD to clean up after it. */
 let uninstalled = false;
 const cluster = E2eCluster.forSuite({ cleanAfterEach: () => !uninstalled });
@@ -44,12 +47,23 @@ describe('drift repair', () => {
     await waitForRoutes(cluster.nodes, [`198.51.100.9/32 via ${GATEWAY_A}`]);
     await node.exec(['ip', 'route', 'replace', '198.51.100.9/32', 'via', GATEWAY_B, 'proto', 'boot']);
     const failed = await eventually(async () => {
-      const entry = (await cluster.getStaticRoute('drift-foreign'))?.status?.nodes?.[node.name];
+      const entry = await cluster.nodeEntry(node, 'drift-foreign');
       return entry?.state === 'Failed' ? entry : undefined;
     }, `${node.name} to report the foreign route`);
     expect(failed.message).toContain(
       'a route the operator does not manage holds the destination: 198.51.100.9/32 via 10.116.0.12 proto 3',
     );
+    // The summary names the node and its reason: READY 2/3, Ready False (Failed).
+    const summarized = await eventually(async () => {
+      const object = await cluster.getStaticRoute('drift-foreign');
+      return object?.status?.ready === '2/3' ? object : undefined;
+    }, 'READY 2/3');
+    expect(summarized.status?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Failed' }),
+    );
+    expect(summarized.status?.notReady).toEqual([
+      expect.objectContaining({ state: 'Failed', count: 1, nodes: [node.name], message: failed.message }),
+    ]);
     const routes = await node.routes({ table: 254 });
     expect(routes.filter((route) => route.dst === '198.51.100.9/32')).toEqual([
       expect.objectContaining({ gateway: GATEWAY_B, protocol: 3 }),
@@ -57,9 +71,10 @@ describe('drift repair', () => {
     await node.exec(['ip', 'route', 'del', '198.51.100.9/32']);
     await waitForRoutes([node], [`198.51.100.9/32 via ${GATEWAY_A}`], 10_000);
     await eventually(
-      async () => (await cluster.getStaticRoute('drift-foreign'))?.status?.nodes?.[node.name]?.state === 'Applied',
+      async () => (await cluster.nodeEntry(node, 'drift-foreign'))?.state === 'Applied',
       'Applied again',
     );
+    await eventually(async () => (await cluster.getStaticRoute('drift-foreign'))?.status?.ready === '3/3', 'READY 3/3');
   });
 });
 
@@ -81,12 +96,16 @@ describe('operator down', () => {
     const foreignBefore = await Promise.all(
       cluster.nodes.map(async (node) => (await node.routes({ table: 254 })).filter((route) => route.protocol !== 201)),
     );
-    // Routes follow a watch event at once and each node's finalizer may land just after: the objects must be held by
-    // every node before the operators go down.
+    // Routes follow a watch event at once, and the aggregator's finalizer and summary come after the nodes' reports:
+    // every object must be held by the aggregator and reported Applied by every node before the operators go down.
     await eventually(async () => {
       const objects = await Promise.all(['kept', 'changed', 'removed'].map((name) => cluster.getStaticRoute(name)));
-      return objects.every((object) => object?.metadata.finalizers?.length === 3);
-    }, 'one finalizer per node on every object');
+      return objects.every(
+        (object) =>
+          JSON.stringify(object?.metadata.finalizers) === JSON.stringify([AGGREGATOR_FINALIZER]) &&
+          object?.status?.ready === '3/3',
+      );
+    }, 'the aggregator finalizer and READY 3/3 on every object');
 
     await cluster.stopOperators();
     await cluster.apply(cluster.staticRoute('created', { destinations: ['198.51.100.4'], gateway: GATEWAY_B }));
@@ -98,8 +117,16 @@ describe('operator down', () => {
       '-p',
       JSON.stringify({ spec: { gateway: GATEWAY_B } }),
     ]);
-    await cluster.deleteStaticRoute('removed'); // held by the nodes' finalizers until they are back
-    expect((await cluster.getStaticRoute('removed'))?.metadata.finalizers?.length).toBe(3);
+    // Held by the aggregator's finalizer until the nodes are back and report the routes removed.
+    await cluster.deleteStaticRoute('removed');
+    const held = await cluster.getStaticRoute('removed');
+    expect(held?.metadata.deletionTimestamp).toBeDefined();
+    expect(held?.metadata.finalizers).toEqual([AGGREGATOR_FINALIZER]);
+    const table = await eventually(async () => {
+      const result = await cluster.kubectl(['get', 'sr', 'removed']);
+      return /removed\s+\S+\s+\S+\s+Terminating 0\/3\s/.test(result.stdout) ? result.stdout : undefined;
+    }, 'kubectl get sr removed to show READY Terminating 0/3');
+    expect(table).toContain('Terminating 0/3');
 
     const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
     await cluster.startOperators();
@@ -130,8 +157,9 @@ describe('uninstall in one step', () => {
     uninstalled = true;
     const deleted = await cluster.kubectl(['delete', '-f', RELEASE, '--wait=false']);
     expect(deleted.code, deleted.stderr).toBe(0);
-    // The CRD goes first (release order), so the StaticRoutes are deleted while the operators still run; removing
-    // routes is node-local and happens even if the ServiceAccount is gone before a node could release its finalizer.
+    // The CRD goes first (release order), so the StaticRoutes are deleted while the agents and the aggregator still
+    // run; removing routes is node-local, and the aggregator keeps its rights until it released every StaticRoute.
+    // (That nothing is left Terminating afterwards is uninstall.test.ts's subject.)
     await waitForRoutes(cluster.nodes, []);
   });
 });

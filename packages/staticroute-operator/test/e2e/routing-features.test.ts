@@ -3,13 +3,32 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SimNode } from '@opkit/testbed';
-import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, waitForRoutes } from './support/cluster.js';
+import {
+  E2eCluster,
+  eventually,
+  GATEWAY_A,
+  GATEWAY_B,
+  ourRoutes,
+  waitForRoutes,
+  type NodeEntryJson,
+} from './support/cluster.js';
 
 const cluster = E2eCluster.forSuite();
 
+/** Each node's entry for the StaticRoute `name` (from its report), by node; nodes without one are left out. */
+async function nodeEntries(name: string): Promise<Record<string, NodeEntryJson>> {
+  const uid = (await cluster.getStaticRoute(name))?.metadata.uid;
+  const entries: Record<string, NodeEntryJson> = {};
+  for (const node of cluster.nodes) {
+    const entry = await cluster.nodeEntry(node, name);
+    // An entry about an older namesake is not about this object.
+    if (entry && entry.uid === uid) entries[node.name] = entry;
+  }
+  return entries;
+}
+
 async function nodeStates(name: string): Promise<Record<string, string>> {
-  const object = await cluster.getStaticRoute(name);
-  return Object.fromEntries(Object.entries(object?.status?.nodes ?? {}).map(([node, entry]) => [node, entry.state]));
+  return Object.fromEntries(Object.entries(await nodeEntries(name)).map(([node, entry]) => [node, entry.state]));
 }
 
 async function eventsFor(name: string): Promise<Array<{ type: string; reason: string; message: string }>> {
@@ -36,20 +55,31 @@ describe('conflicts', () => {
       cluster.staticRoute('secondary', { destinations: ['34.160.111.145', '198.51.100.5'], gateway: GATEWAY_B }),
     );
     await waitForRoutes(cluster.nodes, [`198.51.100.5/32 via ${GATEWAY_B}`, `34.160.111.145/32 via ${GATEWAY_A}`]);
-    // Each node writes its own entry, and the summary (ready, conditions) is written after them: wait for all of it
-    // rather than read the summary from the first object whose entries say Conflict.
+    // Each node writes its own report, and the aggregator writes the summary (ready, conditions) after them: wait for
+    // all of it rather than read the summary from the first object whose reports say Conflict.
     const conflicted = await eventually(async () => {
       const object = await cluster.getStaticRoute('secondary');
-      const states = Object.values(object?.status?.nodes ?? {}).map((entry) => entry.state);
+      const states = Object.values(await nodeStates('secondary'));
       const summarized =
         object?.status?.ready === '0/3' &&
         object.status.conditions?.some((condition) => condition.type === 'Conflict' && condition.status === 'True');
       return states.length === 3 && states.every((state) => state === 'Conflict') && summarized ? object : undefined;
     }, 'secondary to report Conflict on every node, ready 0/3 and a Conflict condition');
-    expect(Object.values(conflicted.status?.nodes ?? {})[0]?.message).toContain(
+    const entries = await nodeEntries('secondary');
+    for (const node of cluster.nodes) {
+      expect(entries[node.name]?.message).toContain('conflict: 34.160.111.145/32 is routed by StaticRoute primary');
+    }
+    expect(conflicted.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Conflict', status: 'True' }));
+    expect(conflicted.status?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Conflict' }),
+    );
+    // One group for the three nodes (kubectl describe reads in one screen), naming them and the winner.
+    expect(conflicted.status?.notReady).toEqual([
+      expect.objectContaining({ state: 'Conflict', count: 3, nodes: cluster.nodes.map((node) => node.name) }),
+    ]);
+    expect(conflicted.status?.notReady?.[0]?.message).toContain(
       'conflict: 34.160.111.145/32 is routed by StaticRoute primary',
     );
-    expect(conflicted.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Conflict', status: 'True' }));
     expect(conflicted.status?.ready).toBe('0/3');
     const applied = { 'node-1': 'Applied', 'node-2': 'Applied', 'node-3': 'Applied' };
     expect(
@@ -152,14 +182,17 @@ describe('nodeSelector', () => {
     await cluster.kubectl(['label', 'node', node2.name, 'egress-']);
     await waitForRoutes([node3], [`203.0.113.0/24 via ${GATEWAY_A}`]);
     await waitForRoutes([node1, node2], []);
-    const object = await eventually(async () => {
+    const states = await eventually(async () => {
       const current = await cluster.getStaticRoute('selected');
-      return current?.status?.ready === '1/1' && current.status.nodes?.[node2.name]?.state === 'NotSelected'
-        ? current
+      const reported = await nodeStates('selected');
+      return current?.status?.ready === '1/1' &&
+        reported[node2.name] === 'NotSelected' &&
+        reported[node3.name] === 'Applied'
+        ? reported
         : undefined;
-    }, 'node-2 NotSelected, node-3 Applied');
-    expect(object.status?.nodes?.[node3.name]?.state).toBe('Applied');
-    expect(object.status?.nodes?.[node1.name]?.state).toBe('NotSelected');
+    }, 'node-2 NotSelected, node-3 Applied, READY 1/1');
+    expect(states[node3.name]).toBe('Applied');
+    expect(states[node1.name]).toBe('NotSelected');
     expect(await ourRoutes(node1)).toEqual([]);
     await cluster.kubectl(['label', 'node', node3.name, 'egress-']);
   });
@@ -217,15 +250,15 @@ describe('nodeSelector', () => {
     }
     const refused = await eventually(async () => {
       const object = await cluster.getStaticRoute('typo');
-      const entries = Object.values(object?.status?.nodes ?? {});
-      return entries.length === 3 &&
-        entries.every((entry) => entry.state === 'Refused') &&
+      const entries = await nodeEntries('typo');
+      return Object.values(entries).length === 3 &&
+        Object.values(entries).every((entry) => entry.state === 'Refused') &&
         object?.status?.ready === '0/3'
-        ? object
+        ? entries
         : undefined;
     }, 'typo to be reported Refused by every node (not NotSelected), ready 0/3');
     for (const node of cluster.nodes) {
-      expect(refused.status?.nodes?.[node.name]?.message).toContain(
+      expect(refused[node.name]?.message).toContain(
         'invalid spec: spec.nodeSelector.matchLabels.kubernetes.io/os: "linux!!" is not a valid label value',
       );
       expect(await ourRoutes(node)).toEqual([]);

@@ -3,27 +3,38 @@
  * kernel failure (an unreachable gateway) is reported and retried without affecting other objects.
  */
 import { describe, expect, it } from 'vitest';
-import { E2eCluster, eventually, GATEWAY_A, ourRoutes, waitForRoutes } from './support/cluster.js';
+import { E2eCluster, eventually, GATEWAY_A, ourRoutes, waitForRoutes, type NodeEntryJson } from './support/cluster.js';
 
 const cluster = E2eCluster.forSuite();
 
-async function entries(name: string) {
-  return (await cluster.getStaticRoute(name))?.status?.nodes ?? {};
+/** Each node's entry for the StaticRoute `name` (from its report), by node; nodes without one are left out. */
+async function entries(name: string): Promise<Record<string, NodeEntryJson>> {
+  const uid = (await cluster.getStaticRoute(name))?.metadata.uid;
+  const found: Record<string, NodeEntryJson> = {};
+  for (const node of cluster.nodes) {
+    const entry = await cluster.nodeEntry(node, name);
+    // An entry about an older namesake is not about this object.
+    if (entry && entry.uid === uid) found[node.name] = entry;
+  }
+  return found;
 }
 
-async function warnings(name: string): Promise<Array<{ reason: string; message: string }>> {
+/** `kubectl get events --field-selector involvedObject.name=<name>,type=<type>` as JSON items. */
+async function events(name: string, type = 'Warning'): Promise<Array<{ reason: string; message: string }>> {
   const result = await cluster.kubectl([
     'get',
     'events',
     '-n',
     'default',
     '--field-selector',
-    `involvedObject.name=${name},type=Warning`,
+    `involvedObject.name=${name},type=${type}`,
     '-o',
     'json',
   ]);
   return (JSON.parse(result.stdout) as { items: Array<{ reason: string; message: string }> }).items;
 }
+
+const warnings = (name: string) => events(name, 'Warning');
 
 describe('safety refusals', () => {
   it("refuses destinations overlapping the node's subnet and the metadata address; installs the safe ones", async () => {
@@ -43,8 +54,8 @@ describe('safety refusals', () => {
     for (const node of cluster.nodes) {
       const message = refused[node.name]?.message ?? '';
       expect(message).toContain('1/3 routes applied');
-      expect(message).toContain(`10.116.0.0/24 overlaps the node's own address ${node.address}/32 on eth0`);
-      expect(message).toContain('169.254.169.254/32 overlaps 169.254.169.254/32 (the cloud metadata service address)');
+      expect(message).toContain(`10.116.0.0/24 would capture the node's own address ${node.address} (eth0)`);
+      expect(message).toContain('169.254.169.254/32 is the cloud metadata service address 169.254.169.254');
       const routes = await node.routes({ table: 254 });
       expect(routes.filter((route) => route.dst === '169.254.169.254/32' || route.dst === '10.116.0.0/24')).toEqual([]);
     }
@@ -52,7 +63,7 @@ describe('safety refusals', () => {
       async () => (await warnings('unsafe')).some((event) => event.reason === 'Refused'),
       'a Refused warning',
     );
-    // The summary follows the entries (written by one node after a short settling delay).
+    // The summary follows the nodes' reports (written by the aggregator after a short settling delay).
     const object = await eventually(async () => {
       const current = await cluster.getStaticRoute('unsafe');
       return current?.status?.ready === '0/3' ? current : undefined;
@@ -85,8 +96,21 @@ describe('safety refusals', () => {
         const current = await entries('protected');
         return current[node.name]?.state === 'Refused' ? current : undefined;
       }, `${node.name} to refuse`);
-      expect(all[node.name]?.message).toContain('overlaps the protected CIDR 203.0.113.0/24 (PROTECTED_CIDRS)');
+      expect(all[node.name]?.message).toContain(
+        '203.0.113.128/25 lies inside the protected CIDR 203.0.113.0/24 (PROTECTED_CIDRS)',
+      );
       expect(await ourRoutes(node)).toEqual([]);
+      // The summary names that node only: READY 2/3, Ready False (Refused).
+      const object = await eventually(async () => {
+        const current = await cluster.getStaticRoute('protected');
+        return current?.status?.ready === '2/3' ? current : undefined;
+      }, 'READY 2/3');
+      expect(object.status?.conditions).toContainEqual(
+        expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Refused' }),
+      );
+      expect(object.status?.notReady).toEqual([
+        expect.objectContaining({ state: 'Refused', count: 1, nodes: [node.name] }),
+      ]);
     } finally {
       await cluster.operators.get(node.name)?.stop();
       await cluster.startOperator(node);
@@ -104,8 +128,17 @@ describe('kernel failures', () => {
       const all = await entries('unreachable');
       return Object.values(all).filter((entry) => entry.state === 'Failed').length === 3 ? all : undefined;
     }, 'Failed on every node');
-    expect(Object.values(failed)[0]?.message).toContain(
-      '198.51.100.60/32: ENETUNREACH: gateway 10.117.0.1 is not reachable from this node',
+    for (const node of cluster.nodes) {
+      expect(failed[node.name]?.message).toContain(
+        '198.51.100.60/32: ENETUNREACH: gateway 10.117.0.1 is not reachable from this node',
+      );
+    }
+    const summarized = await eventually(async () => {
+      const current = await cluster.getStaticRoute('unreachable');
+      return current?.status?.ready === '0/3' ? current : undefined;
+    }, 'READY 0/3');
+    expect(summarized.status?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Failed' }),
     );
     await eventually(
       async () => (await warnings('unreachable')).some((event) => event.reason === 'Failed'),
@@ -120,6 +153,11 @@ describe('kernel failures', () => {
     try {
       await waitForRoutes(cluster.nodes, ['198.51.100.60/32 via 10.117.0.1', `198.51.100.61/32 via ${GATEWAY_A}`]);
       await eventually(async () => (await cluster.getStaticRoute('unreachable'))?.status?.ready === '3/3', 'recovered');
+      // The recovery is announced once, as a Normal event.
+      await eventually(
+        async () => (await events('unreachable', 'Normal')).some((event) => event.reason === 'Ready'),
+        'a Normal Ready event',
+      );
     } finally {
       await cluster.deleteAllStaticRoutes();
       for (const node of cluster.nodes) await node.exec(['ip', 'route', 'del', '10.117.0.0/24', 'dev', 'eth0']);
