@@ -246,8 +246,9 @@ export class Aggregator {
       );
       this.writes++;
     } catch (error) {
-      // Gone: nothing to hold. A conflict is retried (with backoff) from the newer copy the watch brings.
-      if (error instanceof ApiError && error.statusCode === 404) return;
+      // Gone: nothing to hold. A conflict: the copy was not the latest (e.g. a user's edit landed meanwhile); the
+      // newer copy's watch event runs this key again, so it is not a failure to retry with backoff.
+      if (error instanceof ApiError && (error.statusCode === 404 || error.statusCode === 409)) return;
       throw error;
     }
   }

@@ -230,15 +230,16 @@ function deletionDecision(input: AggregateInput, holds: boolean, legacyFinalizer
       removed++;
       continue;
     }
-    const silent = report.heartbeatAt === undefined || now - report.heartbeatAt > input.silentAfterMs;
-    if (silent) {
-      const endsIn = deletedAt + input.deletionGraceMs - now;
-      if (endsIn <= 0) {
-        givenUp.push(node);
-        continue;
-      }
-      graceEndsIn = Math.min(graceEndsIn ?? endsIn, endsIn);
+    // A node is given up on once it is silent and the grace has passed: whichever comes last. A node that is live
+    // now may fall silent without any report changing, so the decision names the time to look again in any case.
+    const silentAt =
+      report.heartbeatAt === undefined ? Number.NEGATIVE_INFINITY : report.heartbeatAt + input.silentAfterMs;
+    const giveUpIn = Math.max(silentAt, deletedAt + input.deletionGraceMs) - now;
+    if (giveUpIn <= 0) {
+      givenUp.push(node);
+      continue;
     }
+    graceEndsIn = Math.min(graceEndsIn ?? Number.POSITIVE_INFINITY, Math.max(giveUpIn, 1));
     waitingFor.push(node);
   }
   const pending = waitingFor.map((node) => {

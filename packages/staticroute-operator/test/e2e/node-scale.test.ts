@@ -18,16 +18,7 @@ import {
   type StaticRouteJson,
 } from './support/cluster.js';
 
-/**
- * The agents write their report at least every 5 s: the aggregator of the fixture counts an agent silent after 20 s
- * (SILENT_AGENT_SECONDS), so with the agents' default heartbeat (60 s) every idle live agent would look silent. 5 s
- * keeps the production ratio (a heartbeat a minute, silent after three minutes) on the fixture's short timings.
- */
-const AGENT_ENV = { REPORT_HEARTBEAT_SECONDS: '5' };
-/** The fixture's aggregator timings (support/cluster.ts). */
-const SILENT_AGENT_MS = 20_000;
-
-const cluster = E2eCluster.forSuite({ operators: { env: AGENT_ENV } });
+const cluster = E2eCluster.forSuite();
 
 const AGGREGATOR_FINALIZER = 'aggregator.staticroute.opkit.dev/routes';
 const AGENT_MANAGER = 'k8s-staticroute-operator';
@@ -75,11 +66,9 @@ async function leaseHolder(): Promise<string> {
   return result.stdout.trim();
 }
 
-/** A Prometheus sample of an aggregator's /metrics (its probe port is the one its log says it listens on). */
+/** A Prometheus sample of an aggregator's /metrics. */
 async function metric(aggregator: AggregatorProcess, name: string, labels = ''): Promise<number | undefined> {
-  const port = /"port":(\d+),"msg":"probe server listening"/.exec(aggregator.logs())?.[1];
-  if (!port) throw new Error(`${aggregator.identity} logged no probe port`);
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${aggregator.probePort}/metrics`)).text();
   const line = text
     .split('\n')
     .find((row) => row.startsWith(`${name}${labels} `) || row.startsWith(`${name}{${labels}`));
@@ -364,7 +353,7 @@ describe('nodes that are gone or silent', () => {
     const extra = await cluster.network.addNode();
     const versions = await recordVersions('node-gone');
     try {
-      await cluster.startOperator(extra, { env: AGENT_ENV });
+      await cluster.startOperator(extra);
       await cluster.waitReady(extra);
       await cluster.apply(cluster.staticRoute('node-gone', { destinations: ['198.51.100.42'], gateway: GATEWAY_A }));
       await waitForRoutes(cluster.nodes, [`198.51.100.42/32 via ${GATEWAY_A}`]);
@@ -412,19 +401,8 @@ describe('nodes that are gone or silent', () => {
     await eventually(async () => /\s3\/3\s/.test(await srRow('silent')), 'kubectl get sr: READY 3/3');
     expect(await cluster.operators.get(silent.name)?.stop()).toBe(0);
     try {
-      // Workaround (see the report to the maintainers): the aggregator only re-examines a deletion when the grace of a
-      // node that is already silent ends (logic/aggregate.ts, deletionDecision), not when a node it waits for turns
-      // silent; a deletion made while the stopped agent's last report is recent stays Terminating until some other
-      // change or the 10-minute resync. So the deletion here comes once the report is older than SILENT_AGENT_SECONDS,
-      // as `kubectl get srns` shows it (HEARTBEAT).
-      await eventually(
-        async () => {
-          const heartbeat = (await cluster.nodeReport(silent))?.status?.heartbeatTime;
-          return heartbeat !== undefined && Date.now() - Date.parse(heartbeat) > SILENT_AGENT_MS + 1000;
-        },
-        `${silent.name}'s report to be older than SILENT_AGENT_SECONDS`,
-        60_000,
-      );
+      // Deleted right after its agent stopped: the aggregator waits for it while its last report is recent, and looks
+      // again once it turns silent and the grace has passed (nothing else changes meanwhile).
       await cluster.deleteStaticRoute('silent');
       // Waits: the other nodes confirmed, the silent one did not.
       const waiting = await eventually(async () => {
@@ -447,7 +425,7 @@ describe('nodes that are gone or silent', () => {
       // The orphan route stays until the agent is back; its full pass then removes it.
       expect(await ourRoutes(silent)).toEqual([`198.51.100.41/32 via ${GATEWAY_A}`]);
     } finally {
-      await cluster.startOperator(silent, { env: AGENT_ENV });
+      await cluster.startOperator(silent);
       await cluster.waitReady(silent);
     }
     await waitForRoutes([silent], []);

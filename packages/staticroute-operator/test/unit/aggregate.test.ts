@@ -179,6 +179,16 @@ describe('aggregate: deletion', () => {
     expect(after.givenUp).toEqual(['node-a']);
   });
 
+  it('a live agent that stops reporting is looked at again when it turns silent (no report change needed)', () => {
+    // Last report 10 s before now: silent 180 s after it, past the grace (115 s from now): look again then.
+    const decision = aggregate(input(deleting(), { 'node-a': report(applied(), 10_000) }));
+    expect(decision.finalizer).toBe('keep');
+    expect(decision.requeueAfterMs).toBe(170_000);
+    const later = aggregate({ ...input(deleting(), { 'node-a': report(applied(), 10_000) }), now: NOW + 170_000 });
+    expect(later.finalizer).toBe('release');
+    expect(later.givenUp).toEqual(['node-a']);
+  });
+
   it('a live agent that cannot remove a route is waited for, and its failure is shown', () => {
     const decision = aggregate(
       input(deleting(), { 'node-a': report(applied({ state: 'Failed', message: 'cannot remove routes: x' })) }),

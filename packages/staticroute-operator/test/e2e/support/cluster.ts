@@ -7,6 +7,7 @@
  * each test, tears it down after the last); {@link E2eCluster.start} starts one by hand.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -77,6 +78,8 @@ export interface StartOperatorOptions {
 export interface AggregatorProcess {
   child: ChildProcess;
   identity: string;
+  /** Port of its /healthz, /readyz and /metrics on 127.0.0.1. */
+  probePort: number;
   logFile: string;
   logs(): string;
   /** SIGTERM and wait for the exit. Resolves with the exit code. */
@@ -86,8 +89,17 @@ export interface AggregatorProcess {
 /** Names of the shipped ServiceAccounts (deploy/rbac.yaml). */
 export const AGENT_SERVICE_ACCOUNT = 'k8s-staticroute-operator';
 export const AGGREGATOR_SERVICE_ACCOUNT = 'k8s-staticroute-aggregator';
-/** Probe port of the aggregators started by the fixture (first one; the next ones count up). */
-const AGGREGATOR_PROBE_PORT = 19860;
+/** A free TCP port on loopback (for an aggregator's probes: suites of other checkouts may run at the same time). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** Options of {@link E2eCluster.forSuite}. */
 export interface SuiteOptions {
@@ -232,7 +244,7 @@ export class E2eCluster {
     const kubeconfig = options.kubeconfig ?? (await this.aggregatorKubeconfig());
     const index = this.aggregatorCount++;
     const identity = `aggregator-${index}`;
-    const port = AGGREGATOR_PROBE_PORT + index;
+    const port = await freePort();
     const logFile = path.join(this.stateRoot, `${identity}-${Date.now()}.log`);
     const child = spawn(process.execPath, [MAIN, 'aggregator'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -255,6 +267,7 @@ export class E2eCluster {
     const aggregator: AggregatorProcess = {
       child,
       identity,
+      probePort: port,
       logFile,
       logs: () => readFileSync(logFile, 'utf8'),
       stop: async () => {
@@ -295,6 +308,9 @@ export class E2eCluster {
         OPKIT_STATE_DIR: stateDir,
         PROBE_PORT: '9860',
         RECONCILE_INTERVAL_SECONDS: '30',
+        // The fixture's aggregator counts an agent silent after 20 s: keep the production ratio (a heartbeat a minute,
+        // silent after three minutes).
+        REPORT_HEARTBEAT_SECONDS: '5',
         LOG_LEVEL: 'debug',
         ...options.env,
       },
