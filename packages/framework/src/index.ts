@@ -162,3 +162,6 @@ export type { ObjectIndex, IndexResult } from './core/index-store.js';
 export type { PrimaryKey, PrimaryKeys } from './core/secondary-keys.js';
 export type { SecondaryContext, SecondaryChange, DaemonContext, OperatorViews } from './engine/context.js';
 export { DEFAULT_DAEMON_CANCELLATION_TIMEOUT_MS } from './engine/daemons.js';
+/** Replace, server-side apply and the 404 test of the API client (`ctx.api`). */
+export { isNotFound, type ReplaceOptions, type ApplyOptions } from './kube/types.js';
+export type { HandlerApi } from './engine/context.js';

@@ -14,6 +14,7 @@ import type { KubeApi } from '../kube/types.js';
 import type { ActivityContext, EventPublisher, NodeCache } from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { runAttempt } from './executor.js';
+import { handlerApi } from './handler-api.js';
 import type { ResolvedSettings } from './settings.js';
 
 /** What activities need. */
@@ -75,7 +76,7 @@ function runActivity(deps: ActivityDeps, handler: HandlerSpec, retry: number): R
         events: deps.events,
         nodes: deps.nodes,
         settings: deps.settings,
-        api: deps.api,
+        api: handlerApi(deps.api),
         instanceId: deps.settings.instanceId,
         retry,
         signal,

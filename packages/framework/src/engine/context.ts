@@ -6,7 +6,7 @@ import type { DiffOp } from '../core/diff.js';
 import type { ObjectIndex } from '../core/index-store.js';
 import type { ChangeCause } from '../core/progress.js';
 import type { EventTarget, EventType } from '../kube/events.js';
-import type { KubeApi, KubeObject } from '../kube/types.js';
+import type { ApplyOptions, KubeApi, KubeObject, ReplaceOptions, ResourceRef } from '../kube/types.js';
 import type { ResolvedSettings } from './settings.js';
 
 /**
@@ -130,6 +130,37 @@ export interface ObjectCache {
 export type HandlerSettings = ResolvedSettings;
 
 /**
+ * The framework's API client as handlers, daemons and activities get it (`ctx.api`): every {@link KubeApi} verb, plus
+ * replace (PUT), server-side apply and a 404 test, tested against the real API server.
+ *
+ * @example
+ * ```ts
+ * await ctx.api.apply(CONFIGMAPS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data },
+ *   { fieldManager: 'widget-operator', force: true });
+ * try { await ctx.api.delete(CONFIGMAPS, name, namespace); } catch (error) { if (!ctx.api.isNotFound(error)) throw error; }
+ * ```
+ */
+export interface HandlerApi extends KubeApi {
+  /**
+   * Replaces an object (HTTP PUT) with `body`; with `metadata.resourceVersion` in it, fails with 409 Conflict when the
+   * object changed since it was read. Namespace from `options.namespace`, else `body.metadata.namespace`.
+   */
+  replace<T extends KubeObject>(ref: ResourceRef, name: string, body: unknown, options?: ReplaceOptions): Promise<T>;
+  /**
+   * Server-side apply of `body` (a whole object: `apiVersion`, `kind`, `metadata.name`): creates the object or sets
+   * the fields it names, owned by `fieldManager` (default: the runtime's `component`, `opkit`); 409 Conflict for
+   * fields another manager owns unless `force` (default false).
+   */
+  apply<T extends KubeObject>(
+    ref: ResourceRef,
+    body: KubeObject | Record<string, unknown>,
+    options?: ApplyOptions,
+  ): Promise<T>;
+  /** Whether `error` is the API server's 404 Not Found. */
+  isNotFound(error: unknown): boolean;
+}
+
+/**
  * What every handler of an operator can read besides its object: the caches of its watches and its indexes. Both
  * are complete once the operator is ready (handlers run only after every watch listed once).
  */
@@ -198,7 +229,7 @@ export interface HandlerContext<Spec = unknown, Status = unknown, Value = Object
   readonly signal: AbortSignal;
   readonly settings: HandlerSettings;
   /** The framework's API client, for reading or writing other objects. */
-  readonly api: KubeApi;
+  readonly api: HandlerApi;
 }
 
 /**
@@ -246,7 +277,7 @@ export interface DaemonContext<Spec = unknown, Status = unknown> extends Operato
    */
   readonly signal: AbortSignal;
   readonly settings: HandlerSettings;
-  readonly api: KubeApi;
+  readonly api: HandlerApi;
   /**
    * Waits `ms`, or less when `signal` aborts first. Resolves true when the full time passed, false when the daemon
    * must stop: `while (await ctx.sleep(10_000)) { ... }`.
@@ -271,7 +302,7 @@ export interface EventContext<Spec = unknown, Status = unknown> extends Operator
   /** The cluster's Nodes (node scope; undefined in cluster scope). */
   readonly nodes: NodeCache | undefined;
   readonly settings: HandlerSettings;
-  readonly api: KubeApi;
+  readonly api: HandlerApi;
 }
 
 /**
@@ -292,7 +323,7 @@ export interface ActivityContext {
    */
   readonly nodes: NodeCache | undefined;
   readonly settings: HandlerSettings;
-  readonly api: KubeApi;
+  readonly api: HandlerApi;
   readonly instanceId: string;
   /** Startup: failed attempts so far. Cleanup: always 0. */
   readonly retry: number;

@@ -24,6 +24,7 @@ import { DaemonSupervisor } from './daemons.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { passesFilters } from './filtering.js';
 import { FreshnessTracker } from './freshness.js';
+import { handlerApi } from './handler-api.js';
 import type { HandlerRunDeps } from './handler-run.js';
 import { OperatorIndexes } from './indexes.js';
 import { Processor } from './processor.js';
@@ -320,7 +321,7 @@ export class OperatorController {
       index: this.views.index,
       nodes: this.deps.nodes,
       settings,
-      api,
+      api: handlerApi(api),
     };
     for (const handler of handlers) {
       // Raw event handlers are fire-and-forget by contract: no state, no retries; errors are only logged.

@@ -26,6 +26,7 @@ import type { KubeObject } from '../kube/types.js';
 import type { DaemonContext } from './context.js';
 import { invokeHandler } from './definition.js';
 import { runAttempt } from './executor.js';
+import { handlerApi } from './handler-api.js';
 import { eventPublisher, NO_VIEWS, reportDecision, type HandlerRunDeps } from './handler-run.js';
 
 /** Default of `@Daemon({ cancellationTimeoutMs })`. */
@@ -287,7 +288,7 @@ export class DaemonSupervisor {
       nodes: deps.nodes,
       signal,
       settings: deps.settings,
-      api: deps.api,
+      api: handlerApi(deps.api),
       sleep: async (ms: number) => {
         await sleep(ms, signal);
         return !signal.aborted;

@@ -24,6 +24,7 @@ import {
 } from './context.js';
 import { invokeHandler, type OperatorDefinition } from './definition.js';
 import { runAttempt, type AttemptOutcome } from './executor.js';
+import { handlerApi } from './handler-api.js';
 import type { ResolvedSettings } from './settings.js';
 
 /** What a handler run needs from its surroundings. */
@@ -115,7 +116,7 @@ export async function runHandler(deps: HandlerRunDeps, input: HandlerRunInput): 
         nodes: deps.nodes,
         signal,
         settings,
-        api: deps.api,
+        api: handlerApi(deps.api),
       };
       return invokeHandler(definition, handler, context);
     },

@@ -27,12 +27,15 @@ import { resourcePath } from './paths.js';
 import type { ProxyEnv } from './proxy.js';
 import { ResolutionLimiter } from './rate-limit.js';
 import {
+  isNotFound,
   type ApiResponseInfo,
+  type ApplyOptions,
   type KubeApi,
   type KubeList,
   type KubeObject,
   type ListOptions,
   type PatchType,
+  type ReplaceOptions,
   type ResourceRef,
   type WatchEvent,
   type WatchOptions,
@@ -89,6 +92,14 @@ export interface KubeApiOptions {
 
 /** The {@link KubeApi} returned by {@link createKubeApi}, plus lifecycle helpers. */
 export interface KubeClient extends KubeApi {
+  replace<T extends KubeObject>(ref: ResourceRef, name: string, body: unknown, options?: ReplaceOptions): Promise<T>;
+  apply<T extends KubeObject>(
+    ref: ResourceRef,
+    body: KubeObject | Record<string, unknown>,
+    options?: ApplyOptions,
+  ): Promise<T>;
+  /** Whether `error` is the API server's 404 Not Found. */
+  isNotFound(error: unknown): boolean;
   /** Credential resolutions started so far (1 after the first request, +1 per re-resolution). */
   readonly credentialResolutions: number;
   /** Closes idle keep-alive connections. In-flight requests and watches finish or are aborted by their callers. */
@@ -333,6 +344,54 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
       });
     },
 
+    replace<T extends KubeObject>(
+      ref: ResourceRef,
+      name: string,
+      body: unknown,
+      options: ReplaceOptions = {},
+    ): Promise<T> {
+      const namespace = options.namespace ?? metadataOf(body).namespace;
+      return json<T>({
+        verb: 'update',
+        ref,
+        method: 'PUT',
+        // Not resent: a replace that went through would come back as a 409 on its stale resourceVersion.
+        idempotent: false,
+        path: resourcePath(ref, { namespace, name, subresource: options.subresource }),
+        query: { fieldManager },
+        body,
+      });
+    },
+
+    apply<T extends KubeObject>(
+      ref: ResourceRef,
+      body: KubeObject | Record<string, unknown>,
+      options: ApplyOptions = {},
+    ): Promise<T> {
+      const metadata = metadataOf(body);
+      if (typeof metadata.name !== 'string' || metadata.name === '') {
+        return Promise.reject(new Error('apply: the object needs metadata.name'));
+      }
+      return json<T>({
+        verb: 'apply',
+        ref,
+        method: 'PATCH',
+        // Applying the same configuration twice yields the same object: safe to resend on a stale connection.
+        idempotent: true,
+        path: resourcePath(ref, {
+          namespace: options.namespace ?? metadata.namespace,
+          name: metadata.name,
+          subresource: options.subresource,
+        }),
+        query: { fieldManager: options.fieldManager ?? fieldManager, force: options.force ? true : undefined },
+        body,
+        // JSON is YAML: the API server takes an apply configuration in either.
+        contentType: 'application/apply-patch+yaml',
+      });
+    },
+
+    isNotFound,
+
     async watch<T extends KubeObject>(
       ref: ResourceRef,
       options: WatchOptions,
@@ -368,4 +427,13 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     },
   };
   return api;
+}
+
+/** The metadata of a request body, as far as paths need it. */
+function metadataOf(body: unknown): { name?: unknown; namespace?: string } {
+  const metadata = (body as { metadata?: { name?: unknown; namespace?: unknown } } | undefined)?.metadata;
+  return {
+    name: metadata?.name,
+    ...(typeof metadata?.namespace === 'string' ? { namespace: metadata.namespace } : {}),
+  };
 }

@@ -90,7 +90,7 @@ export class ApiError extends Error {
 
 /** One HTTP request's outcome, as the API client reports it for metrics (`KubeApiOptions.onResponse`). */
 export interface ApiResponseInfo {
-  /** `list`, `get`, `create`, `patch`, `delete` or `watch`. */
+  /** `list`, `get`, `create`, `patch`, `delete`, `watch`, `update` (replace) or `apply` (server-side apply). */
   verb: string;
   ref: ResourceRef;
   /** The HTTP status; undefined when the request failed before a response (connection, TLS, timeout). */
@@ -101,6 +101,31 @@ export interface ApiResponseInfo {
 
 /** Patch flavours the framework uses. */
 export type PatchType = 'merge' | 'json';
+
+/** Options of {@link KubeApi.replace}. */
+export interface ReplaceOptions {
+  /** Namespace of the object (namespaced resources). Defaults to `body.metadata.namespace`. */
+  namespace?: string;
+  /** Replace a subresource (`status`) instead of the object. Defaults to the object. */
+  subresource?: 'status';
+}
+
+/** Options of {@link KubeApi.apply}. */
+export interface ApplyOptions {
+  /** Who owns the applied fields. Defaults to the client's field manager (the runtime's `component`, `opkit`). */
+  fieldManager?: string;
+  /** Take over fields another manager owns instead of failing with 409 Conflict. Defaults to false. */
+  force?: boolean;
+  /** Namespace of the object (namespaced resources). Defaults to `body.metadata.namespace`. */
+  namespace?: string;
+  /** Apply to a subresource (`status`). Defaults to the object. */
+  subresource?: 'status';
+}
+
+/** Whether `error` is the API server's 404 Not Found (an {@link ApiError}); false for anything else. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ApiError && error.statusCode === 404;
+}
 
 /**
  * A minimal Kubernetes API client. Every method rejects with {@link ApiError} on HTTP errors and with a plain
@@ -117,6 +142,22 @@ export interface KubeApi {
     options?: { namespace?: string; type?: PatchType; subresource?: 'status' },
   ): Promise<T>;
   delete(ref: ResourceRef, name: string, namespace?: string): Promise<void>;
+  /**
+   * Replaces an object (HTTP PUT) with `body`, which must carry `metadata.name` (and `metadata.resourceVersion` to
+   * fail with 409 Conflict when the object changed since it was read). Optional for other implementations of this
+   * interface; the client of `createKubeApi` has it, and handlers get it as `ctx.api.replace`.
+   */
+  replace?<T extends KubeObject>(ref: ResourceRef, name: string, body: unknown, options?: ReplaceOptions): Promise<T>;
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): creates the object or merges the fields of `body` (a whole
+   * object with `apiVersion`, `kind` and `metadata.name`) into it, recording them as owned by the field manager.
+   * Fields another manager owns make it fail with 409 Conflict unless `force`. Optional like `replace`.
+   */
+  apply?<T extends KubeObject>(
+    ref: ResourceRef,
+    body: KubeObject | Record<string, unknown>,
+    options?: ApplyOptions,
+  ): Promise<T>;
   /**
    * Opens one watch stream. Events are delivered in order through `onEvent`; the promise resolves when the server
    * ends the stream normally and rejects on errors. `signal` aborts the stream.
