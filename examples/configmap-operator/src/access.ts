@@ -16,13 +16,14 @@ export interface Permission {
 
 /**
  * Every request the operator sends, by resource. The framework itself lists, watches and patches the watched
- * resource (finalizer and state annotations), gets it again after a patch conflict, patches its status, and posts
- * Events (create, then patch to count repeats); the handlers read, create, patch and delete ConfigMaps.
+ * resource (finalizer and state annotations), gets it again after a patch conflict, patches its status, lists and
+ * watches the ConfigMaps it renders (a secondary resource), and posts Events (create, then patch to count repeats);
+ * the handlers read, create, patch and delete ConfigMaps.
  */
 export const REQUIRED_PERMISSIONS: readonly Permission[] = Object.freeze([
   ...['get', 'list', 'watch', 'patch'].map((verb) => ({ group: GROUP, resource: 'configtemplates', verb })),
   { group: GROUP, resource: 'configtemplates', subresource: 'status', verb: 'patch' },
-  ...['get', 'create', 'patch', 'delete'].map((verb) => ({ group: '', resource: 'configmaps', verb })),
+  ...['get', 'list', 'watch', 'create', 'patch', 'delete'].map((verb) => ({ group: '', resource: 'configmaps', verb })),
   ...['create', 'patch'].map((verb) => ({ group: '', resource: 'events', verb })),
 ]);
 

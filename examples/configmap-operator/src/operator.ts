@@ -16,21 +16,25 @@
  *
  * Every handler funnels into one level-triggered routine, {@link ConfigTemplateOperator.converge}: render, compare
  * with what is in the cluster, write only the difference. The decorators decide *when* it runs and how loudly it
- * reports; idempotence makes re-runs (after a crash, a retry or a timer tick) harmless.
+ * reports; idempotence makes re-runs (after a crash, a retry or a change of the ConfigMap) harmless.
+ *
+ * The rendered ConfigMaps are a secondary resource (`watches` with `owns`): an edit or deletion of one runs
+ * `@OnSecondary` of the template that owns it, which restores it at once, instead of a timer polling every template.
  */
 import {
   ApiError,
   OnCreate,
   OnDelete,
   OnResume,
+  OnSecondary,
   OnStartup,
-  OnTimer,
   OnUpdate,
   Operator,
   PermanentError,
   TemporaryError,
   type ActivityContext,
   type HandlerContext,
+  type SecondaryContext,
 } from 'opkit';
 import { describePermission, missingPermissions, REQUIRED_PERMISSIONS } from './access.js';
 import { sameConditions, specChanges, withReady, type ReadyState } from './conditions.js';
@@ -50,6 +54,8 @@ import {
   CONFIG_TEMPLATES,
   GROUP,
   KIND,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
   VERSION,
   type ConfigMap,
   type ConfigTemplateSpec,
@@ -61,12 +67,15 @@ const tuning = readTuning(process.env);
 /** What the change handlers of this operator receive. */
 export type TemplateContext = HandlerContext<ConfigTemplateSpec, ConfigTemplateStatus>;
 
+/** What `@OnSecondary` receives: the template, and the change of one of its ConfigMaps in `ctx.secondary`. */
+export type TemplateChangeContext = SecondaryContext<ConfigTemplateSpec, ConfigTemplateStatus, ConfigMap>;
+
 /**
  * What started a reconciliation. Change handlers report failures by throwing (the framework records and retries);
- * the timer and resume only re-assert a state the change handlers already reported, so they stay quiet about
- * problems that are not new.
+ * resume and a change of the ConfigMap only re-assert a state the change handlers already reported, so they stay
+ * quiet about problems that are not new.
  */
-type Trigger = 'create' | 'update' | 'resume' | 'timer';
+type Trigger = 'create' | 'update' | 'resume' | 'configmap-changed';
 
 /** Renders `ConfigTemplate` objects into ConfigMaps. Register it by importing this module. */
 @Operator({
@@ -78,6 +87,9 @@ type Trigger = 'create' | 'update' | 'resume' | 'timer';
   // Our own prefix for the framework's finalizer and state annotations, e.g. `examples.opkit.dev/finalizer`, so
   // that several opkit operators never mistake each other's bookkeeping for their own.
   persistencePrefix: GROUP,
+  // The ConfigMaps we render (our label keeps the watch cache to those), mapped to their template by its controller
+  // owner reference. One that loses the label leaves the watch: delivered as a deletion, and restored.
+  watches: [{ resource: CONFIG_MAPS, owns: true, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }],
 })
 export class ConfigTemplateOperator {
   /**
@@ -149,12 +161,17 @@ export class ConfigTemplateOperator {
   }
 
   /**
-   * The safety net under the edge-triggered handlers: nothing watches ConfigMaps, so a deleted or hand-edited
-   * ConfigMap is restored at the next tick. Timers run in the object's queue slot, never beside its handlers.
+   * One of our ConfigMaps changed or was deleted: restore it at once. The framework runs this in the template's queue
+   * slot, once its create or update handlers are done, with the latest copy of the ConfigMap. Our own writes come
+   * back here too: they are in sync with the template, which is checked against the watched copy, without a request.
+   * The ConfigMap of a previous `targetName` being retired is not ours to restore.
    */
-  @OnTimer(tuning.driftCheckMs, { id: 'drift-check' })
-  async driftCheck(ctx: TemplateContext): Promise<void> {
-    await this.converge(ctx, 'timer');
+  @OnSecondary({ resource: 'configmaps', id: 'restore' })
+  async restore(ctx: TemplateChangeContext): Promise<void> {
+    const { type, object } = ctx.secondary;
+    if (object.metadata.name !== ctx.spec.targetName) return;
+    if (type === 'upsert' && this.inSync(ctx, object)) return;
+    await this.converge(ctx, 'configmap-changed');
   }
 
   /**
@@ -179,9 +196,10 @@ export class ConfigTemplateOperator {
     const { spec } = ctx;
     const owner: TemplateIdentity = { name: ctx.name, namespace: ctx.namespace as string, uid: ctx.uid };
     const rendered = renderAll(spec.data ?? {}, spec.values ?? {});
+    const repairing = trigger === 'resume' || trigger === 'configmap-changed';
     if (!rendered.ok) {
-      // Resume and timer see the spec the change handlers already failed on: it was reported then.
-      if (trigger === 'resume' || trigger === 'timer') return;
+      // Resume and a ConfigMap change see the spec the change handlers already failed on: it was reported then.
+      if (repairing) return;
       const message = `invalid template: ${describeProblems(rendered.problems)}`;
       this.setReady(ctx, { status: 'False', reason: 'InvalidTemplate', message });
       ctx.events.warning('InvalidTemplate', message);
@@ -197,12 +215,12 @@ export class ConfigTemplateOperator {
         'delete it or choose another spec.targetName';
       // One Warning per conflict, not one per retry or tick.
       if (this.setReady(ctx, { status: 'False', reason: 'Conflict', message })) ctx.events.warning('Conflict', message);
-      if (trigger === 'timer') return;
+      // Taken over by someone else: reported; the next change of the template or of the ConfigMap tries again.
+      if (trigger === 'configmap-changed') return;
       throw new TemporaryError(message, { delayMs: tuning.conflictRetryMs });
     }
 
     const target = `ConfigMap ${spec.targetName}`;
-    const repairing = trigger === 'resume' || trigger === 'timer';
     if (!existing) {
       await ctx.api.create(CONFIG_MAPS, desired, owner.namespace);
       const keys = Object.keys(rendered.data).join(', ');
@@ -232,6 +250,15 @@ export class ConfigTemplateOperator {
     if (previous !== spec.targetName) ctx.patch.status.configMap = spec.targetName;
     const keyCount = Object.keys(rendered.data).length;
     this.setReady(ctx, { status: 'True', reason: 'Rendered', message: `${target} holds ${keyCount} rendered key(s)` });
+  }
+
+  /** Whether `configMap` is ours and holds what the template renders now (an invalid template: nothing to restore). */
+  private inSync(ctx: TemplateContext, configMap: ConfigMap): boolean {
+    const rendered = renderAll(ctx.spec.data ?? {}, ctx.spec.values ?? {});
+    if (!rendered.ok) return true;
+    const owner: TemplateIdentity = { name: ctx.name, namespace: ctx.namespace as string, uid: ctx.uid };
+    const desired = desiredConfigMap(owner, ctx.spec.targetName, rendered.data);
+    return isOwnedBy(configMap, ctx.uid) && isInSync(configMap, desired);
   }
 
   /** Sets the `Ready` condition through the handler's status patch; returns false (and writes nothing) if unchanged. */

@@ -1,15 +1,13 @@
 /**
  * Timing knobs of the operator, read from the environment once when the module loads.
  *
- * Why the environment: `opkit run` instantiates the operator class with no arguments, and `@OnTimer(interval)` takes
- * its interval when the class is defined, so module load time is the only moment to choose it. Tests set the
- * variables before importing the operator (see test/*.test.ts) to make timers and retries fast.
+ * Why the environment: `opkit run` instantiates the operator class with no arguments, so module load time is the only
+ * moment to choose them. Tests set the variables before importing the operator (see test/*.test.ts) to make retries
+ * fast. (There is no drift-check interval any more: the operator watches the ConfigMaps it renders.)
  */
 
 /** The knobs and their meaning. */
 export interface Tuning {
-  /** `CONFIGTEMPLATE_DRIFT_CHECK_MS`: how often every rendered ConfigMap is checked and restored. Default 60 s. */
-  driftCheckMs: number;
   /**
    * `CONFIGTEMPLATE_CONFLICT_RETRY_MS`: how long to wait before trying again when the target ConfigMap belongs to
    * someone else. Default 30 s: a conflict is resolved by a person, so polling faster only adds load.
@@ -18,12 +16,11 @@ export interface Tuning {
 }
 
 /** The defaults, for production use. */
-export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({ driftCheckMs: 60_000, conflictRetryMs: 30_000 });
+export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({ conflictRetryMs: 30_000 });
 
 /** Reads the knobs from `env`; an unset variable means the default, a malformed one is an error (fail at start). */
 export function readTuning(env: Readonly<Record<string, string | undefined>>): Tuning {
   return {
-    driftCheckMs: positiveMs(env, 'CONFIGTEMPLATE_DRIFT_CHECK_MS', DEFAULT_TUNING.driftCheckMs),
     conflictRetryMs: positiveMs(env, 'CONFIGTEMPLATE_CONFLICT_RETRY_MS', DEFAULT_TUNING.conflictRetryMs),
   };
 }

@@ -1,17 +1,16 @@
 /**
  * The ConfigTemplate operator against a real API server, as its users see it: create renders the ConfigMap, an
  * update changes it, a new targetName moves it, an invalid template fails for good (status + Warning event, last
- * good ConfigMap kept), the drift timer restores a deleted or edited ConfigMap, and delete removes the ConfigMap
- * before the finalizer.
+ * good ConfigMap kept), a deleted, edited or unlabelled ConfigMap is restored at once (the watch of the ConfigMaps
+ * the operator owns, `@OnSecondary`), and delete removes the ConfigMap before the finalizer.
  */
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { startOperator, waitFor, type OperatorHandle } from 'opkit/testing';
 import { ConfigTemplateOperator } from '../src/operator.js';
 import { NAMESPACE, ready, startExampleCluster, type ExampleCluster } from './cluster.js';
 
-// Read by the operator module when it loads (see src/tuning.ts): a fast drift check for the timer tests.
+// Read by the operator module when it loads (see src/tuning.ts): fast conflict retries.
 vi.hoisted(() => {
-  process.env.CONFIGTEMPLATE_DRIFT_CHECK_MS = '300';
   process.env.CONFIGTEMPLATE_CONFLICT_RETRY_MS = '300';
 });
 
@@ -157,7 +156,7 @@ describe('ConfigTemplate lifecycle', () => {
     );
   });
 
-  test('the drift timer recreates a deleted ConfigMap and restores an edited one', async () => {
+  test('a deleted ConfigMap is recreated and an edited one restored, at once (no timer)', async () => {
     const template = await waitFor(() => cluster.template('web'));
     await cluster.deleteConfigMap('web-config-v2');
     const recreated = await waitFor(() => cluster.configMap('web-config-v2'));
@@ -175,6 +174,15 @@ describe('ConfigTemplate lifecycle', () => {
     );
     expect(event.message).toContain('changed app.conf');
     expect(event.message).toContain('removed junk');
+  });
+
+  test('a ConfigMap that lost our label, and so left the watch, gets it back', async () => {
+    await cluster.patchConfigMap('web-config-v2', { metadata: { labels: { 'app.kubernetes.io/managed-by': null } } });
+    const relabelled = await waitFor(async () => {
+      const current = await cluster.configMap('web-config-v2');
+      return current?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'opkit-example-configmap' && current;
+    });
+    expect(relabelled.data).toEqual({ 'app.conf': 'database=db.internal', 'extra.conf': 'port=6432' });
   });
 
   test('delete removes the ConfigMap, then the finalizer, then the template is gone', async () => {

@@ -153,15 +153,13 @@ describe('change summaries from ctx.diff', () => {
 describe('tuning', () => {
   test('defaults when unset or empty; values in ms otherwise', () => {
     expect(readTuning({})).toEqual(DEFAULT_TUNING);
-    expect(readTuning({ CONFIGTEMPLATE_DRIFT_CHECK_MS: '', CONFIGTEMPLATE_CONFLICT_RETRY_MS: '250' })).toEqual({
-      driftCheckMs: DEFAULT_TUNING.driftCheckMs,
-      conflictRetryMs: 250,
-    });
+    expect(readTuning({ CONFIGTEMPLATE_CONFLICT_RETRY_MS: '' })).toEqual(DEFAULT_TUNING);
+    expect(readTuning({ CONFIGTEMPLATE_CONFLICT_RETRY_MS: '250' })).toEqual({ conflictRetryMs: 250 });
   });
 
   test('malformed values fail loudly instead of meaning something surprising', () => {
     for (const bad of ['0', '-5', '1.5', 'fast', '1e3x']) {
-      expect(() => readTuning({ CONFIGTEMPLATE_DRIFT_CHECK_MS: bad })).toThrow(/CONFIGTEMPLATE_DRIFT_CHECK_MS/);
+      expect(() => readTuning({ CONFIGTEMPLATE_CONFLICT_RETRY_MS: bad })).toThrow(/CONFIGTEMPLATE_CONFLICT_RETRY_MS/);
     }
   });
 });
@@ -175,6 +173,8 @@ describe('permissions', () => {
       'patch examples.opkit.dev/configtemplates',
       'patch examples.opkit.dev/configtemplates/status',
       'get configmaps',
+      'list configmaps',
+      'watch configmaps',
       'create configmaps',
       'patch configmaps',
       'delete configmaps',
