@@ -4,7 +4,8 @@
  * Called by the queue (never concurrently for one object) with the object's key. It takes the freshest copy of
  * the object, detects the cause, makes sure the finalizer is in place before any handler runs, runs the cause's
  * handlers in order, and persists after each one (progress, handler patches, outcomes), so that at most the handler
- * that was running when the process died runs again. Due timers run afterwards, in the same slot.
+ * that was running when the process died runs again. Due timers and `@OnSecondary` handlers run afterwards, in the
+ * same slot (see `slot-extras.ts`); daemons are started before the change handlers (see `daemons.ts`).
  *
  * Writes per step, in this order: (1) one guarded JSON patch of the object's metadata when anything there changes
  * (finalizer, cluster-scope state annotations, handler labels/annotations); (2) node scope: the state file; (3) one
@@ -45,7 +46,6 @@ import {
   type StatusWrites,
 } from '../core/status.js';
 import { resolveBackoff } from '../core/backoff.js';
-import { describeError } from '../core/errors.js';
 import { extrasOf } from '../core/handler-extensions.js';
 import type { KubeObject } from '../kube/types.js';
 import type { HandlerPatch } from './context.js';
@@ -61,6 +61,7 @@ import {
   type HandlerRunDeps,
 } from './handler-run.js';
 import type { SecondaryHandlers } from './secondary-handlers.js';
+import { runDueTimers, runSecondaryChanges, type PatchWriter } from './slot-extras.js';
 import type { StateStore } from './state-store.js';
 import type { TimerScheduler } from './timers.js';
 import type { ObjectWriter } from './writer.js';
@@ -183,9 +184,9 @@ export class Processor {
     let requeue: number | undefined;
     if (this.keepsState) requeue = await this.handleChange(key, object, logger);
     if (!deleting && !deps.stopping()) {
-      await this.runTimers(key, logger);
+      await runDueTimers(deps, key, logger, this.writePatches);
       // Changes of watched objects wait until the object is at rest: no cause in progress (none retrying).
-      if (requeue === undefined) requeue = await this.runSecondary(key, logger);
+      if (requeue === undefined) requeue = await runSecondaryChanges(deps, key, logger, this.writePatches);
     }
     return requeue;
   }
@@ -490,68 +491,12 @@ export class Processor {
     };
   }
 
-  private async runTimers(key: string, logger: Logger): Promise<void> {
-    const { deps } = this;
-    deps.timers.ensure(key);
-    const due = deps.timers.takeDue(key);
-    if (due.length === 0) return;
+  /** Writes the patches of handlers that keep no state (timers, `@OnSecondary`): status and metadata only. */
+  private readonly writePatches: PatchWriter = async (key, object, patches) => {
     const pending = emptyPending();
-    let object: KubeObject | undefined;
-    let ran = false;
-    for (const timer of due) {
-      const startedAt = Date.now();
-      object = deps.freshness.pick(key, deps.lookup(key));
-      if (!object || object.metadata.deletionTimestamp) return deps.timers.stop(key);
-      if (!passesFilters(extrasOf(timer).filters, object, deps.logger, timer.id)) {
-        // Skipped, not stopped: the object may match again at a later tick.
-        deps.timers.rearm(key, timer, startedAt);
-        continue;
-      }
-      ran = true;
-      const essence = computeEssence(object, deps.definition.prefix);
-      const run = await runHandler(deps, {
-        handler: timer,
-        object,
-        cause: 'timer',
-        retry: 0,
-        old: essence,
-        new: essence,
-        diff: [],
-        logger,
-      });
-      absorbPatch(pending, run.patch);
-      if (!run.attempt.ok) {
-        const who = deps.definition.scope === 'node' ? `${deps.settings.instanceId}: ` : '';
-        const message = `${who}Timer '${timer.id}' failed: ${describeError(run.attempt.error)}`;
-        deps.recorder.record(eventTarget(deps.definition, object), 'Warning', 'TimerFailed', message);
-        logger.warn({ err: run.attempt.error, timer: timer.id }, 'timer failed');
-      }
-      deps.timers.rearm(key, timer, startedAt);
-    }
-    if (object && ran) await this.persist(key, object, pending, undefined);
-  }
-
-  /**
-   * Runs the `@OnSecondary` handlers due for the changes of watched objects pending for this object, writes their
-   * patches, then records their outcomes (so a failed write runs them again rather than losing their patches).
-   * Resolves with the delay until the next retry, if one waits.
-   */
-  private async runSecondary(key: string, logger: Logger): Promise<number | undefined> {
-    const { deps } = this;
-    const secondary = deps.secondary;
-    if (!secondary?.has(key)) return undefined;
-    const object = deps.freshness.pick(key, deps.lookup(key));
-    if (!object) return undefined;
-    const run = await secondary.run(key, object, computeEssence(object, deps.definition.prefix), logger);
-    if (!run) return undefined;
-    if (run.patches.length > 0) {
-      const pending = emptyPending();
-      for (const patch of run.patches) absorbPatch(pending, patch);
-      await this.persist(key, object, pending, undefined);
-    }
-    run.commit();
-    return secondary.nextDelay(key);
-  }
+    for (const patch of patches) absorbPatch(pending, patch);
+    await this.persist(key, object, pending, undefined);
+  };
 }
 
 function diffBaseOf(state: ObjectState): ObjectState {
