@@ -48,6 +48,8 @@ const createAttempts = new Map<string, number>();
 const released = new Set<string>();
 const createViews = new Map<string, { cached: boolean; indexed: readonly unknown[]; versions: readonly unknown[] }>();
 const colorSnapshots: Array<{ name: string; red: readonly unknown[]; blue: readonly unknown[] }> = [];
+const flakyAttempts: Array<{ name: string; retry: number; v: string | undefined }> = [];
+const goldOnlyCalls: string[] = [];
 
 function recordSecondary(handler: string, ctx: SecondaryContext<HolderSpec>): void {
   const { secondary } = ctx;
@@ -128,6 +130,23 @@ class HolderOperator {
     recordSecondary('labelled', ctx);
   }
 
+  /** Fails for config maps named `fail-*`: `fail-twice` twice, `fail-always` always, `fail-replaced` while at v1. */
+  @OnSecondary({ resource: 'labelled', id: 'flaky', retries: 3, backoff: { initialMs: 50, maxMs: 100 } })
+  flaky(ctx: SecondaryContext<HolderSpec, unknown, KubeObject & { data?: { v?: string } }>): void {
+    const { object } = ctx.secondary;
+    const name = object.metadata.name;
+    if (!name.startsWith('fail-') || ctx.secondary.type === 'delete') return;
+    flakyAttempts.push({ name, retry: ctx.retry, v: object.data?.v });
+    if (name === 'fail-twice' && ctx.retry < 2) throw new Error('not yet');
+    if (name === 'fail-always') throw new Error('never');
+    if (name === 'fail-replaced' && object.data?.v === '1') throw new TemporaryError('later', { delayMs: 60_000 });
+  }
+
+  @OnSecondary({ resource: 'labelled', id: 'goldOnly', labels: { tier: 'gold' } })
+  goldOnly(ctx: SecondaryContext<HolderSpec>): void {
+    goldOnlyCalls.push(`${ctx.name}/${ctx.secondary.object.metadata.name}`);
+  }
+
   /** Config maps by the holder their label names: over the watch that maps them, so handlers see it current. */
   @Index({ resource: 'labelled' })
   cmByHolder(configMap: KubeObject): Record<string, string> | undefined {
@@ -156,10 +175,10 @@ let cluster: TestCluster;
 let holders: ResourceRef;
 let operator: OperatorHandle | undefined;
 
-const holder = (name: string, spec: HolderSpec): KubeObject => ({
+const holder = (name: string, spec: HolderSpec, labels?: Record<string, string>): KubeObject => ({
   apiVersion: `${GROUP}/v1`,
   kind: 'Holder',
-  metadata: { name, namespace: NS } as KubeObject['metadata'],
+  metadata: { name, namespace: NS, ...(labels ? { labels } : {}) } as KubeObject['metadata'],
   spec,
 });
 const configMap = (name: string, labels: Record<string, string>, data: Record<string, string>): KubeObject => ({
@@ -269,6 +288,40 @@ describe('secondary resources', () => {
     // One call for the three changes.
     await waitFor(() => callsFor('h3', 'owned').length > 0);
     expect(callsFor('h3', 'labelled')).toHaveLength(1);
+  });
+
+  test('failures are retried with backoff up to `retries` attempts; a newer change replaces a waiting retry', async () => {
+    await cluster.api.create(holders, holder('h4', {}), NS);
+    await waitFor(() => callsFor('h4', 'owned').length > 0);
+    await cluster.api.create(CONFIGMAPS, configMap('fail-twice', { holder: 'h4' }, { v: '1' }), NS);
+    await cluster.api.create(CONFIGMAPS, configMap('fail-always', { holder: 'h4' }, { v: '1' }), NS);
+    await waitFor(() => flakyAttempts.filter((a) => a.name === 'fail-twice').length === 3);
+    expect(flakyAttempts.filter((a) => a.name === 'fail-twice').map((a) => a.retry)).toEqual([0, 1, 2]);
+    // Given up after its third attempt: the failure is counted when decided, so no attempt can follow it.
+    await waitFor(async () => {
+      const { values } = await (operator as OperatorHandle).metrics.handlerFailures.get();
+      return values.some(({ labels }) => labels.handler === 'flaky');
+    });
+    expect(flakyAttempts.filter((a) => a.name === 'fail-always').map((a) => a.retry)).toEqual([0, 1, 2]);
+
+    // Waiting a minute for its retry (TemporaryError's delay), then changed: the new copy is handled at once.
+    await cluster.api.create(CONFIGMAPS, configMap('fail-replaced', { holder: 'h4' }, { v: '1' }), NS);
+    await waitFor(() => flakyAttempts.some((a) => a.name === 'fail-replaced'));
+    await patchData('fail-replaced', { v: '2' });
+    await waitFor(() => flakyAttempts.some((a) => a.name === 'fail-replaced' && a.v === '2'));
+    expect(flakyAttempts.filter((a) => a.name === 'fail-replaced')).toEqual([
+      { name: 'fail-replaced', retry: 0, v: '1' },
+      { name: 'fail-replaced', retry: 0, v: '2' },
+    ]);
+  });
+
+  test('filters of @OnSecondary apply to the primary object', async () => {
+    await cluster.api.create(holders, holder('g1', {}, { tier: 'gold' }), NS);
+    await waitFor(() => callsFor('g1', 'owned').length > 0);
+    await cluster.api.create(CONFIGMAPS, configMap('cm-g', { holder: 'g1' }, { v: '1' }), NS);
+    await waitFor(() => goldOnlyCalls.includes('g1/cm-g'));
+    // Every change mapped to a holder without the label (h1, h2, h3, h4 above) was left out.
+    expect(goldOnlyCalls).toEqual(['g1/cm-g']);
   });
 
   test('one watch per resource and selection per runtime, shared by every class that declares it', () => {
