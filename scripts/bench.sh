@@ -4,11 +4,37 @@
 # its package's bench/results/. On a shared machine, compare figures only with the baselines measured in the same run.
 #
 # Usage: bash scripts/bench.sh [--quick] [options passed to every package's run.sh]
+#        bash scripts/bench.sh node-scale --nodes N [options of node-scale.ts]
 # Run as root from the repository root (like the tests), after scripts/bootstrap.sh.
+#
+# node-scale: N simulated nodes, one StaticRoute agent per node and the aggregator, as the release runs them; a
+# create, a gateway change, a delete, bursts of 20 and 200 creates; writes, conflicts and throttling counted by the
+# API server, time to routes and to READY N/N on every node, watch bytes, RSS. Its last line is the figures' JSON
+# (details: packages/staticroute-operator/bench/node-scale.ts; results/node-scale-<N>.json). About 70 MB per node.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/.tools/node_modules/.bin:$PWD/node_modules/.bin:$PATH"
+
+if [[ "${1:-}" == node-scale ]]; then
+  shift
+  args=()
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --nodes) [[ $# -ge 2 ]] || { echo "scripts/bench.sh node-scale: --nodes needs a number" >&2; exit 2; }
+        args+=("--nodes=$2"); shift 2 ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  [ "$(id -u)" -eq 0 ] || { echo "scripts/bench.sh node-scale: the simulated nodes are network namespaces: run as root" >&2; exit 1; }
+  # The image's runtime (Node.js 24, installed by bootstrap) runs the benchmark, the agents and the aggregator.
+  if [[ -x .tools/node24/bin/node ]]; then export PATH="$PWD/.tools/node24/bin:$PATH"; fi
+  tsc -b packages/testbed packages/staticroute-operator
+  # One agent, one `ip monitor` and their files per node.
+  ulimit -n 65536 2>/dev/null || true
+  exec node --import ./packages/staticroute-operator/bench/lib/register.mjs \
+    packages/staticroute-operator/bench/node-scale.ts "${args[@]}"
+fi
 
 status=0
 # ---------------------------------------------------------------------------------------------------------------

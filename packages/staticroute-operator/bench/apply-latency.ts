@@ -2,12 +2,14 @@
  * Figures 1 and 2: how fast a change reaches every node's routing table, and how long a destination goes without a
  * route during a gateway change.
  *
- * Set-up: the e2e fixture (real API server with the release applied, 3 simulated nodes), one operator per node
- * started with the image's entry point, and `ip -ts monitor route` in every node (lib/route-log.ts).
+ * Set-up: the e2e fixture (real API server with the release applied, 3 simulated nodes), one agent per node started
+ * with the image's entry point and a token bound to a pod on its node, the aggregator (`main.js aggregator`, the
+ * release's settings), and `ip -ts monitor route` in every node (lib/route-log.ts).
  *
  * - Create: POST a 1-destination StaticRoute; latency = the route's add notification on a node minus the instant the
- *   API's response arrived ("accepted"); "all nodes" is the slowest node. Each sample waits until the status shows
- *   3/3 and the cluster is quiet again.
+ *   API's response arrived ("accepted"); "all nodes" is the slowest node. Each sample then waits until every node's
+ *   report holds the object's entry for its generation (20 ms polls of the reports) and the aggregator wrote READY
+ *   3/3 for it (20 ms polls), and the cluster is quiet again.
  * - Gateway change of a 1-destination object (merge patch of spec.gateway, alternating A/B): converged = the later
  *   of "new route added" and "old route deleted", on the slowest node. The window without a route = the new route's
  *   add minus the old route's delete, per node.
@@ -20,23 +22,36 @@
  * Run (root, after `pnpm run build`):
  *   node --import ./packages/staticroute-operator/bench/lib/register.mjs packages/staticroute-operator/bench/apply-latency.ts
  *     [--samples=30] [--window-runs=5] [--destinations=2000] [--profile] [--quick] [--node=PATH] [--nodes=3]
- * `--nodes=1` (results in apply-latency-1node.json) shows the latency without other nodes racing for the same
- * object's finalizers and status.
- * `--profile` runs the operators with LOG_LEVEL=debug (adds "cause detected/handled" to the breakdown) and
- * `--cpu-prof` (profiles land in the printed folder).
+ * `--nodes=1` (results in apply-latency-1node.json) shows the latency with a single agent.
+ * `--profile` runs the agents and the aggregator with LOG_LEVEL=debug and `--cpu-prof` (profiles land in the printed
+ * folder).
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { flag, numericOptions, stringOption } from '@opkit/testbed/bench';
 import { E2eCluster, GATEWAY_A, GATEWAY_B } from '../test/e2e/support/cluster.js';
-import { BenchApi, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
-import { nodeFlagsOption, runtimeOf, startOperators, stopOperators, type OperatorProcess } from './lib/operators.js';
-import { reportLatency, type NodeSample, type Sample, type WindowRun } from './lib/latency-report.js';
+import {
+  BenchApi,
+  isReadyEverywhere,
+  NODE_REPORTS_PATH,
+  STATIC_ROUTES_PATH,
+  type NodeReport,
+  type StaticRouteStatus,
+} from './lib/api.js';
+import {
+  nodeFlagsOption,
+  runtimeOf,
+  startAggregator,
+  startOperators,
+  stopOperators,
+  type AggregatorProcess,
+  type OperatorProcess,
+} from './lib/operators.js';
+import { reportLatency, type Sample, type WindowRun } from './lib/latency-report.js';
 import { sleep } from './lib/report.js';
 import { startRouteLogs, type RouteLog, type RouteNotification } from './lib/route-log.js';
 import { benchAddress, ScratchNamespace } from './lib/scratch-netns.js';
-import { OperatorLogIndex, type Timeline } from './lib/timeline.js';
 
 const opts = numericOptions(
   {
@@ -55,20 +70,48 @@ const OURS = 201;
 
 const isOurs = (event: RouteNotification, dst: string): boolean => event.protocol === OURS && event.dst === dst;
 
-/** Waits until the object's status shows every node applied its current generation; returns when that was seen. */
+/** Waits until the aggregator wrote READY N/N for the object's current generation; returns when that was seen. */
 async function waitStatus(api: BenchApi, name: string, nodes: number): Promise<number> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const { body } = await api.request<StaticRouteStatus>('GET', `${STATIC_ROUTES_PATH}/${name}`);
-    const entries = Object.values(body.status?.nodes ?? {});
-    const done =
-      entries.length === nodes &&
-      entries.every((entry) => entry.state === 'Applied' && entry.observedGeneration === body.metadata.generation);
-    if (done) return Date.now();
-    if (Date.now() > deadline)
-      throw new Error(`${name}: status not ${nodes}/${nodes} Applied: ${JSON.stringify(body.status)}`);
+    const response = await api.request<StaticRouteStatus>('GET', `${STATIC_ROUTES_PATH}/${name}`);
+    if (isReadyEverywhere(response.body, nodes)) return response.acceptedAt;
+    if (Date.now() > deadline) {
+      throw new Error(`${name}: status not READY ${nodes}/${nodes}: ${JSON.stringify(response.body.status)}`);
+    }
     await sleep(20);
   }
+}
+
+/** Waits until every node's report holds the object's entry, Applied, for `generation`; returns when that was seen. */
+async function waitReports(api: BenchApi, name: string, generation: number, nodes: number): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const response = await api.call<{ items: NodeReport[] }>('GET', NODE_REPORTS_PATH);
+    const applied = response.body.items.filter((report) => {
+      const entry = report.status?.staticRoutes?.[name];
+      return entry?.state === 'Applied' && entry.generation === generation;
+    });
+    if (applied.length >= nodes) return response.acceptedAt;
+    if (Date.now() > deadline)
+      throw new Error(`${name}: ${applied.length}/${nodes} reports hold generation ${generation}`);
+    await sleep(20);
+  }
+}
+
+/** accepted -> every report holds the entry, and accepted -> READY N/N, measured side by side. */
+async function waitReportsAndStatus(
+  api: BenchApi,
+  name: string,
+  generation: number,
+  nodes: number,
+  acceptedAt: number,
+): Promise<{ reportMs: number; statusMs: number }> {
+  const [reportedAt, readyAt] = await Promise.all([
+    waitReports(api, name, generation, nodes),
+    waitStatus(api, name, nodes),
+  ]);
+  return { reportMs: reportedAt - acceptedAt, statusMs: readyAt - acceptedAt };
 }
 
 /** Kernel time of one `ip route replace`, in a scratch namespace shaped like a node. */
@@ -127,17 +170,21 @@ async function main(): Promise<void> {
   const cluster = await E2eCluster.start(opts.nodes);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sr-bench-latency-'));
   let operators: OperatorProcess[] = [];
+  let aggregator: AggregatorProcess | undefined;
   const logs: RouteLog[] = [];
   const api = new BenchApi(cluster.controlPlane);
   try {
     const nodes = cluster.nodes;
-    operators = await startOperators(nodes, {
+    const kubeconfigs = new Map<string, string>();
+    for (const node of nodes) kubeconfigs.set(node.name, await cluster.serviceAccountKubeconfig(node));
+    const common = {
       runtime,
-      kubeconfig: await cluster.serviceAccountKubeconfig(),
       dir,
-      logLevel: profile ? 'debug' : 'info',
+      ...(profile ? { logLevel: 'debug' } : {}),
       nodeFlags: [...nodeFlagsOption(), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
-    });
+    };
+    aggregator = await startAggregator({ ...common, kubeconfig: await cluster.aggregatorKubeconfig() });
+    operators = await startOperators(nodes, { ...common, kubeconfig: (node) => kubeconfigs.get(node.name) as string });
     logs.push(...(await startRouteLogs(nodes, dir)));
     const marks = (): number[] => logs.map((log) => (log.poll(), log.events.length));
     const since = (mark: number[], index: number): RouteNotification[] =>
@@ -158,6 +205,7 @@ async function main(): Promise<void> {
         cause: 'create',
         ...pickTimes(response),
         allNodesMs: 0,
+        reportMs: 0,
         statusMs: 0,
         nodes: {},
       };
@@ -171,7 +219,7 @@ async function main(): Promise<void> {
         sample.nodes[node.name] = { routeMs: added.at - response.acceptedAt };
       });
       sample.allNodesMs = Math.max(...Object.values(sample.nodes).map((s) => s.routeMs));
-      sample.statusMs = (await waitStatus(api, name, nodes.length)) - response.acceptedAt;
+      Object.assign(sample, await waitReportsAndStatus(api, name, 1, nodes.length, response.acceptedAt));
       if (i >= opts.warmup) creates.push(sample);
       await sleep(opts.settleMs);
     }
@@ -195,6 +243,7 @@ async function main(): Promise<void> {
         cause: 'update',
         ...pickTimes(response),
         allNodesMs: 0,
+        reportMs: 0,
         statusMs: 0,
         nodes: {},
       };
@@ -221,7 +270,11 @@ async function main(): Promise<void> {
         };
       });
       sample.allNodesMs = Math.max(...Object.values(sample.nodes).map((s) => s.routeMs));
-      sample.statusMs = (await waitStatus(api, gatewayName, nodes.length)) - response.acceptedAt;
+      const generation = response.body.metadata.generation;
+      Object.assign(
+        sample,
+        await waitReportsAndStatus(api, gatewayName, generation, nodes.length, response.acceptedAt),
+      );
       current = next;
       if (i >= opts.warmup) changes.push(sample);
       await sleep(opts.settleMs);
@@ -334,18 +387,6 @@ async function main(): Promise<void> {
           (/^apiserver_request_duration_seconds_(sum|count)\{/.test(line) && line.includes('resource="staticroutes"')),
       );
 
-    // Breakdown per node from the operators' log lines.
-    const index = new OperatorLogIndex(operators);
-    for (const sample of [...creates, ...changes]) {
-      for (const node of nodes) {
-        const entry = sample.nodes[node.name] as NodeSample;
-        entry.timeline = index.timeline(node.name, sample.name, sample.cause, sample.acceptedAt);
-      }
-    }
-    const bigTimelines: Record<string, Timeline> = {};
-    for (const node of nodes) {
-      bigTimelines[node.name] = index.timeline(node.name, bigName, 'create', bigCreate.acceptedAt);
-    }
     reportLatency({
       options: { ...opts, profile, nodeFlags: nodeFlagsOption() },
       runtime,
@@ -357,16 +398,15 @@ async function main(): Promise<void> {
       bigCreate: {
         roundTripMs: bigCreate.roundTripMs,
         allRoutesMs: bigCreateMs,
-        timelines: bigTimelines,
       },
       writeCost,
       apiServerMetrics,
       baseline,
     });
-    if (profile) console.log(`\noperator logs and CPU profiles: ${dir}`);
+    if (profile) console.log(`\nagent and aggregator logs and CPU profiles: ${dir}`);
   } finally {
     api.close();
-    await stopOperators(operators);
+    await stopOperators([...operators, ...(aggregator ? [aggregator] : [])]);
     await Promise.all(logs.map((log) => log.stop()));
     await cluster.destroy();
   }

@@ -1,16 +1,18 @@
 /**
- * Figures 3 and 5: cold start of 3 operators facing 1,000 StaticRoutes x 10 destinations, and the operators' memory.
+ * Figures 3 and 5: cold start of 3 node agents facing 1,000 StaticRoutes x 10 destinations, and the agents' memory.
  *
- * Each run uses a fresh e2e fixture (API server with the release, 3 nodes):
- * 1. Idle: the operators start with no StaticRoute; once ready and after `--idle-settle-ms`, VmRSS of each.
- * 2. The operators are stopped; OBJECTS StaticRoutes with DESTINATIONS host routes each are created (nobody handles
- *    them yet).
- * 3. `ip -ts monitor route` in every node, then the operators start. Per node: spawn -> the last of the
- *    OBJECTS x DESTINATIONS routes in the kernel (target < 10 s); VmRSS then ("busy": the create handlers are still
- *    running); spawn -> `ready` (every object handled once) and until every object's status shows 3/3 Applied, both
- *    within `--converge-timeout-s` of the spawn (how many objects were handled by then is recorded).
- * 4. VmRSS and VmHWM (peak) of each operator holding those routes once done or at the time limit, after
- *    `--steady-settle-ms` (target < 100 MB), with the V8 heap figures of its /metrics.
+ * Each run uses a fresh e2e fixture (API server with the release, 3 nodes) and the aggregator (`main.js aggregator`,
+ * the release's settings), which runs throughout, as its Deployment does:
+ * 1. Idle: the agents start with no StaticRoute; once ready and after `--idle-settle-ms`, VmRSS of each.
+ * 2. The agents are stopped; OBJECTS StaticRoutes with DESTINATIONS host routes each are created (the aggregator puts
+ *    its finalizer on them; no node applies them yet).
+ * 3. `ip -ts monitor route` in every node, then the agents start. Per node: spawn -> the last of the
+ *    OBJECTS x DESTINATIONS routes in the kernel (target < 10 s); VmRSS then ("busy": reports still being written);
+ *    spawn -> `ready` (the table converged), spawn -> the node's report holds every object Applied (1 s polls), and
+ *    until the aggregator shows every object READY 3/3, all within `--converge-timeout-s` of the spawn (how many
+ *    objects each report held by then is recorded).
+ * 4. VmRSS and VmHWM (peak) of each agent holding those routes once done or at the time limit, after
+ *    `--steady-settle-ms` (target < 100 MB), with the V8 heap figures of its /metrics; the aggregator's too.
  * Runs alternate between the runtimes (this process's Node.js, and Node 24 with `--node24=PATH` / `$NODE24`).
  *
  * The operators' info-level log lines date the start-up steps (where the time goes); `--profile` adds debug lines
@@ -26,16 +28,26 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SimNode } from '@opkit/testbed';
-import { flag, median, numericOptions, printTable, stringOption } from '@opkit/testbed/bench';
+import { flag, numericOptions, printTable, stringOption } from '@opkit/testbed/bench';
 import { E2eCluster, GATEWAY_A } from '../test/e2e/support/cluster.js';
-import { BenchApi, inParallel, STATIC_ROUTES_PATH, type StaticRouteStatus } from './lib/api.js';
+import {
+  BenchApi,
+  inParallel,
+  isReadyEverywhere,
+  NODE_REPORTS_PATH,
+  STATIC_ROUTES_PATH,
+  type NodeReport,
+  type StaticRouteStatus,
+} from './lib/api.js';
 import { reportColdStart, type ColdRun, type NodeColdStart } from './lib/cold-start-report.js';
 import {
   nodeFlagsOption,
   OperatorProcess,
   runtimes,
+  startAggregator,
   startOperators,
   stopOperators,
+  type AggregatorProcess,
   type Runtime,
 } from './lib/operators.js';
 import { sleep } from './lib/report.js';
@@ -51,17 +63,20 @@ const profile = flag('profile');
 const heapSnapshot = flag('heap-snapshot');
 const OURS = 201;
 /** Start-up steps logged at info level, in order. */
-const MILESTONES = ['starting the route agent', 'routing table reconciled', 'initial list received', 'ready'];
+const MILESTONES = ['starting the route agent', 'routing table reconciled', 'operators started', 'ready'];
 
-async function countApplied(api: BenchApi, nodes: number): Promise<number> {
+/** StaticRoutes the aggregator shows READY N/N for their current generation. */
+async function countReady(api: BenchApi, nodes: number): Promise<number> {
   const { body } = await api.call<{ items: StaticRouteStatus[] }>('GET', STATIC_ROUTES_PATH);
-  return body.items.filter((item) => {
-    const entries = Object.values(item.status?.nodes ?? {});
-    return (
-      entries.length === nodes &&
-      entries.every((e) => e.state === 'Applied' && e.observedGeneration === item.metadata.generation)
-    );
-  }).length;
+  return body.items.filter((item) => isReadyEverywhere(item, nodes)).length;
+}
+
+/** Entries Applied in a node's report (the bench's objects have generation 1). */
+async function countReported(api: BenchApi, node: string): Promise<number> {
+  const response = await api.request<NodeReport>('GET', `${NODE_REPORTS_PATH}/${node}`);
+  if (response.status !== 200) return 0;
+  const entries = Object.values(response.body.status?.staticRoutes ?? {});
+  return entries.filter((entry) => entry.state === 'Applied' && entry.generation === 1).length;
 }
 
 async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
@@ -69,25 +84,30 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `sr-bench-cold-${runtime.label}-`));
   const api = new BenchApi(cluster.controlPlane);
   let operators: OperatorProcess[] = [];
+  let aggregator: AggregatorProcess | undefined;
   const logs: RouteLog[] = [];
   try {
     const nodes: SimNode[] = cluster.nodes;
-    const options = {
+    const kubeconfigs = new Map<string, string>();
+    for (const node of nodes) kubeconfigs.set(node.name, await cluster.serviceAccountKubeconfig(node));
+    const common = {
       runtime,
-      kubeconfig: await cluster.serviceAccountKubeconfig(),
       dir,
-      logLevel: profile ? 'debug' : 'info',
+      ...(profile ? { logLevel: 'debug' } : {}),
       nodeFlags: [
         ...nodeFlagsOption(),
         ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
         ...(heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : []),
       ],
     };
+    const options = { ...common, kubeconfig: (node: SimNode) => kubeconfigs.get(node.name) as string };
+    aggregator = await startAggregator({ ...common, kubeconfig: await cluster.aggregatorKubeconfig() });
     // 1. Idle.
     operators = await startOperators(nodes, options);
     await sleep(opts.idleSettleMs);
     const idle = operators.map((operator) => operator.memory());
     const idleHeap = await Promise.all(operators.map((operator) => operator.heap()));
+    const aggregatorIdle = aggregator.memory();
     await stopOperators(operators);
 
     // 2. The objects, created while no operator runs.
@@ -131,21 +151,21 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
           firstRouteMs: firstAt - operator.startedAt,
           programmingMs: lastAt - firstAt,
           readyMs: Number.NaN,
+          reportMs: Number.NaN,
           milestones: {},
           cpuMsAtReady: Number.NaN,
-          handled: 0,
-          handlerMedianMs: Number.NaN,
+          reported: 0,
           busyRss: { rss: 0, peak: 0, anon: 0, file: 0 },
           rss: { rss: 0, peak: 0, anon: 0, file: 0 },
           heap: {},
         } satisfies NodeColdStart;
       }),
     );
-    // Memory with the routes in place while the operators still work through the objects' create handlers.
+    // Memory with the routes in place while the agents may still be writing their reports.
     await sleep(opts.idleSettleMs);
     operators.forEach((operator, n) => ((perNode[n] as NodeColdStart).busyRss = operator.memory()));
 
-    // Until every operator has handled each object once (`ready`), within the time limit.
+    // Until every agent is ready and its report holds every object, within the time limit.
     const startedAt = Math.min(...operators.map((o) => o.startedAt));
     const deadline = startedAt + opts.convergeTimeoutS * 1000;
     await Promise.all(
@@ -157,16 +177,22 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
           if (operator.child.exitCode !== null) throw error;
         }
         entry.cpuMsAtReady = operator.cpuMs();
-        const handlers = operator.logLines().filter((l) => l.msg === 'handler succeeded' && l.cause === 'create');
-        entry.handled = handlers.length;
-        entry.handlerMedianMs = median(handlers.map((l) => Number(l.durationMs)));
         entry.milestones = milestonesOf(operator);
+        for (;;) {
+          entry.reported = await countReported(api, operator.node.name);
+          if (entry.reported >= opts.objects) {
+            entry.reportMs = Date.now() - operator.startedAt;
+            break;
+          }
+          if (Date.now() > deadline) break;
+          await sleep(1000);
+        }
       }),
     );
-    let applied = await countApplied(api, nodes.length);
+    let applied = await countReady(api, nodes.length);
     while (applied < opts.objects && Date.now() < deadline) {
       await sleep(1000);
-      applied = await countApplied(api, nodes.length);
+      applied = await countReady(api, nodes.length);
     }
     const allAppliedMs = Date.now() - startedAt;
 
@@ -176,6 +202,7 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
     operators.forEach((operator, n) => ((perNode[n] as NodeColdStart).rss = operator.memory()));
     const heaps = await Promise.all(operators.map((operator) => operator.heap()));
     heaps.forEach((heap, n) => ((perNode[n] as NodeColdStart).heap = heap));
+    const aggregatorLoaded = aggregator.memory();
     if (heapSnapshot) await snapshotHeaps(operators, dir);
     const result: ColdRun = {
       runtime: runtime.version,
@@ -186,17 +213,19 @@ async function oneRun(runtime: Runtime, run: number): Promise<ColdRun> {
       nodes: perNode,
       allAppliedMs: applied >= opts.objects ? allAppliedMs : Number.NaN,
       appliedObjects: applied,
+      aggregator: { idle: aggregatorIdle, loaded: aggregatorLoaded },
     };
     console.log(
       `${runtime.version} run ${run + 1}: all routes ${perNode.map((p) => `${p.allRoutesMs} ms`).join(', ')}; ` +
-        `ready ${perNode.map((p) => `${p.readyMs} ms (${p.handled} handled)`).join(', ')}; ` +
-        `${applied}/${opts.objects} applied 3/3`,
+        `ready ${perNode.map((p) => `${p.readyMs} ms`).join(', ')}; ` +
+        `reports ${perNode.map((p) => `${p.reportMs} ms (${p.reported} Applied)`).join(', ')}; ` +
+        `${applied}/${opts.objects} READY 3/3`,
     );
     if (profile) console.log(`logs and CPU profiles: ${dir}`);
     return result;
   } finally {
     api.close();
-    await stopOperators(operators);
+    await stopOperators([...operators, ...(aggregator ? [aggregator] : [])]);
     await Promise.all(logs.map((log) => log.stop()));
     await cluster.destroy();
   }

@@ -1,7 +1,9 @@
 /**
- * Soak: many simulated nodes, many StaticRoutes, churned in bursts for a while. Reports, and asserts nothing about:
- * per-operator memory over time, Warning events, convergence time after each burst, API requests per change per node
- * and watch connections per node. Run through scripts/soak.sh (not part of the test suites):
+ * Soak: many simulated nodes (an agent on each) and the aggregator (the release's settings), many StaticRoutes,
+ * churned in bursts for a while. Reports, and asserts nothing about: per-agent and aggregator memory over time,
+ * Warning events, convergence time after each burst (tables, then READY N/N written by the aggregator), API requests
+ * per change (StaticRoute writes, node report writes per node) and watch connections per node. Run through
+ * scripts/soak.sh (not part of the test suites):
  *
  *   bash scripts/soak.sh --nodes 20 --objects 2000 --duration 600
  *
@@ -10,10 +12,12 @@
  * (how long the initial phase and each burst wait for every status before going on; defaults to the failure bound),
  * SOAK_SEED (34), SOAK_OUT (JSON summary file). A tables wait that times out ends the churn; the figures are still
  * reported. A status wait that ends at SOAK_STATUS_WAIT_S is reported (how many objects still lagged) and the churn
- * goes on: on a machine whose API server cannot keep up with every node's status writes, the tables (what the
- * product is for) are still measured burst by burst. After the churn, every status must converge within the bound.
+ * goes on: on a machine whose API server cannot keep up, the tables (what the product is for) are still measured
+ * burst by burst. After the churn, every status must converge within the bound.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { it } from 'vitest';
 import { E2eCluster, GATEWAY_A, GATEWAY_B, ourRoutes, type StaticRouteJson } from '../test/e2e/support/cluster.js';
 import { Churn, sleep, type ModelObject } from '../test/reliability/support/churn.js';
@@ -26,9 +30,11 @@ import {
   scrapeOperator,
   warnings,
   logsOf,
+  parseLogs,
   type Metrics,
 } from '../test/reliability/support/observe.js';
 import { seededRandom } from '../test/reliability/support/random.js';
+import { runtimeOf, startAggregator, type AggregatorProcess } from './lib/operators.js';
 
 function setting(name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback);
@@ -93,14 +99,16 @@ class StatusLag extends Error {
 }
 
 /**
- * Waits until every live object reports Applied for its current generation on every node (the per-object view,
- * which can lag the tables: the agent converges the whole table from any one handler); resolves with the time.
- * Throws a {@link StatusLag} at the bound.
+ * Waits until the aggregator shows every live object READY N/N for its current generation (the per-object view, which
+ * follows the tables: agents' reports, then the aggregator's summary); resolves with the time. Throws a
+ * {@link StatusLag} at the bound.
  */
 async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> {
   const started = Date.now();
-  const nodes = cluster.nodes.map((node) => node.name);
+  const ready = `${cluster.nodes.length}/${cluster.nodes.length}`;
   let lagging: string[] = [...churn.live.keys()];
+  // Lagging objects by what holds them back (the state of their first not-ready group, or no status yet).
+  let reasons = new Map<string, number>();
   for (;;) {
     // A loaded API server can take long to list every object: a failed poll is just tried again.
     const list = await cluster.controlPlane
@@ -109,29 +117,28 @@ async function statusConverged(cluster: E2eCluster, churn: Churn, timeoutMs = CO
     if (list?.status === 200) {
       const byName = new Map((list.body.items ?? []).map((object) => [object.metadata.name, object]));
       lagging = [];
+      reasons = new Map();
       for (const name of churn.live.keys()) {
         const object = byName.get(name);
-        const behind = nodes.filter((node) => {
-          const entry = object?.status?.nodes?.[node];
-          return entry?.state !== 'Applied' || entry.observedGeneration !== object?.metadata.generation;
-        });
+        const status = object?.status;
         if (!object) lagging.push(`${name}: missing`);
-        else if (behind.length > 0) {
-          const entries = behind.map((node) => `${node}=${JSON.stringify(object.status?.nodes?.[node] ?? null)}`);
-          lagging.push(`${name} (generation ${object.metadata.generation}): ${entries.join(' ')}`);
+        else if (status?.ready !== ready || status.observedGeneration !== object.metadata.generation) {
+          const reason = status?.notReady?.[0]?.state ?? (status ? 'stale' : 'no status');
+          reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+          lagging.push(
+            `${name} (generation ${object.metadata.generation}): ready ${status?.ready ?? '-'} for generation ` +
+              `${status?.observedGeneration ?? '-'}, not ready ${JSON.stringify(status?.notReady ?? [])}`,
+          );
         }
       }
       if (lagging.length === 0) return Date.now() - started;
     }
     if (Date.now() - started > timeoutMs) {
       const shown = lagging.slice(0, 5).join('; ');
-      // Per node: whether one node lags (its writer stuck) or all do (the API server saturated).
-      const perNode = nodes
-        .map((node) => `${node} ${lagging.filter((line) => line.includes(` ${node}=`)).length}`)
-        .join(', ');
+      const why = [...reasons].map(([reason, count]) => `${reason} ${count}`).join(', ');
       throw new StatusLag(
         lagging.length,
-        `${lagging.length} objects not Applied everywhere after ${timeoutMs} ms (objects lagging per node: ${perNode}), e.g. ${shown}`,
+        `${lagging.length} objects not READY ${ready} after ${timeoutMs} ms (by reason: ${why}), e.g. ${shown}`,
       );
     }
     await sleep(2000);
@@ -177,6 +184,8 @@ function rssMiB(cluster: E2eCluster): number[] {
   );
 }
 
+const aggregatorRssMiB = (aggregator: AggregatorProcess): number => Math.round(aggregator.memory().rss / 1048576);
+
 async function operatorMetrics(cluster: E2eCluster): Promise<Metrics[]> {
   return Promise.all(cluster.nodes.map((node) => scrapeOperator(node)));
 }
@@ -195,12 +204,20 @@ const stats = (all: number[]) => {
 it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destinations), churned ${DURATION_MS / 1000} s`, async () => {
   const cluster = await E2eCluster.start(NODES);
   const random = seededRandom(SEED);
+  let aggregator: AggregatorProcess | undefined;
   try {
     const startedAt = Date.now();
-    // The shipped defaults (the e2e fixture's are tuned for tests): info logs, a full pass every 60 s.
+    // The shipped settings (the e2e fixture's are tuned for tests): the aggregator as the release runs it; agents
+    // with info logs and a full pass every 60 s.
+    aggregator = await startAggregator({
+      runtime: runtimeOf(process.execPath),
+      kubeconfig: await cluster.aggregatorKubeconfig(),
+      dir: mkdtempSync(path.join(os.tmpdir(), 'sr-soak-aggregator-')),
+    });
     await cluster.startOperators({ env: { LOG_LEVEL: 'info', RECONCILE_INTERVAL_SECONDS: '60' } });
     const startupMs = Date.now() - startedAt;
     const rssStart = rssMiB(cluster);
+    const aggregatorRssStart = aggregatorRssMiB(aggregator);
     const churn = new Churn(cluster, {
       seed: SEED,
       gateways: [GATEWAY_A, GATEWAY_B],
@@ -219,6 +236,7 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     const initialStatusMs = initialConvergeMs + initialStatus.ms;
     const routesPerNode = churn.expectedRoutes().length;
     const rssWarm = rssMiB(cluster);
+    const aggregatorRssWarm = aggregatorRssMiB(aggregator);
     console.log(
       `[soak] ${OBJECTS} objects (${routesPerNode} routes per node) issued in ${createIssuedMs} ms; tables converged ${initialConvergeMs} ms later, every status ${initialStatusMs} ms later`,
     );
@@ -267,6 +285,8 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     const apiAfter = await retrying(() => scrapeApiServer(cluster));
     const operatorsAfter = await retrying(() => operatorMetrics(cluster));
     const rssEnd = rssMiB(cluster);
+    const aggregatorRssEnd = aggregatorRssMiB(aggregator);
+    const aggregatorWarnings = warnings(parseLogs(readFileSync(aggregator.logFile, 'utf8'))).length;
 
     // API load: what the operators sent (their own counters) and what the API server saw.
     const perNodeRequests = operatorsAfter.map((after, index) => {
@@ -334,11 +354,13 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
         afterLoad: stats(rssWarm),
         end: stats(rssEnd),
         perBurstMedian: rssSamples.map((sample) => percentile(sample, 50)),
+        aggregator: { start: aggregatorRssStart, afterLoad: aggregatorRssWarm, end: aggregatorRssEnd },
       },
       operatorsExited: restarts,
       convergenceFailures: failures,
       warningEvents,
       operatorLogWarnings: { total: logWarnings.reduce((a, b) => a + b, 0), perNode: stats(logWarnings) },
+      aggregatorLogWarnings: aggregatorWarnings,
       api: {
         operatorRequestsPerNode: stats(totalPerNode),
         operatorRequestsPerChangePerNode: Number((percentile(totalPerNode, 50) / Math.max(1, changes)).toFixed(2)),
@@ -349,12 +371,34 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
           get: serverDelta({ resource: 'staticroutes', verb: 'GET' }),
           watch: serverDelta({ resource: 'staticroutes', verb: 'WATCH' }),
         },
+        serverNodeReportRequests: {
+          patch: serverDelta({ resource: 'staticroutenodestatuses', verb: 'PATCH' }),
+          get: serverDelta({ resource: 'staticroutenodestatuses', verb: 'GET' }),
+          conflicts: serverDelta({ resource: 'staticroutenodestatuses', code: '409' }),
+        },
+        // The aggregator's writes (finalizers, status) and the churn's own (creates, patches, deletes).
+        serverStaticRouteWritesPerChange: Number(
+          (
+            (serverDelta({ resource: 'staticroutes', verb: 'PATCH' }) +
+              serverDelta({ resource: 'staticroutes', verb: 'POST' }) +
+              serverDelta({ resource: 'staticroutes', verb: 'DELETE' })) /
+            Math.max(1, changes)
+          ).toFixed(2),
+        ),
+        serverReportWritesPerChangePerNode: Number(
+          (serverDelta({ resource: 'staticroutenodestatuses', verb: 'PATCH' }) / Math.max(1, changes) / NODES).toFixed(
+            2,
+          ),
+        ),
+        serverStaticRouteConflicts: serverDelta({ resource: 'staticroutes', code: '409' }),
+        serverThrottled: serverDelta({ code: '429' }),
         serverRequestsPerChangePerNode: Number(
           (serverDelta({ resource: 'staticroutes' }) / Math.max(1, changes) / NODES).toFixed(2),
         ),
         watchConnectionsPerNode: {
           staticroutes: Number((watches('staticroutes') / NODES).toFixed(2)),
           nodes: Number((watches('nodes') / NODES).toFixed(2)),
+          staticroutenodestatuses: Number((watches('staticroutenodestatuses') / NODES).toFixed(2)),
         },
       },
     };
@@ -363,6 +407,7 @@ it(`soak: ${NODES} nodes, ${OBJECTS} StaticRoutes (1-${MAX_DESTINATIONS} destina
     if (process.env.SOAK_OUT) writeFileSync(process.env.SOAK_OUT, `${JSON.stringify(summary, null, 2)}\n`);
     if (failures.length > 0) throw new Error(`the soak did not converge: ${failures.join('; ')}`);
   } finally {
+    await aggregator?.stop();
     await cluster.destroy();
   }
 });

@@ -93,6 +93,12 @@ function subscribed(pid: number): boolean {
   }
 }
 
+/**
+ * One read buffer for every log: {@link RouteLog.poll} is synchronous and decodes what it read before the next read,
+ * so a benchmark polling a hundred logs every few milliseconds allocates nothing.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(1 << 20);
+
 /** What the log needs of a host: a test-bed node, or a scratch namespace (lib/scratch-netns.ts). */
 export type MonitoredHost = Pick<SimHost, 'name' | 'spawn'>;
 
@@ -134,7 +140,7 @@ export class RouteLog {
   /** Reads what `ip` wrote since the last call; returns the new notifications (also appended to `events`). */
   poll(): RouteNotification[] {
     const fresh: RouteNotification[] = [];
-    const buffer = Buffer.allocUnsafe(1 << 20);
+    const buffer = READ_BUFFER;
     for (;;) {
       const read = readSync(this.fd, buffer, 0, buffer.length, this.offset);
       if (read <= 0) break;
@@ -187,4 +193,55 @@ export class RouteLog {
 /** Starts one log per host, in `dir` (`<host>.routes.log`). */
 export async function startRouteLogs(hosts: MonitoredHost[], dir: string): Promise<RouteLog[]> {
   return Promise.all(hosts.map((host) => RouteLog.start(host, `${dir}/${host.name}.routes.log`)));
+}
+
+/** A route change a benchmark expects on every node: `kind` of `dst` via `gateways` (sorted, comma-joined). */
+export interface ExpectedChange {
+  kind: RouteNotification['kind'];
+  dst: string;
+  gateways: string;
+}
+
+/**
+ * Waits until every log shows every expected change of routes with `protocol`, after its mark (the log's event count
+ * when the change was made). Resolves with each node's time of its last expected change (the kernel's stamp, not the
+ * poll's), in log order. Rejects after `timeoutMs` naming the nodes still missing changes.
+ */
+export async function waitForChanges(
+  logs: readonly RouteLog[],
+  marks: readonly number[],
+  expected: readonly ExpectedChange[],
+  protocol: number,
+  timeoutMs: number,
+  intervalMs = 20,
+): Promise<number[]> {
+  const keyOf = (kind: string, dst: string, gateways: string): string => `${kind} ${dst} ${gateways}`;
+  const wanted = expected.map((change) => keyOf(change.kind, change.dst, change.gateways));
+  const pending = logs.map(() => new Set(wanted));
+  const cursor = [...marks];
+  const doneAt = logs.map(() => 0);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    logs.forEach((log, index) => {
+      const left = pending[index] as Set<string>;
+      if (left.size === 0) return;
+      log.poll();
+      for (let at = cursor[index] as number; at < log.events.length; at++) {
+        const event = log.events[at] as RouteNotification;
+        if (event.protocol !== protocol) continue;
+        if (left.delete(keyOf(event.kind, event.dst, event.gateways.join(',')))) {
+          doneAt[index] = Math.max(doneAt[index] as number, event.at);
+        }
+      }
+      cursor[index] = log.events.length;
+    });
+    if (pending.every((left) => left.size === 0)) return doneAt;
+    if (Date.now() > deadline) {
+      const lagging = logs
+        .map((log, index) => `${log.host.name} (${(pending[index] as Set<string>).size} missing)`)
+        .filter((_, index) => (pending[index] as Set<string>).size > 0);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for route changes on ${lagging.join(', ')}`);
+    }
+    await sleep(intervalMs);
+  }
 }
