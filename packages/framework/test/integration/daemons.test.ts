@@ -11,6 +11,7 @@ import {
   OnDelete,
   OnUpdate,
   Operator,
+  PermanentError,
   TemporaryError,
   type DaemonContext,
   type HandlerContext,
@@ -21,7 +22,7 @@ import { startOperator, waitFor, type OperatorHandle } from '../../src/testing/i
 import { Gate, GROUP, sleep, startCluster, type TestCluster } from './helpers.js';
 
 interface SubjectSpec {
-  mode?: 'loop' | 'once' | 'flaky' | 'stubborn';
+  mode?: 'loop' | 'once' | 'flaky' | 'stubborn' | 'fatal';
   failCreate?: boolean;
   value?: string;
 }
@@ -63,6 +64,7 @@ class SubjectOperator {
     try {
       const mode = ctx.spec.mode ?? 'loop';
       if (mode === 'once') return;
+      if (mode === 'fatal') throw new PermanentError('cannot ever work');
       if (mode === 'flaky' && ctx.retry < 2) throw new Error('flaky start');
       if (mode === 'stubborn') {
         // Ignores its signal until the test opens the gate.
@@ -152,6 +154,14 @@ describe('daemons', () => {
     await patch('once', { spec: { value: '2' } });
     await waitFor(() => updates.includes('once'));
     expect(startsOf('once')).toHaveLength(1);
+  });
+
+  test('a daemon that fails with PermanentError is not restarted either', async () => {
+    await cluster.api.create(ref, subject('fatal', { mode: 'fatal', value: '1' }));
+    await waitFor(() => startsOf('fatal').length === 1);
+    await patch('fatal', { spec: { value: '2' } });
+    await waitFor(() => updates.includes('fatal'));
+    expect(startsOf('fatal')).toHaveLength(1);
   });
 
   test('filters stop and re-spawn it; never two at once, even when one ignores its signal', async () => {
