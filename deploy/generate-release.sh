@@ -2,7 +2,7 @@
 # Builds the single release manifest from the parts in deploy/:
 #   bash deploy/generate-release.sh [VERSION]   (default v1.0.0)
 # writes deploy/release/k8s-staticroute-operator-<VERSION>.yaml. `kubectl apply -f` it to install; `kubectl delete
-# -f` it to remove (delete the StaticRoutes first so the operators can remove their routes, see docs/operator-guide.md).
+# -f` it to remove, StaticRoutes included: the routes go and nothing is left Terminating (docs/operator-guide.md).
 set -euo pipefail
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSION="${1:-v1.0.0}"

@@ -16,6 +16,7 @@ import {
   type KubeApi,
   type KubeObject,
   type Logger,
+  type OperatorMetrics,
   type ReconcileContext,
   type ReconcileResult,
   type SourceChange,
@@ -44,16 +45,21 @@ export interface AggregatorStartContext {
   api: KubeApi;
   logger: Logger;
   events: EventPublisher;
+  /** The runtime's metrics: the aggregator's watch restarts count in `opkit_watch_restarts_total`. */
+  metrics?: Pick<OperatorMetrics, 'watchRestarts'>;
 }
 
 /** Nodes as the aggregator caches them: identity and labels only (a Node's heartbeats then trigger nothing). */
 function nodeLabelsOnly(node: KubeObject): KubeObject {
-  const { name, uid, resourceVersion, labels, deletionTimestamp } = node.metadata;
+  // The identity the watcher checks (generation, finalizers, deletion) stays; so does what decides selection: labels.
+  const { name, uid, resourceVersion, generation, finalizers, labels, deletionTimestamp } = node.metadata;
   return {
     metadata: {
       name,
       uid,
       resourceVersion,
+      ...(generation !== undefined ? { generation } : {}),
+      ...(finalizers ? { finalizers } : {}),
       ...(labels ? { labels } : {}),
       ...(deletionTimestamp ? { deletionTimestamp } : {}),
     },
@@ -89,6 +95,7 @@ export class Aggregator {
   readonly name = 'staticroute-aggregator';
   private readonly reconciler: Reconciler;
   private events: EventPublisher | undefined;
+  private metrics: AggregatorStartContext['metrics'];
   private guard: UninstallGuard | undefined;
   private readonly silentAfterMs: number;
   private readonly deletionGraceMs: number;
@@ -118,11 +125,14 @@ export class Aggregator {
       // A level-based safety net: grace periods, and anything a lost event left behind.
       resyncMs: 10 * 60_000,
       reconcile: (key, context) => this.reconcile(key, context),
+      onWatchRestart: (source, reason) =>
+        this.metrics?.watchRestarts.inc({ resource: source === 'primary' ? 'staticroutes' : source, reason }),
     });
   }
 
   async start(context: AggregatorStartContext): Promise<void> {
     this.events = context.events;
+    this.metrics = context.metrics;
     const logger = context.logger.child({ component: 'aggregator' });
     this.reconciler.start({ api: context.api, logger });
     this.guard = new UninstallGuard({

@@ -34,13 +34,21 @@ function seconds(name: string, value: string | undefined, fallback: number, min:
   return parsed;
 }
 
+function wholeSeconds(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  const parsed = seconds(name, value, fallback, min, max);
+  if (!Number.isInteger(parsed))
+    throw new Error(`${name} must be a whole number of seconds, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
 /** Reads the aggregator's configuration; throws with a message naming the variable when one is malformed. */
 export function readAggregatorConfig(env: Readonly<Record<string, string | undefined>>): AggregatorConfig {
   return {
     identity: env.POD_NAME?.trim() || undefined,
     leaseNamespace: env.LEASE_NAMESPACE?.trim() || AGGREGATOR_LEASE.namespace,
     leaseName: env.LEASE_NAME?.trim() || AGGREGATOR_LEASE.name,
-    leaseDurationSeconds: seconds('LEASE_DURATION_SECONDS', env.LEASE_DURATION_SECONDS, 15, 3, 300),
+    // Whole seconds (a Lease field), longer than the 10 s renew deadline with a margin for the standby.
+    leaseDurationSeconds: wholeSeconds('LEASE_DURATION_SECONDS', env.LEASE_DURATION_SECONDS, 15, 15, 300),
     silentAfterMs: seconds('SILENT_AGENT_SECONDS', env.SILENT_AGENT_SECONDS, 180, 5, 86_400) * 1000,
     deletionGraceMs: seconds('DELETION_GRACE_SECONDS', env.DELETION_GRACE_SECONDS, 120, 0, 86_400) * 1000,
     settleMs: seconds('STATUS_SETTLE_SECONDS', env.STATUS_SETTLE_SECONDS, 2, 0, 60) * 1000,

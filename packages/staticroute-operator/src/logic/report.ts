@@ -52,12 +52,22 @@ export interface NodeReport {
   status?: NodeReportStatus;
 }
 
+/**
+ * Longest message an entry carries (the report CRD allows 2048): a longer one would make the API server refuse the
+ * whole report, every other entry of the node included.
+ */
+export const MAX_ENTRY_MESSAGE = 1024;
+
+function bounded(message: string): string {
+  return message.length <= MAX_ENTRY_MESSAGE ? message : `${message.slice(0, MAX_ENTRY_MESSAGE - 1)}…`;
+}
+
 /** The entry for an outcome of a live object. */
 export function entryFromOutcome(uid: string, generation: number | undefined, outcome: NodeOutcome): ReportEntry {
   const entry: ReportEntry = { uid, state: outcome.state, routes: outcome.routes };
   if (generation !== undefined) entry.generation = generation;
   // An Applied entry carries a message only when there is more to say than the count (a warning).
-  if (outcome.state !== 'Applied' || outcome.message.includes('; warning: ')) entry.message = outcome.message;
+  if (outcome.state !== 'Applied' || outcome.message.includes('; warning: ')) entry.message = bounded(outcome.message);
   return entry;
 }
 
@@ -80,7 +90,9 @@ export function entryForDeletion(
     ...entry,
     state: 'Failed',
     routes: undeleted.size,
-    message: `cannot remove routes: ${details.join('; ')}${undeleted.size > 5 ? `; and ${undeleted.size - 5} more` : ''}`,
+    message: bounded(
+      `cannot remove routes: ${details.join('; ')}${undeleted.size > 5 ? `; and ${undeleted.size - 5} more` : ''}`,
+    ),
   };
 }
 
