@@ -18,6 +18,7 @@ export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
+export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
@@ -29,6 +30,8 @@ export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
+/** Set on a dump's messages when the kernel's object set changed while it ran: the dump may be inconsistent. */
+export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
@@ -54,6 +57,8 @@ const IFA_LOCAL = 2;
 const IFA_LABEL = 3;
 const RTMSG_LEN = 12;
 const IFADDRMSG_LEN = 8;
+const IFINFOMSG_LEN = 16;
+const IFLA_IFNAME = 3;
 const RTNH_LEN = 8;
 /** RT_SCOPE_UNIVERSE for adds; RT_SCOPE_NOWHERE on deletes means "any scope" to the kernel. */
 const RT_SCOPE_UNIVERSE = 0;
@@ -185,9 +190,9 @@ export function encodeRouteRequest(
   return at;
 }
 
-/** Encodes a dump request (RTM_GETROUTE or RTM_GETADDR) for all families (AF_UNSPEC). */
+/** Encodes a dump request (RTM_GETROUTE, RTM_GETADDR or RTM_GETLINK) for all families (AF_UNSPEC). */
 export function encodeDumpRequest(type: number, seq: number, pid: number): Buffer {
-  const bodyLength = type === RTM_GETROUTE ? RTMSG_LEN : IFADDRMSG_LEN;
+  const bodyLength = type === RTM_GETROUTE ? RTMSG_LEN : type === RTM_GETLINK ? IFINFOMSG_LEN : IFADDRMSG_LEN;
   const buffer = Buffer.alloc(NLMSG_HDRLEN + bodyLength);
   buffer.writeUInt32LE(buffer.length, 0);
   buffer.writeUInt16LE(type, 4);
@@ -202,6 +207,11 @@ export interface RawMessage {
   type: number;
   flags: number;
   seq: number;
+  /**
+   * Port of the socket the message is about: ours in replies, the requester's in a notification caused by a request
+   * (how the monitor recognizes the echo of the operator's own changes), 0 for the kernel's own changes.
+   */
+  pid: number;
   /** Start and end of the payload in `buffer`. */
   start: number;
   end: number;
@@ -219,6 +229,7 @@ export function splitMessages(buffer: Buffer): RawMessage[] {
       type: buffer.readUInt16LE(offset + 4),
       flags: buffer.readUInt16LE(offset + 6),
       seq: buffer.readUInt32LE(offset + 8),
+      pid: buffer.readUInt32LE(offset + 12),
       start: offset + NLMSG_HDRLEN,
       end: offset + length,
       buffer,
@@ -341,4 +352,55 @@ export function decodeAddress(message: RawMessage): DecodedAddress | undefined {
   };
   if (label) decoded.label = label;
   return decoded;
+}
+
+/** What a route notification says about the links it uses, without decoding the route. */
+export interface RouteLinks {
+  table: number;
+  protocol: number;
+  /** Interface indexes of its next hops (RTA_OIF, or each hop's ifindex of RTA_MULTIPATH). */
+  interfaces: number[];
+}
+
+/** Decodes the table, protocol and output interfaces of an RTM_NEWROUTE / RTM_DELROUTE payload. */
+export function decodeRouteLinks(message: RawMessage): RouteLinks | undefined {
+  const { buffer, start, end } = message;
+  if (end - start < RTMSG_LEN) return undefined;
+  let table = buffer.readUInt8(start + 4);
+  const protocol = buffer.readUInt8(start + 5);
+  const interfaces: number[] = [];
+  forEachAttribute(buffer, start + RTMSG_LEN, end, (attribute, at, length) => {
+    if (attribute === RTA_TABLE && length >= 4) table = buffer.readUInt32LE(at);
+    else if (attribute === RTA_OIF && length >= 4) interfaces.push(buffer.readUInt32LE(at));
+    else if (attribute === RTA_MULTIPATH) {
+      let hop = at;
+      while (hop + RTNH_LEN <= at + length) {
+        const hopLength = buffer.readUInt16LE(hop);
+        if (hopLength < RTNH_LEN) break;
+        // struct rtnexthop: len (2), flags (1), hops (1), ifindex (4).
+        interfaces.push(buffer.readInt32LE(hop + 4));
+        hop += align4(hopLength);
+      }
+    }
+  });
+  return { table, protocol, interfaces };
+}
+
+/** A link from RTM_NEWLINK / RTM_DELLINK. */
+export interface DecodedLink {
+  index: number;
+  /** IFF_* flags (IFF_UP, IFF_RUNNING, IFF_LOWER_UP, ...). */
+  flags: number;
+  name?: string;
+}
+
+/** Decodes the ifinfomsg header and IFLA_IFNAME of a link message. */
+export function decodeLink(message: RawMessage): DecodedLink | undefined {
+  const { buffer, start, end } = message;
+  if (end - start < IFINFOMSG_LEN) return undefined;
+  const link: DecodedLink = { index: buffer.readInt32LE(start + 4), flags: buffer.readUInt32LE(start + 8) };
+  forEachAttribute(buffer, start + IFINFOMSG_LEN, end, (attribute, at, length) => {
+    if (attribute === IFLA_IFNAME) link.name = buffer.toString('utf8', at, at + length).replace(/\0.*$/s, '');
+  });
+  return link;
 }

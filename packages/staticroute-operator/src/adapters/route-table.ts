@@ -8,6 +8,9 @@
  * Idempotency: ESRCH on a delete means the route is already gone (converged). EEXIST on an add means a route for
  * the destination appeared since the table was read; it is reported, and the caller's next read shows whether it
  * is the one we meant (the reconcile loop then finds nothing to do) or a foreign one (reported as blocked).
+ *
+ * Health: the socket heals itself (rtnl-channel.ts); `health` and `subscribe` say whether this node can program
+ * routes right now, and report errors, reopens, dump retries and the outcomes of every `apply` (for metrics.ts).
  */
 import { parseAddress, type Prefix } from '../logic/ip.js';
 import { defaultMetric, type KernelRoute, type RouteOperation } from '../logic/plan.js';
@@ -27,7 +30,8 @@ import {
   type DecodedRoute,
   type RouteRequest,
 } from './netlink-codec.js';
-import { RtnlChannel, type RtnlChannelOptions } from './rtnl-channel.js';
+import type { AdapterHealth, AdapterListener, ObservableAdapter, OperationCounts } from './health.js';
+import { RtnlChannel, type ChannelStats, type RtnlChannelOptions } from './rtnl-channel.js';
 
 /** Options of {@link RouteTable.open}. */
 export interface RouteTableOptions extends RtnlChannelOptions {
@@ -101,7 +105,7 @@ function prefixOf(text: string): Prefix {
 }
 
 /** The node's main routing table, through one netlink socket. */
-export class RouteTable {
+export class RouteTable implements ObservableAdapter {
   private constructor(
     private readonly channel: RtnlChannel,
     private readonly protocol: number,
@@ -111,6 +115,26 @@ export class RouteTable {
   /** Opens the table of the calling process's network namespace. */
   static open(options: RouteTableOptions): RouteTable {
     return new RouteTable(RtnlChannel.open(options), options.protocol, options.table ?? RT_TABLE_MAIN);
+  }
+
+  /** Whether the socket is open, so that routes can be programmed; why it failed last. */
+  get health(): AdapterHealth {
+    return this.channel.health;
+  }
+
+  /** Counters of the socket's life: reopens, failures, overflows, timeouts, dump retries. */
+  get stats(): Readonly<ChannelStats> {
+    return this.channel.stats;
+  }
+
+  /** Health changes, errors, reopens, dump retries and operation outcomes, from now on. */
+  subscribe(listener: AdapterListener): () => void {
+    return this.channel.subscribe(listener);
+  }
+
+  /** Closes the socket under the table as a failure would: for tests of the reopening. Not for production use. */
+  failSocketForTesting(): void {
+    this.channel.failSocketForTesting();
   }
 
   /** All routes of the table (every protocol, IPv4 and IPv6). */
@@ -177,12 +201,19 @@ export class RouteTable {
     const codes = await this.channel.requestAll(operations.length, (index) =>
       this.requestFor(operations[index] as RouteOperation),
     );
-    return operations.map((operation, index): OperationOutcome => {
+    const counts: OperationCounts = { add: {}, replace: {}, delete: {} };
+    const outcomes = operations.map((operation, index): OperationOutcome => {
       const code = codes[index] as number;
+      const absent = operation.op === 'delete' && code === 3;
+      const result = code === 0 ? 'ok' : absent ? 'already-absent' : errnoName(code);
+      const byResult = counts[operation.op];
+      byResult[result] = (byResult[result] ?? 0) + 1;
       if (code === 0) return { operation, ok: true };
-      if (operation.op === 'delete' && code === 3) return { operation, ok: true, converged: 'already-absent' };
-      return { operation, ok: false, errno: errnoName(code), error: explain(operation, code) };
+      if (absent) return { operation, ok: true, converged: 'already-absent' };
+      return { operation, ok: false, errno: result, error: explain(operation, code) };
     });
+    this.channel.emit({ type: 'operations', counts });
+    return outcomes;
   }
 
   close(): void {
