@@ -24,8 +24,15 @@ async function runAgent(): Promise<number> {
   const { readConfig } = await import('./logic/config.js');
   const config = readConfig(process.env);
   const { runOperators, runUntilSignalled } = await import('opkit');
-  const { StaticRouteAgent } = await import('./agent/agent-operator.js');
+  const { Registry } = await import('prom-client');
+  const { StaticRouteAgent, kernelProbes } = await import('./agent/agent-operator.js');
+  // One registry for the runtime's metrics and the agent's (routes, netlink), served together on /metrics.
+  const registry = new Registry();
+  StaticRouteAgent.metricsRegistry = registry;
   const runtime = runOperators([StaticRouteAgent], {
+    metricsRegistry: registry,
+    // /readyz and /healthz also say whether this node can program routes (adapters/health.ts).
+    runnables: [kernelProbes],
     instanceId: config.nodeName,
     scope: 'node',
     // The agent needs its own Node's labels only: O(1) Node traffic per node instead of O(N).

@@ -16,7 +16,10 @@ import {
   PermanentError,
   type ActivityContext,
   type EventContext,
+  type Runnable,
 } from 'opkit';
+import type { Registry } from 'prom-client';
+import { nodeRouteMetrics } from '../adapters/metrics.js';
 import { readConfig, type OperatorConfig } from '../logic/config.js';
 import { STATIC_ROUTE_GROUP, STATIC_ROUTE_KIND, STATIC_ROUTE_PLURAL, STATIC_ROUTE_VERSION } from '../logic/spec.js';
 import { NodeRouteAgent } from './route-agent.js';
@@ -36,6 +39,10 @@ export const PERSISTENCE_PREFIX = 'staticroute.opkit.dev';
   successEvents: false,
 })
 export class StaticRouteAgent {
+  /** The runtime's metrics registry (main.ts sets it, and passes it as `metricsRegistry`); no metrics without it. */
+  static metricsRegistry: Registry | undefined;
+  /** The running agent (one per process), for the probes ({@link kernelProbes}). */
+  static current: NodeRouteAgent | undefined;
   private agent: NodeRouteAgent | undefined;
   private config: OperatorConfig | undefined;
 
@@ -64,11 +71,16 @@ export class StaticRouteAgent {
       nodes: ctx.nodes,
       reportHeartbeatMs: this.config.reportHeartbeatMs,
       signal: ctx.signal,
+      ...(StaticRouteAgent.metricsRegistry
+        ? { metrics: nodeRouteMetrics(StaticRouteAgent.metricsRegistry, this.config.nodeName) }
+        : {}),
     });
+    StaticRouteAgent.current = this.agent;
   }
 
   @OnCleanup()
   async stop(): Promise<void> {
+    if (StaticRouteAgent.current === this.agent) StaticRouteAgent.current = undefined;
     await this.agent?.stop();
   }
 
@@ -81,3 +93,16 @@ export class StaticRouteAgent {
     else agent.upsert(ctx.body);
   }
 }
+
+/**
+ * The kernel side in the probes (main.ts passes it in `runnables`): `/readyz` fails while this node cannot program
+ * routes or see drift (a netlink socket is down and being reopened), `/healthz` once that lasted beyond the grace
+ * period, so that the kubelet restarts an agent whose sockets do not come back.
+ */
+export const kernelProbes: Runnable = {
+  name: 'kernel-probes',
+  start: () => undefined,
+  stop: async () => undefined,
+  isReady: () => StaticRouteAgent.current?.kernelProbe().ready ?? true,
+  isHealthy: () => StaticRouteAgent.current?.kernelProbe().live ?? true,
+};

@@ -50,6 +50,8 @@ import { formatPrefix, type Prefix } from '../logic/ip.js';
 import { objectOutcome, type NodeOutcome } from '../logic/status.js';
 import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
+import { probeVerdict, type AdapterEvent, type ProbeVerdict } from '../adapters/health.js';
+import { countRoutes, type NodeRouteMetrics, type RouteCounts } from '../adapters/metrics.js';
 import { ApiEndpointsWatch } from './api-endpoints-watch.js';
 import { NODE_REPORTS, STATIC_ROUTES } from '../resources.js';
 import { STATIC_ROUTE_GROUP, STATIC_ROUTE_VERSION } from '../logic/spec.js';
@@ -75,6 +77,8 @@ export interface RouteAgentOptions {
   reportIntervalMs?: number;
   /** Heartbeat of the node's report (the aggregator tells silent agents by it). Defaults to 60 s. */
   reportHeartbeatMs?: number;
+  /** Where routes, netlink errors, socket reopens and full passes are counted (adapters/metrics.ts). */
+  metrics?: NodeRouteMetrics;
   /** Aborts the start (the startup handler's `ctx.signal`). */
   signal?: AbortSignal;
   /** Delay that batches bursts of kernel notifications into one reconcile. Defaults to 100 ms. */
@@ -129,6 +133,8 @@ export class NodeRouteAgent {
   private addresses: NodeAddress[] = [];
   private table: RouteTable;
   private monitor: RouteMonitor | undefined;
+  /** Unsubscribes from the netlink adapters' events (logs, metrics). */
+  private readonly unwatch: Array<() => void> = [];
   private unsubscribeNodes: (() => void) | undefined;
   /** The API server's real endpoints, kept off gateways like the configured addresses. */
   private readonly apiEndpoints: ApiEndpointsWatch;
@@ -170,6 +176,7 @@ export class NodeRouteAgent {
   private constructor(private readonly options: RouteAgentOptions) {
     const { config, api, logger, nodes } = options;
     this.table = RouteTable.open({ protocol: config.routeProtocol });
+    this.watchAdapter('channel', this.table);
     this.view = new RouteView(config.routeProtocol);
     this.apiEndpoints = new ApiEndpointsWatch(api, logger.child({ component: 'api-endpoints' }), () => {
       // A new endpoint may be captured by a route installed already: re-plan everything.
@@ -225,7 +232,9 @@ export class NodeRouteAgent {
       agent.listed = true;
       // After the list: the first write removes entries of objects deleted while the agent was away.
       agent.report.start();
-      agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event));
+      // With our protocol, a link matters to the monitor only if it carries an address or one of our routes.
+      agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event), { protocol: config.routeProtocol });
+      agent.watchAdapter('monitor', agent.monitor);
       await agent.reconcile();
       // After a burst (a full pass, a few hundred objects planned) and a quiet second: one memory-reducing collection,
       // so that the process gives back what the burst made the heap grow to.
@@ -580,6 +589,7 @@ export class NodeRouteAgent {
     const objects = [...this.objects.values()];
     const node = this.nodeView();
     let result: ReconcileResult | undefined;
+    let counts: RouteCounts | undefined;
     // A second pass re-reads the table when an add met an unexpected route (EEXIST) or a reply was lost: the kernel
     // then says whether the route we meant is there (nothing left to do) or a foreign one holds the destination.
     for (let pass = 0; pass < 2; pass++) {
@@ -594,6 +604,7 @@ export class NodeRouteAgent {
       current = undefined;
       const applied = await this.table.apply(plan.operations);
       const { failures, undeleted, recheck } = this.absorb(applied, plan, state.routes);
+      counts = countRoutes(state, failures, undeleted);
       result = {
         outcomes: this.outcomesOf(state, state.assessments.keys(), failures),
         undeleted,
@@ -608,6 +619,7 @@ export class NodeRouteAgent {
       if (!recheck) break;
     }
     this.reconciles++;
+    if (counts) this.options.metrics?.fullPassSucceeded(counts);
     this.work += BURST_WORK;
     this.reportOutcomes(objects, (result as ReconcileResult).outcomes, (result as ReconcileResult).undeleted);
     return result as ReconcileResult;
@@ -640,6 +652,36 @@ export class NodeRouteAgent {
     }
   }
 
+  /**
+   * Whether this node can program routes (the route channel's socket is open) and sees drift (the monitor's is), for
+   * `/readyz`; and whether one of them has been down for longer than a restart would take to fix, for `/healthz`.
+   */
+  kernelProbe(now = Date.now()): ProbeVerdict {
+    return probeVerdict({ channel: this.table.health, monitor: this.monitor?.health }, now);
+  }
+
+  /** Logs the adapter's failures and recoveries, counts its events, and re-plans after the channel came back. */
+  private watchAdapter(component: 'channel' | 'monitor', adapter: RouteTable | RouteMonitor): void {
+    const { logger, metrics } = this.options;
+    if (metrics) this.unwatch.push(metrics.watch(component, adapter));
+    this.unwatch.push(
+      adapter.subscribe((event: AdapterEvent) => {
+        if (event.type !== 'health') return;
+        if (!event.health.healthy) {
+          logger.warn(
+            { component, error: event.health.lastError },
+            'netlink socket failed: reopening it (this node cannot program routes or see drift meanwhile)',
+          );
+          return;
+        }
+        logger.info({ component, reopens: event.health.reopens }, 'netlink socket reopened');
+        // Replies lost with the old socket have unknown outcomes: the kernel says what is there now. (The monitor
+        // asks for that itself, with an overflow event.)
+        if (component === 'channel') this.scheduleReconcile(0);
+      }),
+    );
+  }
+
   /** Destinations of `object` (normalized), empty when its spec is invalid. */
   static destinationsOf(object: KubeObject | StaticRouteObject): string[] {
     const parsed = parseRouteSpec(object.spec);
@@ -653,6 +695,7 @@ export class NodeRouteAgent {
     clearTimeout(this.driftTimer);
     this.stopCompaction?.();
     clearInterval(this.periodicTimer);
+    for (const unwatch of this.unwatch.splice(0)) unwatch();
     this.monitor?.stop();
     this.unsubscribeNodes?.();
     await this.apiEndpoints.stop();

@@ -23,6 +23,7 @@ import {
 } from 'opkit';
 import { aggregate, AGGREGATOR_FINALIZER, type AggregateDecision, type NodeReportView } from '../logic/aggregate.js';
 import type { NodeReport, ReportEntry } from '../logic/report.js';
+import { isNewerVersion } from '../logic/resource-version.js';
 import type { StaticRouteObject } from '../logic/spec.js';
 import type { StatusCondition } from '../logic/status.js';
 import { NODE_REPORTS, NODES, STATIC_ROUTES } from '../resources.js';
@@ -100,6 +101,8 @@ export class Aggregator {
   private readonly silentAfterMs: number;
   private readonly deletionGraceMs: number;
   private readonly settleMs: number;
+  /** The copies returned by this aggregator's own writes, until the watch delivers them (see `freshest`). */
+  private readonly written = new Map<string, StaticRouteObject>();
   /** When each change (uid, generation, deletion) was first seen: the settling delay counts from there. */
   private readonly firstSeen = new Map<string, number>();
   /** StaticRoute writes (for tests and logs). */
@@ -158,7 +161,7 @@ export class Aggregator {
   }
 
   private async reconcile(name: string, context: ReconcileContext): Promise<ReconcileResult | void> {
-    const object = context.object as StaticRouteObject | undefined;
+    let object = this.freshest(name, context.object as StaticRouteObject | undefined);
     if (!object) {
       for (const key of this.firstSeen.keys()) if (key.startsWith(`${name}\n`)) this.firstSeen.delete(key);
       return;
@@ -173,7 +176,9 @@ export class Aggregator {
       deletionGraceMs: this.deletionGraceMs,
     });
     const deleting = Boolean(object.metadata.deletionTimestamp);
-    if (!deleting && decision.finalizer === 'add') await this.setFinalizers(context.api, object, decision, 'add');
+    if (!deleting && decision.finalizer === 'add') {
+      object = (await this.setFinalizers(context.api, object, decision, 'add')) ?? object;
+    }
     if (deleting && decision.finalizer === 'release') {
       await this.setFinalizers(context.api, object, decision, 'release');
       if (decision.givenUp.length > 0) {
@@ -190,6 +195,31 @@ export class Aggregator {
     if (settleLeft > 0) return { requeueAfterMs: settleLeft };
     await this.writeStatus(context.api, object, decision);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
+  }
+
+  /**
+   * Read-your-writes: the copy this aggregator last wrote, when it is newer than the watch's (a reconcile triggered by
+   * a report can run before the watch delivers our own write; deciding from the older copy would write the finalizer or
+   * the status a second time).
+   */
+  private freshest(name: string, cached: StaticRouteObject | undefined): StaticRouteObject | undefined {
+    const mine = this.written.get(name);
+    if (
+      cached &&
+      mine &&
+      mine.metadata.uid === cached.metadata.uid &&
+      isNewerVersion(mine.metadata.resourceVersion, cached.metadata.resourceVersion)
+    ) {
+      return mine;
+    }
+    this.written.delete(name);
+    return cached;
+  }
+
+  private remember(written: KubeObject): StaticRouteObject {
+    const object = written as unknown as StaticRouteObject;
+    this.written.set(object.metadata.name, object);
+    return object;
   }
 
   /**
@@ -241,24 +271,25 @@ export class Aggregator {
     object: StaticRouteObject,
     decision: AggregateDecision,
     action: 'add' | 'release',
-  ): Promise<void> {
+  ): Promise<StaticRouteObject | undefined> {
     const current = object.metadata.finalizers ?? [];
     const drop = new Set([...decision.legacyFinalizers, ...(action === 'release' ? [AGGREGATOR_FINALIZER] : [])]);
     const next = current.filter((name) => !drop.has(name));
     if (action === 'add' && !next.includes(AGGREGATOR_FINALIZER)) next.push(AGGREGATOR_FINALIZER);
-    if (sameJson(next, current)) return;
+    if (sameJson(next, current)) return undefined;
     try {
-      await api.patch(
+      const written = await api.patch<KubeObject>(
         STATIC_ROUTES,
         object.metadata.name,
         { metadata: { resourceVersion: object.metadata.resourceVersion, finalizers: next } },
         { type: 'merge' },
       );
       this.writes++;
+      return this.remember(written);
     } catch (error) {
       // Gone: nothing to hold. A conflict: the copy was not the latest (e.g. a user's edit landed meanwhile); the
       // newer copy's watch event runs this key again, so it is not a failure to retry with backoff.
-      if (error instanceof ApiError && (error.statusCode === 404 || error.statusCode === 409)) return;
+      if (error instanceof ApiError && (error.statusCode === 404 || error.statusCode === 409)) return undefined;
       throw error;
     }
   }
@@ -269,7 +300,7 @@ export class Aggregator {
     const legacyEntries = ((object.status ?? {}) as { nodes?: unknown }).nodes !== undefined;
     if (sameJson(stored, decision.status) && !legacyEntries) return;
     try {
-      await api.patch(
+      const written = await api.patch<KubeObject>(
         STATIC_ROUTES,
         object.metadata.name,
         // `nodes`: the per-node entries of the design before the aggregator, dropped on upgrade.
@@ -277,6 +308,7 @@ export class Aggregator {
         { type: 'merge', subresource: 'status' },
       );
       this.writes++;
+      this.remember(written);
     } catch (error) {
       if (error instanceof ApiError && error.statusCode === 404) return;
       throw error;

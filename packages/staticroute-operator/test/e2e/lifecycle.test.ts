@@ -31,6 +31,18 @@ describe('StaticRoute lifecycle', () => {
     const table = await cluster.kubectl(['get', 'sr']);
     expect(table.stdout).toMatch(/NAME\s+DESTINATIONS\s+GATEWAY\s+READY\s+AGE/);
     expect(table.stdout).toMatch(/ifconfig\s+\["34.160.111.145"\]\s+10.116.0.5\s+3\/3/);
+    // What a node operator alerts on, per node: routes installed, the last full pass, the netlink sockets.
+    const node = cluster.nodes[0]!;
+    const metrics = await eventually(
+      async () => {
+        const text = (await node.exec(['curl', '-sf', 'http://127.0.0.1:9860/metrics'])).stdout;
+        return text.includes(`staticroute_routes{node="${node.name}",state="installed"} 1`) ? text : undefined;
+      },
+      'the installed route counted on /metrics (after the next full pass)',
+      60_000,
+    );
+    expect(metrics).toMatch(new RegExp(`staticroute_netlink_up\\{node="${node.name}",component="channel"\\} 1`));
+    expect(metrics).toMatch(/staticroute_last_full_pass_timestamp_seconds\{node="[^"]+"\} \d+/);
     const reports = await cluster.kubectl(['get', 'srns']);
     expect(reports.stdout).toMatch(/NAME\s+STATICROUTES\s+NOT-READY\s+ROUTES\s+HEARTBEAT\s+AGE/);
     for (const node of cluster.nodes) expect(reports.stdout).toMatch(new RegExp(`${node.name}\\s+1\\s+0\\s+1\\s`));
