@@ -274,6 +274,9 @@ export function createKubeApi(opts: KubeApiOptions): KubeClient {
     get credentialResolutions() {
       return connections.resolutions;
     },
+    get server() {
+      return connections.server;
+    },
 
     list<T extends KubeObject>(ref: ResourceRef, options: ListOptions = {}): Promise<KubeList<T>> {
       return json<KubeList<T>>({

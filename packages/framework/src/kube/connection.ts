@@ -86,6 +86,11 @@ export class Connections {
   constructor(private readonly options: ConnectionsOptions) {}
 
   /** Resolutions started so far (the first included). */
+  /** The API server's URL as last resolved (undefined before the first request). */
+  get server(): string | undefined {
+    return this.settled?.credentials.server;
+  }
+
   get resolutions(): number {
     return this.count;
   }

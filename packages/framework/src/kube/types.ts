@@ -170,4 +170,9 @@ export interface KubeApi {
   ): Promise<void>;
   /** Count of HTTP requests sent so far (for metrics and benchmarks). */
   readonly requestCount: number;
+  /**
+   * The URL of the API server requests go to, once known (after the first request); undefined for clients that do not
+   * say. Agents that must never route it away use its host.
+   */
+  readonly server?: string | undefined;
 }

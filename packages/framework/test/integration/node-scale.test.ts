@@ -64,6 +64,8 @@ describe('ReportWriter', () => {
     expect(status?.count).toBe(200);
     // One create, at most a couple of patches: never one write per entry.
     expect(report.writes).toBeLessThanOrEqual(3);
+    // The client says which server it talks to (agents keep its host off gateways).
+    expect(cluster.api.server).toBe(cluster.cp.server);
     const before = report.writes;
     report.set('object-1', { state: 'Applied' });
     await report.flush();

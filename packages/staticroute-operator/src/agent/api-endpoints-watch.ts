@@ -1,7 +1,10 @@
 /**
- * Follows the API server's real endpoints (the `default/kubernetes` EndpointSlices) for the agent's safety rules: a
- * change triggers a full pass, so a route that would now capture an endpoint is withdrawn at once.
+ * Follows the API server's real endpoints for the agent's safety rules: the `default/kubernetes` EndpointSlices
+ * (watched), and the host of the server this agent itself connects to (resolved at start and at every periodic pass:
+ * a kubeconfig may name the API server by a host name). A change triggers a full pass, so a route that would now
+ * capture an endpoint is withdrawn at once.
  */
+import { lookup } from 'node:dns/promises';
 import { Watcher, type KubeApi, type KubeObject, type Logger, type ResourceRef } from 'opkit';
 import {
   API_SERVER_SERVICE,
@@ -9,7 +12,7 @@ import {
   SERVICE_NAME_LABEL,
   type EndpointSliceLike,
 } from '../logic/api-endpoints.js';
-import { formatPrefix, type Prefix } from '../logic/ip.js';
+import { formatPrefix, hostPrefix, parseAddress, type Prefix } from '../logic/ip.js';
 
 const ENDPOINT_SLICES: ResourceRef = {
   group: 'discovery.k8s.io',
@@ -24,12 +27,14 @@ const FIRST_LIST_WAIT_MS = 10_000;
 export class ApiEndpointsWatch {
   private readonly watcher: Watcher;
   private current: Prefix[] = [];
+  /** Addresses of the API server host this agent connects to. */
+  private serverAddresses: Prefix[] = [];
   private fingerprint = '';
   private syncedOnce: Promise<void>;
   private resolveSynced!: () => void;
 
   constructor(
-    api: KubeApi,
+    private readonly api: KubeApi,
     private readonly logger: Logger,
     private readonly onChange: () => void,
   ) {
@@ -61,6 +66,41 @@ export class ApiEndpointsWatch {
     const late = await Promise.race([this.syncedOnce.then(() => false), timedOut]);
     clearTimeout(timer);
     if (late) this.logger.warn('API server endpoints not listed yet: protecting the configured addresses only for now');
+    await this.resolveServer();
+  }
+
+  /**
+   * Resolves the host of the API server URL this agent uses (an IP literal as is, a name through the system resolver).
+   * A failed lookup keeps the addresses known before.
+   */
+  async resolveServer(): Promise<void> {
+    const server = this.api.server;
+    if (!server) return;
+    let host: string;
+    try {
+      host = new URL(server).hostname.replace(/^\[|\]$/g, '');
+    } catch {
+      return;
+    }
+    let texts: string[];
+    const literal = parseAddress(host);
+    if (literal) texts = [host];
+    else {
+      try {
+        texts = (await lookup(host, { all: true })).map((entry) => entry.address);
+      } catch (error) {
+        this.logger.warn(
+          { host, err: error instanceof Error ? error.message : String(error) },
+          'cannot resolve the API server host',
+        );
+        return;
+      }
+    }
+    this.serverAddresses = texts.flatMap((text) => {
+      const parsed = parseAddress(text);
+      return parsed ? [hostPrefix(parsed.family, parsed.address)] : [];
+    });
+    this.refresh();
   }
 
   stop(): Promise<void> {
@@ -68,9 +108,11 @@ export class ApiEndpointsWatch {
   }
 
   private refresh(): void {
-    const addresses = endpointAddresses(
+    const fromSlices = endpointAddresses(
       [...this.watcher.store.values()].map((slice: KubeObject) => slice as unknown as EndpointSliceLike),
     );
+    const seen = new Set(fromSlices.map(formatPrefix));
+    const addresses = [...fromSlices, ...this.serverAddresses.filter((prefix) => !seen.has(formatPrefix(prefix)))];
     const fingerprint = addresses.map(formatPrefix).join(',');
     if (fingerprint === this.fingerprint) return;
     this.fingerprint = fingerprint;

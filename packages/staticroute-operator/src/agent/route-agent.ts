@@ -446,6 +446,7 @@ export class NodeRouteAgent {
    * watch-fed view is still there. Failures of the LIST are logged once per outage.
    */
   private async periodicPass(): Promise<void> {
+    await this.apiEndpoints.resolveServer();
     try {
       await this.relistObjects();
       this.logListOutage(this.listOutage.succeeded(Date.now()));
