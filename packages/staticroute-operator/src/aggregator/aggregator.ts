@@ -29,6 +29,9 @@ import type { StatusCondition } from '../logic/status.js';
 import { NODE_REPORTS, NODES, STATIC_ROUTES } from '../resources.js';
 import { UninstallGuard } from './uninstall-guard.js';
 
+/** A change whose nodes keep reporting waits at most this many settling delays before a partial status is written. */
+const SETTLE_CAP_FACTOR = 5;
+
 /** Tuning of the aggregator (documented in docs/operator-guide.md). */
 export interface AggregatorSettings {
   /** A node whose report is older than this counts as silent. Defaults to 3 heartbeats (180 s). */
@@ -101,10 +104,15 @@ export class Aggregator {
   private readonly silentAfterMs: number;
   private readonly deletionGraceMs: number;
   private readonly settleMs: number;
+  /** Objects (by name) with a Warning posted and no recovery since: their return to Ready gets a Normal Event. */
+  private readonly warned = new Set<string>();
   /** The copies returned by this aggregator's own writes, until the watch delivers them (see `freshest`). */
   private readonly written = new Map<string, StaticRouteObject>();
-  /** When each change (uid, generation, deletion) was first seen: the settling delay counts from there. */
-  private readonly firstSeen = new Map<string, number>();
+  /**
+   * Per change (uid, generation, deletion): when it was first seen, when the count of nodes yet to report it last
+   * moved, and that count. The settling delay counts from there.
+   */
+  private readonly firstSeen = new Map<string, { seenAt: number; progressAt: number; waiting: number }>();
   /** StaticRoute writes (for tests and logs). */
   writes = 0;
 
@@ -164,6 +172,7 @@ export class Aggregator {
     let object = this.freshest(name, context.object as StaticRouteObject | undefined);
     if (!object) {
       for (const key of this.firstSeen.keys()) if (key.startsWith(`${name}\n`)) this.firstSeen.delete(key);
+      this.warned.delete(name);
       return;
     }
     const now = Date.now();
@@ -229,15 +238,24 @@ export class Aggregator {
   private settleLeft(object: StaticRouteObject, decision: AggregateDecision, now: number): number {
     const { name, uid, generation, deletionTimestamp } = object.metadata;
     const key = `${name}\n${uid}\n${generation}\n${deletionTimestamp ?? ''}`;
-    let seen = this.firstSeen.get(key);
-    if (seen === undefined) {
+    const waitingNodes = decision.status.notReady
+      .filter((group) => group.state === 'Pending' || group.state === 'Removing')
+      .reduce((sum, group) => sum + group.count, 0);
+    let change = this.firstSeen.get(key);
+    if (change === undefined) {
       for (const other of this.firstSeen.keys()) if (other.startsWith(`${name}\n`)) this.firstSeen.delete(other);
-      seen = now;
-      this.firstSeen.set(key, seen);
+      change = { seenAt: now, progressAt: now, waiting: waitingNodes };
+      this.firstSeen.set(key, change);
+    } else if (change.waiting !== waitingNodes) {
+      change.progressAt = now;
+      change.waiting = waitingNodes;
     }
-    const waiting = decision.status.notReady.some((group) => group.state === 'Pending' || group.state === 'Removing');
-    if (!waiting) return 0;
-    return Math.max(0, seen + this.settleMs - now);
+    if (waitingNodes === 0) return 0;
+    // While nodes keep reporting (a burst on a large cluster takes the agents a while), wait for a quiet settling
+    // delay rather than write every intermediate k/N; never longer than the cap, so that slow nodes show.
+    const quietAt = change.progressAt + this.settleMs;
+    const capAt = change.seenAt + this.settleMs * SETTLE_CAP_FACTOR;
+    return Math.max(0, Math.min(quietAt, capAt) - now);
   }
 
   private liveNodes(context: ReconcileContext): Map<string, Readonly<Record<string, string>>> {
@@ -323,11 +341,18 @@ export class Aggregator {
   ): void {
     if (!after || !this.events || (before?.reason === after.reason && before?.status === after.status)) return;
     const target = object as unknown as KubeObject;
+    const { name } = object.metadata;
     if (after.status === 'True') {
-      if (before) this.events.record(target, 'Normal', 'Ready', after.message);
+      // A recovery (from a failure, a refusal, a conflict, no node selected: a Warning was posted) is news, even when a
+      // Pending status came between; reaching Ready after an ordinary change is not (no Event: at scale they would
+      // outnumber the objects). A stored condition says the same after a failover.
+      const warned =
+        this.warned.delete(name) || (before !== undefined && !['Pending', 'Applied'].includes(before.reason));
+      if (warned) this.events.record(target, 'Normal', 'Ready', after.message);
       return;
     }
     if (after.reason === 'Pending' || after.reason === 'Deleting') return;
+    this.warned.add(name);
     this.events.record(target, 'Warning', after.reason, after.message);
   }
 }
