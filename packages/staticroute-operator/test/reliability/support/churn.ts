@@ -59,11 +59,22 @@ interface Answer {
   body: unknown;
 }
 
+/** How often one route (`dst via gw[,gw]`) became wanted, and how often it stopped being wanted. */
+export interface RouteTransitions {
+  entered: number;
+  left: number;
+}
+
 export class Churn {
   readonly live = new Map<string, ModelObject>();
   readonly deleted: string[] = [];
   /** Every destination (normalized) any object of this driver ever asked for. */
   readonly everDesired = new Set<string>();
+  /**
+   * Per route line (as {@link expectedRoutes} writes them), its transitions in the model: a node that applies each
+   * change once adds a route at most as often as it entered, and deletes it at most as often as it left.
+   */
+  readonly transitions = new Map<string, RouteTransitions>();
   readonly counts: ChurnCounts = { create: 0, patchDestinations: 0, patchGateway: 0, delete: 0, retriedRequests: 0 };
   private readonly random: Random;
   private readonly busy = new Set<string>();
@@ -118,6 +129,7 @@ export class Churn {
     };
     this.chooseHops(object);
     this.live.set(name, object);
+    this.changed([], routeLines(object));
     this.busy.add(name);
     try {
       await this.request('POST', BASE, this.manifest(object), [201, 409]);
@@ -131,7 +143,9 @@ export class Churn {
   async patchDestinations(object: ModelObject): Promise<string> {
     let next = this.pickDestinations(object.serial);
     while (sameSet(next, object.destinations)) next = this.pickDestinations(object.serial);
+    const before = routeLines(object);
     object.destinations = next;
+    this.changed(before, routeLines(object));
     object.patches++;
     await this.withBusy(object, () =>
       this.request('PATCH', `${BASE}/${object.name}`, { spec: { destinations: next } }, [200]),
@@ -142,7 +156,9 @@ export class Churn {
 
   async patchGateway(object: ModelObject): Promise<string> {
     const before = JSON.stringify([object.hops, object.ecmp]);
+    const lines = routeLines(object);
     while (JSON.stringify([object.hops, object.ecmp]) === before) this.chooseHops(object);
+    this.changed(lines, routeLines(object));
     object.patches++;
     const spec = object.ecmp ? { gateways: object.hops, gateway: null } : { gateway: object.hops[0], gateways: null };
     await this.withBusy(object, () => this.request('PATCH', `${BASE}/${object.name}`, { spec }, [200]));
@@ -152,6 +168,7 @@ export class Churn {
 
   async remove(object: ModelObject): Promise<string> {
     this.live.delete(object.name);
+    this.changed(routeLines(object), []);
     this.deleted.push(object.name);
     await this.withBusy(object, () => this.request('DELETE', `${BASE}/${object.name}`, undefined, [200, 202, 404]));
     this.counts.delete++;
@@ -166,12 +183,18 @@ export class Churn {
 
   /** Every route the nodes must hold, as `dst via gw[,gw]` (the fixture's {@link describeRoute} format), sorted. */
   expectedRoutes(): string[] {
-    const lines: string[] = [];
-    for (const object of this.live.values()) {
-      const via = [...object.hops].sort().join(',');
-      for (const destination of object.destinations) lines.push(`${normalize(destination)} via ${via}`);
-    }
-    return lines.sort();
+    return [...this.live.values()].flatMap(routeLines).sort();
+  }
+
+  /** Records the transitions of one change of the model. */
+  private changed(before: readonly string[], after: readonly string[]): void {
+    const count = (line: string) => {
+      let transitions = this.transitions.get(line);
+      if (!transitions) this.transitions.set(line, (transitions = { entered: 0, left: 0 }));
+      return transitions;
+    };
+    for (const line of after) if (!before.includes(line)) count(line).entered++;
+    for (const line of before) if (!after.includes(line)) count(line).left++;
   }
 
   /** The object as sent on create. */
@@ -230,6 +253,12 @@ export class Churn {
 }
 
 class RequestRefused extends Error {}
+
+/** An object's routes as `dst via gw[,gw]` lines (the fixture's describeRoute format). */
+function routeLines(object: ModelObject): string[] {
+  const via = [...object.hops].sort().join(',');
+  return object.destinations.map((destination) => `${normalize(destination)} via ${via}`);
+}
 
 /** `a.b.c.d` -> `a.b.c.d/32`, as the kernel reports host routes. */
 function normalize(destination: string): string {

@@ -5,19 +5,10 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
-import type { SimNode } from '@opkit/testbed';
-import { eventually, waitForRoutes, type E2eCluster } from '../../e2e/support/cluster.js';
+import type { RouteMonitor } from '@opkit/testbed';
+import { describeRoute, eventually, OURS, waitForRoutes, type E2eCluster } from '../../e2e/support/cluster.js';
 import type { Churn } from './churn.js';
-import {
-  completionsByUid,
-  handlerSuccesses,
-  handlerSuccessesByUid,
-  PREFIX,
-  scrapeOperator,
-  stateFileUids,
-  type LogEntry,
-  type Metrics,
-} from './observe.js';
+import { appliedProblems, listReports, listStaticRoutes, orphanEntries } from './reports.js';
 
 /** Whether the long forms run (`CHAOS_LONG=1`, set by scripts/chaos.sh --long). */
 export const LONG = process.env.CHAOS_LONG === '1';
@@ -34,16 +25,11 @@ export function recordFigures(scenario: string, figures: Record<string, unknown>
   console.log(`[reliability] ${JSON.stringify(line)}`);
 }
 
-/** Scrapes every node's operator. */
-export async function scrapeAll(nodes: readonly SimNode[]): Promise<Map<string, Metrics>> {
-  const entries = await Promise.all(nodes.map(async (node) => [node.name, await scrapeOperator(node)] as const));
-  return new Map(entries);
-}
-
 /**
  * Waits until the cluster matches the churn model: every node's table equals the desired routes exactly (nothing
- * missing, no orphan), every deleted object is gone, and every live object carries exactly one finalizer per node
- * and reports Applied for its current generation on every node. Resolves with the time it took.
+ * missing, no orphan), every deleted object is gone, and every live object holds the aggregator's finalizer alone,
+ * READY N/N for its generation, and every node's report says Applied for its uid and generation. Resolves with the
+ * time it took.
  */
 export async function expectConverged(cluster: E2eCluster, churn: Churn, timeoutMs = 180_000): Promise<number> {
   return (await expectConvergedPhases(cluster, churn, timeoutMs)).totalMs;
@@ -53,9 +39,9 @@ export async function expectConverged(cluster: E2eCluster, churn: Churn, timeout
 export interface ConvergencePhases {
   /** Until every table equals the model. */
   tablesMs: number;
-  /** Then until every deleted object is gone. */
+  /** Then until every deleted object is gone (the aggregator released it). */
   goneMs: number;
-  /** Then until every live object has its finalizers and Applied entries. */
+  /** Then until every live object is reported Applied by every node and summarized so by the aggregator. */
   statusMs: number;
   totalMs: number;
 }
@@ -72,107 +58,80 @@ export async function expectConvergedPhases(
   for (const name of churn.deleted) await cluster.waitGone(name, timeoutMs);
   const goneAt = Date.now();
   const nodes = cluster.nodes.map((node) => node.name).sort();
-  const wantFinalizers = nodes.map((node) => `${PREFIX}/${node}`).sort();
   await eventually(
     async () => {
-      for (const name of churn.live.keys()) {
-        const object = await cluster.getStaticRoute(name);
-        if (!object) return undefined;
-        const finalizers = (object.metadata.finalizers ?? []).filter((item) => item.startsWith(`${PREFIX}/`)).sort();
-        if (JSON.stringify(finalizers) !== JSON.stringify(wantFinalizers)) return undefined;
-        for (const node of nodes) {
-          const entry = object.status?.nodes?.[node];
-          if (entry?.state !== 'Applied' || entry.observedGeneration !== object.metadata.generation) return undefined;
-        }
-      }
+      const [objects, reports] = await Promise.all([listStaticRoutes(cluster), listReports(cluster)]);
+      const problems = [...churn.live.keys()].flatMap((name) =>
+        appliedProblems(objects.get(name), name, nodes, reports),
+      );
+      // Thrown: the last problems are the failure message.
+      if (problems.length > 0) throw new Error(problems.slice(0, 10).join('; '));
       return true;
     },
-    'every live object to carry one finalizer per node and report Applied for its generation',
+    'every live object to hold the aggregator finalizer alone, be Applied on every node and READY N/N',
     timeoutMs,
   );
   const done = Date.now();
   return { tablesMs: tablesAt - started, goneMs: goneAt - tablesAt, statusMs: done - goneAt, totalMs: done - started };
 }
 
-/** Uids of the live StaticRoutes. */
-export async function liveUids(cluster: E2eCluster): Promise<string[]> {
-  const response = await cluster.controlPlane.request<{ items: Array<{ metadata: { uid: string } }> }>(
-    'GET',
-    '/apis/networking.digitalocean.com/v1/staticroutes',
+/** Every node's report holds entries of live objects only (a deleted object's entry is dropped by every node). */
+export async function expectNoOrphanEntries(cluster: E2eCluster, timeoutMs = 60_000): Promise<void> {
+  const nodes = cluster.nodes.map((node) => node.name);
+  await eventually(
+    async () => {
+      const [objects, reports] = await Promise.all([listStaticRoutes(cluster), listReports(cluster)]);
+      const orphans = orphanEntries(objects, reports, nodes);
+      if (orphans.length > 0) throw new Error(`entries of deleted objects: ${orphans.slice(0, 10).join(', ')}`);
+      return true;
+    },
+    'every report to hold entries of live objects only',
+    timeoutMs,
   );
-  return response.body.items.map((item) => item.metadata.uid).sort();
 }
 
-/** Every node keeps state files for live objects only (objects deleted meanwhile leave nothing behind). */
-export async function expectNoOrphanState(cluster: E2eCluster, timeoutMs = 60_000): Promise<void> {
-  for (const node of cluster.nodes) {
-    await eventually(
-      async () => {
-        const live = new Set(await liveUids(cluster));
-        const files = stateFileUids(cluster, node.name);
-        return files.every((uid) => live.has(uid)) ? true : undefined;
-      },
-      `${node.name} to keep state files of live objects only (has ${stateFileUids(cluster, node.name).length})`,
-      timeoutMs,
-    );
-  }
+/** Route operations one node made, per route line of the churn model. */
+export interface AppliedOnce {
+  adds: number;
+  deletes: number;
+  /** Lines added more often than they became wanted, or deleted more often than they stopped being wanted. */
+  excess: string[];
 }
 
 /**
- * No handler ran twice for one change, per node, within one operator process's lifetime: successful runs (metrics
- * delta) never exceed the changes made (creates, spec patches, deletes), no resume ran (no restart happened), and
- * no object completed its create or its delete more than once (logs, by uid).
+ * Each change of the model was applied at most once on every node, whatever the faults: per route (`dst via gw`), the
+ * node added it at most as often as it became wanted and deleted it at most as often as it stopped being wanted (a
+ * change handled twice, a stale copy of an object applied after a newer one, or a route that flapped shows as one
+ * operation too many). `monitors` watched every node's table from before the churn until after convergence.
  */
-export function expectEachChangeHandledOnce(
-  before: Map<string, Metrics>,
-  after: Map<string, Metrics>,
+export function expectEachChangeAppliedOnce(
+  monitors: ReadonlyMap<string, RouteMonitor>,
   churn: Churn,
-  logs: Map<string, LogEntry[]>,
-): Record<string, Record<string, number>> {
-  const perNode: Record<string, Record<string, number>> = {};
-  for (const [node, metrics] of after) {
-    const now = handlerSuccesses(metrics);
-    const then = handlerSuccesses(before.get(node) ?? new Map());
-    const delta = {
-      create: now.create - then.create,
-      update: now.update - then.update,
-      delete: now.delete - then.delete,
-      resume: now.resume - then.resume,
-    };
-    perNode[node] = delta;
+): Record<string, AppliedOnce> {
+  const perNode: Record<string, AppliedOnce> = {};
+  for (const [node, monitor] of monitors) {
+    const adds = new Map<string, number>();
+    const deletes = new Map<string, number>();
+    for (const event of monitor.events()) {
+      if (event.route.protocol !== OURS || !churn.everDesired.has(event.route.dst)) continue;
+      const line = describeRoute(event.route);
+      const counts = event.kind === 'add' ? adds : deletes;
+      counts.set(line, (counts.get(line) ?? 0) + 1);
+    }
+    const excess: string[] = [];
+    for (const [line, count] of adds) {
+      const entered = churn.transitions.get(line)?.entered ?? 0;
+      if (count > entered) excess.push(`added ${count}x, wanted ${entered}x: ${line}`);
+    }
+    for (const [line, count] of deletes) {
+      const left = churn.transitions.get(line)?.left ?? 0;
+      if (count > left) excess.push(`deleted ${count}x, unwanted ${left}x: ${line}`);
+    }
+    const sum = (counts: Map<string, number>) => [...counts.values()].reduce((total, count) => total + count, 0);
+    perNode[node] = { adds: sum(adds), deletes: sum(deletes), excess };
     // Soft: every node's figures are checked (and the caller records them) before the test fails.
-    expect
-      .soft(delta.create, `${node}: create handlers ran more often than objects were created`)
-      .toBeLessThanOrEqual(churn.counts.create);
-    expect
-      .soft(delta.create, `${node}: create handlers`)
-      .toBeGreaterThanOrEqual(churn.counts.create - churn.counts.delete);
-    expect
-      .soft(delta.update, `${node}: update handlers ran more often than specs were changed`)
-      .toBeLessThanOrEqual(churn.changes);
-    expect
-      .soft(delta.delete, `${node}: delete handlers ran more often than objects were deleted`)
-      .toBeLessThanOrEqual(churn.counts.delete);
-    expect.soft(delta.resume, `${node}: resume handlers without a restart`).toBe(0);
-    for (const [uid, counts] of completionsByUid(logs.get(node) ?? [])) {
-      expect.soft(counts.create ?? 0, `${node}: creates completed for ${uid}`).toBeLessThanOrEqual(1);
-      expect.soft(counts.delete ?? 0, `${node}: deletes completed for ${uid}`).toBeLessThanOrEqual(1);
-    }
-    // Handler log lines are bound to their object (B5); without it the per-object counts below would count nothing.
-    const successLines = (logs.get(node) ?? []).filter((entry) => entry.msg === 'handler succeeded');
-    expect.soft(successLines.length, `${node}: 'handler succeeded' log lines`).toBeGreaterThan(0);
-    expect
-      .soft(
-        successLines.filter((entry) => typeof entry.uid !== 'string' || typeof entry.object !== 'string').length,
-        `${node}: 'handler succeeded' lines without object and uid`,
-      )
-      .toBe(0);
-    // Per object: its create and delete handlers succeeded at most once, and no resume ran.
-    for (const [uid, counts] of handlerSuccessesByUid(logs.get(node) ?? [])) {
-      expect.soft(counts.create ?? 0, `${node}: create handler successes for ${uid}`).toBeLessThanOrEqual(1);
-      expect.soft(counts.delete ?? 0, `${node}: delete handler successes for ${uid}`).toBeLessThanOrEqual(1);
-      expect.soft(counts.resume ?? 0, `${node}: resume handler successes for ${uid}`).toBe(0);
-    }
+    expect.soft(excess, `${node}: route operations beyond the changes made`).toEqual([]);
+    expect.soft(sum(adds), `${node}: no route added at all (the monitor saw nothing?)`).toBeGreaterThan(0);
   }
   return perNode;
 }

@@ -4,8 +4,15 @@
  */
 import { expect } from 'vitest';
 import { HUB_ADDRESS_V6, type Route } from '@opkit/testbed';
-import { describeRoute, GATEWAY_A, type E2eCluster, type StaticRouteJson } from '../../e2e/support/cluster.js';
+import {
+  describeRoute,
+  GATEWAY_A,
+  type E2eCluster,
+  type NodeReportJson,
+  type StaticRouteJson,
+} from '../../e2e/support/cluster.js';
 import type { HostileCase, HostileTarget } from './hostile-routes.js';
+import { entryIn, entryIsCurrent } from './reports.js';
 
 export const STATIC_ROUTES_PATH = '/apis/networking.digitalocean.com/v1/staticroutes';
 /** The server-side strictness kubectl uses by default (unknown fields are errors, not silently dropped). */
@@ -40,22 +47,46 @@ export interface Outcome {
   message: string;
 }
 
-/** Every node reports the object as Refused or Failed, for its generation, with a message, and none counts as ready. */
-export function reportedEverywhere(object: StaticRouteJson, nodes: string[]): boolean {
+const NOT_APPLIED = ['Refused', 'Failed'];
+
+/**
+ * Every node's report says Refused or Failed for the object's uid and generation, with a message; and the aggregator's
+ * summary agrees: READY 0/N for that generation, Ready False for that reason, every node counted in `notReady`, and no
+ * entry of the previous layout (`status.nodes`, e.g. forged by a user) left.
+ */
+export function reportedEverywhere(
+  object: StaticRouteJson,
+  reports: ReadonlyMap<string, NodeReportJson>,
+  nodes: string[],
+): boolean {
+  const { name } = object.metadata;
   for (const node of nodes) {
-    const entry = object.status?.nodes?.[node];
-    if (!entry || !['Refused', 'Failed'].includes(entry.state) || entry.message === '') return false;
-    if (entry.observedGeneration !== object.metadata.generation) return false;
+    const entry = entryIn(reports, node, name);
+    if (!entryIsCurrent(entry, object) || !NOT_APPLIED.includes(entry.state) || !entry.message) return false;
   }
-  return object.status?.ready === `0/${nodes.length}`;
+  const status = object.status;
+  const ready = status?.conditions?.find((condition) => condition.type === 'Ready');
+  const counted = (status?.notReady ?? []).reduce((sum, group) => sum + group.count, 0);
+  return (
+    status?.ready === `0/${nodes.length}` &&
+    status.observedGeneration === object.metadata.generation &&
+    ready?.status === 'False' &&
+    NOT_APPLIED.includes(ready.reason) &&
+    counted === nodes.length &&
+    !('nodes' in status)
+  );
 }
 
 /** Every node reported the object's generation, and some state is neither Refused nor Failed. */
-export function settledElsewise(object: StaticRouteJson, nodes: string[]): boolean {
-  const entries = nodes.map((node) => object.status?.nodes?.[node]);
+export function settledElsewise(
+  object: StaticRouteJson,
+  reports: ReadonlyMap<string, NodeReportJson>,
+  nodes: string[],
+): boolean {
+  const entries = nodes.map((node) => entryIn(reports, node, object.metadata.name));
   return (
-    entries.every((entry) => entry?.observedGeneration === object.metadata.generation) &&
-    entries.some((entry) => !['Refused', 'Failed'].includes(entry?.state ?? ''))
+    entries.every((entry) => entryIsCurrent(entry, object)) &&
+    entries.some((entry) => !NOT_APPLIED.includes(entry?.state ?? ''))
   );
 }
 

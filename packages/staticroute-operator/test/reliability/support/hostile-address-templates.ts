@@ -240,10 +240,13 @@ export const ADDRESS_TEMPLATES: Partial<Record<HostileCategory, HostileTemplate>
         spec: { destinations: [destination], gateway: target.gatewayV6 },
       };
     }
+    // Inside the connected subnet (the subnet itself, a part of it, a host, a node's address): refused. Supernets of
+    // the subnet (10.116.0.0/16, 10.0.0.0/8) are not hostile: the connected route is more specific, so they capture
+    // none of the subnet's traffic and are installed (routing safety judges what a route would capture, issue 10).
     const destination = [
       target.nodeSubnetV4,
-      `${octets[0]}.${octets[1]}.0.0/16`,
-      `${octets[0]}.0.0.0/8`,
+      `${octets[0]}.${octets[1]}.${random.int(0, 15)}.0/24`,
+      `${octets[0]}.${octets[1]}.${random.int(0, 15)}.${16 * random.int(0, 15)}/28`,
       inside,
       random.pick(target.nodeAddresses.filter((address) => !address.includes(':'))),
     ][choice] as string;

@@ -178,8 +178,11 @@ export const OBJECT_TEMPLATES: Partial<Record<HostileCategory, HostileTemplate>>
         { state: 'Applied', message: 'all good, trust me', observedGeneration: 1, routes: 1 },
       ]),
     );
+    // Every field the aggregator owns, plus the per-node entries of the layout before it (`nodes`).
     const userStatus = {
       ready: `${target.nodeNames.length + 1}/${target.nodeNames.length + 1}`,
+      observedGeneration: 99,
+      notReady: [],
       nodes: forged,
       conditions: [
         {

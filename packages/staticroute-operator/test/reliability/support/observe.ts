@@ -1,18 +1,15 @@
 /**
- * What the reliability tests read back from a running cluster: operator logs (pino JSON), the operators' Prometheus
- * metrics (scraped inside each node's namespace), process liveness and the node-local state files.
+ * What the reliability tests read back from a running cluster: the processes' logs (pino JSON), the agents' Prometheus
+ * metrics (scraped inside each node's namespace) and process liveness. (The agents keep no node-local state: what they
+ * report is in their node reports, see reports.ts.)
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SimNode } from '@opkit/testbed';
 import type { E2eCluster, OperatorProcess } from '../../e2e/support/cluster.js';
 
 /** The operators' probe port (the fixture sets PROBE_PORT=9860). */
 export const PROBE_PORT = 9860;
-/** Where opkit keeps node-local state for StaticRoutes below the state directory. */
-export const STATE_SUBDIR = 'staticroutes.networking.digitalocean.com';
-/** Prefix of the operator's finalizers and annotations. */
-export const PREFIX = 'staticroute.opkit.dev';
 
 /** One pino log line. */
 export interface LogEntry {
@@ -71,23 +68,6 @@ export function allLogsOf(cluster: E2eCluster, nodeName: string): LogEntry[] {
   return logFilesOf(cluster, nodeName).flatMap((file) => parseLogs(readFileSync(file, 'utf8')));
 }
 
-/** The node-local state folder of the operator on `nodeName` (the fixture keeps it next to the logs). */
-export function stateDirOf(cluster: E2eCluster, nodeName: string): string {
-  const operator = cluster.operators.get(nodeName);
-  if (!operator) throw new Error(`no operator on ${nodeName}`);
-  return path.join(path.dirname(operator.logFile), `state-${nodeName}`, STATE_SUBDIR);
-}
-
-/** Uids that have a state file on `nodeName`. */
-export function stateFileUids(cluster: E2eCluster, nodeName: string): string[] {
-  const folder = stateDirOf(cluster, nodeName);
-  if (!existsSync(folder)) return [];
-  return readdirSync(folder)
-    .filter((file) => file.endsWith('.json'))
-    .map((file) => file.slice(0, -'.json'.length))
-    .sort();
-}
-
 /** Prometheus text -> `name{label="value",...}` (labels sorted) -> value. */
 export type Metrics = Map<string, number>;
 
@@ -132,15 +112,9 @@ export async function scrapeApiServer(cluster: E2eCluster): Promise<Metrics> {
   return parsePrometheus(response.text);
 }
 
-/** Successful handler runs by cause, from an operator's metrics. */
-export function handlerSuccesses(metrics: Metrics): Record<'create' | 'update' | 'delete' | 'resume', number> {
-  const of = (cause: string) => metricSum(metrics, 'opkit_handler_runs_total', { cause, outcome: 'success' });
-  return { create: of('create'), update: of('update'), delete: of('delete'), resume: of('resume') };
-}
-
 /** Whether the process is still the one started (no exit, no signal). */
-export function isAlive(operator: OperatorProcess): boolean {
-  return operator.child.exitCode === null && operator.child.signalCode === null;
+export function isAlive(running: Pick<OperatorProcess, 'child'>): boolean {
+  return running.child.exitCode === null && running.child.signalCode === null;
 }
 
 /** Resident set size of a process in bytes (from /proc), or undefined when it is gone. */
@@ -153,41 +127,6 @@ export function rssBytes(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Per uid, how often each node completed a cause (from the framework's debug lines `cause handled` and
- * `delete handled; finalizer released`, which carry the object's uid).
- */
-export function completionsByUid(entries: readonly LogEntry[]): Map<string, Record<string, number>> {
-  const counts = new Map<string, Record<string, number>>();
-  for (const entry of entries) {
-    const uid = typeof entry.uid === 'string' ? entry.uid : undefined;
-    if (!uid) continue;
-    let cause: string | undefined;
-    if (entry.msg === 'cause handled' && typeof entry.cause === 'string') cause = entry.cause;
-    else if (entry.msg === 'delete handled; finalizer released') cause = 'delete';
-    if (!cause) continue;
-    const record = counts.get(uid) ?? {};
-    record[cause] = (record[cause] ?? 0) + 1;
-    counts.set(uid, record);
-  }
-  return counts;
-}
-
-/**
- * Per uid, how often each node's handlers succeeded per cause (from `handler succeeded` lines, which carry the object's
- * uid since handler logs are bound to their object).
- */
-export function handlerSuccessesByUid(entries: readonly LogEntry[]): Map<string, Record<string, number>> {
-  const counts = new Map<string, Record<string, number>>();
-  for (const entry of entries) {
-    if (entry.msg !== 'handler succeeded' || typeof entry.uid !== 'string' || typeof entry.cause !== 'string') continue;
-    const record = counts.get(entry.uid) ?? {};
-    record[entry.cause] = (record[entry.cause] ?? 0) + 1;
-    counts.set(entry.uid, record);
-  }
-  return counts;
 }
 
 /** Percentile (nearest rank) of a list of numbers; NaN for an empty list. */
