@@ -97,7 +97,7 @@ describe('deploy/rbac.yaml', () => {
 
   it('node agents read StaticRoutes and Nodes and write only node reports: never a StaticRoute', () => {
     expect(named('ClusterRole', 'k8s-staticroute-operator')?.rules).toEqual([
-      { apiGroups: ['networking.digitalocean.com'], resources: ['staticroutes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['networking.digitalocean.com'], resources: ['staticroutes'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
       {
         apiGroups: ['networking.digitalocean.com'],
