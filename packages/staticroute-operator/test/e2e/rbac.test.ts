@@ -801,7 +801,10 @@ async function agentWorks(): Promise<void> {
   expect(await ourRoutes(node)).toEqual([`198.51.100.80/32 via ${GATEWAY_A}`, `198.51.100.81/32 via ${GATEWAY_A}`]);
   await cluster.deleteStaticRoute(unhandled);
   await cluster.waitGone(unhandled);
-  await eventually(async () => (await ourRoutes(node)).length === 1, `${node.name} to remove the deleted object's route`);
+  await eventually(
+    async () => (await ourRoutes(node)).length === 1,
+    `${node.name} to remove the deleted object's route`,
+  );
 }
 
 /**
