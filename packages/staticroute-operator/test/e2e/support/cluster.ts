@@ -89,6 +89,27 @@ export interface AggregatorProcess {
 /** Names of the shipped ServiceAccounts (deploy/rbac.yaml). */
 export const AGENT_SERVICE_ACCOUNT = 'k8s-staticroute-operator';
 export const AGGREGATOR_SERVICE_ACCOUNT = 'k8s-staticroute-aggregator';
+/** A child process whose output goes to `logFile`, stopped with SIGTERM (the graceful path). */
+function loggedProcess(
+  child: ChildProcess,
+  logFile: string,
+): { child: ChildProcess; logFile: string; logs(): string; stop(): Promise<number | null> } {
+  const log = createWriteStream(logFile);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  return {
+    child,
+    logFile,
+    logs: () => readFileSync(logFile, 'utf8'),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
 /** A free TCP port on loopback (for an aggregator's probes: suites of other checkouts may run at the same time). */
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -261,22 +282,7 @@ export class E2eCluster {
         ...options.env,
       },
     });
-    const log = createWriteStream(logFile);
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
-    const aggregator: AggregatorProcess = {
-      child,
-      identity,
-      probePort: port,
-      logFile,
-      logs: () => readFileSync(logFile, 'utf8'),
-      stop: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-        child.kill('SIGTERM');
-        return exited;
-      },
-    };
+    const aggregator: AggregatorProcess = { ...loggedProcess(child, logFile), identity, probePort: port };
     this.aggregators.push(aggregator);
     await eventually(
       async () => {
@@ -315,21 +321,7 @@ export class E2eCluster {
         ...options.env,
       },
     });
-    const log = createWriteStream(logFile);
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
-    const operator: OperatorProcess = {
-      node,
-      child,
-      logFile,
-      logs: () => readFileSync(logFile, 'utf8'),
-      stop: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-        child.kill('SIGTERM');
-        return exited;
-      },
-    };
+    const operator: OperatorProcess = { ...loggedProcess(child, logFile), node };
     this.operators.set(node.name, operator);
     return operator;
   }
