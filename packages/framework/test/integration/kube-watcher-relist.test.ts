@@ -106,7 +106,7 @@ describe('Watcher lists with the watch cache on', () => {
     const { watcher, events, restarts } = watch(recorded.api, 'restart-relist', cleanups);
     await waitFor(() => watcher.synced, 'sync');
 
-    await cp.restartApiServer();
+    await cp.restartApiServer({ expireWatches: true });
     await api.patch(CONFIGMAPS, 'a', { data: { v: '1' } }, { namespace: 'restart-relist' });
     await api.delete(CONFIGMAPS, 'b', 'restart-relist');
     const fresh = await listVersions(api, CONFIGMAPS, 'restart-relist');
@@ -144,7 +144,7 @@ describe('Watcher lists with the watch cache on', () => {
     const listsBefore = recorded.lists.length;
     recorded.answerNextCacheListWith(lagging);
 
-    await cp.restartApiServer();
+    await cp.restartApiServer({ expireWatches: true });
     await waitFor(() => synced(events) === 2, 'the relist after 410');
     expect(restarts).toContain('gone');
     expect(restarts).toContain('stale-list');

@@ -218,9 +218,24 @@ class RunningControlPlane implements ControlPlane {
     return writeKubeconfigFile(target, { server: opts.server ?? this.server, caPem: this.caPem, token: opts.token });
   }
 
-  async restartApiServer(): Promise<void> {
+  async restartApiServer(opts: { expireWatches?: boolean } = {}): Promise<void> {
     if (this.apiServer) await this.scope.terminate(this.apiServer, 'SIGTERM', 10_000);
+    // A write while no API server runs moves the revision past everything any client saw, so the new watch cache
+    // starts after it and every resumed watch gets 410. Without it the 410 depends on whether some other write (a
+    // lease renewal) happened to land in between, and a shutdown bookmark may even let a watch resume.
+    if (opts.expireWatches) await this.putMarker('restart-marker');
     await this.startApiServer();
+  }
+
+  /** Writes a key outside the API server's prefix; returns the etcd revision it created. */
+  private async putMarker(name: string): Promise<string> {
+    const put = await httpLocal(`${this.etcdUrl}/v3/kv/put`, 'POST', {
+      key: Buffer.from(`/opkit-testbed/${name}`).toString('base64'),
+      value: Buffer.from(new Date().toISOString()).toString('base64'),
+    });
+    const revision = (JSON.parse(put.text) as { header?: { revision?: string } }).header?.revision;
+    if (put.status !== 200 || !revision) throw new Error(`etcd put answered ${put.status}: ${put.text}`);
+    return revision;
   }
 
   async restartEtcd(): Promise<void> {
@@ -242,12 +257,7 @@ class RunningControlPlane implements ControlPlane {
     // marker then expires every older resourceVersion, while a client that saw the newest one can still watch from
     // it. (Compacting at the newest object's revision instead would leave a watch from just before it with no
     // previous value, which the API server reports as a 500.)
-    const put = await httpLocal(`${this.etcdUrl}/v3/kv/put`, 'POST', {
-      key: Buffer.from('/opkit-testbed/compaction-marker').toString('base64'),
-      value: Buffer.from(new Date().toISOString()).toString('base64'),
-    });
-    const revision = (JSON.parse(put.text) as { header?: { revision?: string } }).header?.revision;
-    if (put.status !== 200 || !revision) throw new Error(`etcd put answered ${put.status}: ${put.text}`);
+    const revision = await this.putMarker('compaction-marker');
     const compaction = await httpLocal(
       `${this.etcdUrl}/v3/kv/compaction`,
       'POST',

@@ -65,8 +65,12 @@ export interface ControlPlane {
   ): Promise<string>;
   /** Writes a kubeconfig for `token` (server defaults to {@link server}) and returns its path. */
   writeKubeconfig(opts: { token: string; server?: string; path?: string }): Promise<string>;
-  /** Stops kube-apiserver (SIGTERM) and starts it again on the same port and etcd; resolves when /readyz is ok. */
-  restartApiServer(): Promise<void>;
+  /**
+   * Stops kube-apiserver (SIGTERM) and starts it again on the same port and etcd; resolves when /readyz is ok.
+   * With `expireWatches`, a write lands in etcd while no API server runs, so every watch resumed from a version seen
+   * before gets 410 Gone (as in a busy cluster); without it, a watch may resume when nothing was written meanwhile.
+   */
+  restartApiServer(opts?: { expireWatches?: boolean }): Promise<void>;
   /**
    * Kills etcd (SIGKILL: a crash; a graceful stop waits seconds for open watch streams, and no write is lost since
    * `--unsafe-no-fsync` still hands every write to the kernel) and starts it again on the same ports and data.
