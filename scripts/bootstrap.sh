@@ -18,7 +18,7 @@ node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)" || die
 [ "$node_major" -ge 20 ] || die "Node.js $node_major is too old (need 20.19+)"
 
 missing=()
-for tool in ip:iproute2 openssl:openssl ping:iputils-ping runc:runc mmdebstrap:mmdebstrap setcap:libcap2-bin; do
+for tool in ip:iproute2 openssl:openssl ping:iputils-ping runc:runc mmdebstrap:mmdebstrap setcap:libcap2-bin nft:nftables; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -55,6 +55,13 @@ export interface SimHost {
   interfaceCounters(): Promise<{ rxPackets: number; txPackets: number }>;
   /** ICMP echo requests this host has received so far (exact, per family): which gateway did traffic reach? */
   echoRequestsReceived(): Promise<{ v4: number; v6: number }>;
+  /**
+   * Takes the host off the VPC (`eth0` down: it neither answers nor sends, as a stopped machine) or puts it back.
+   * Others' neighbour entries for it are left to their kernels, as in a real outage.
+   */
+  setOnline(online: boolean): Promise<void>;
+  /** ARP requests and IPv6 neighbour solicitations this host has received on `eth0` so far (probe traffic). */
+  neighbourProbesReceived(): Promise<{ arp: number; ndp: number }>;
 }
 
 /** Implementation shared by nodes and gateways. */
@@ -127,6 +134,45 @@ export class NamespaceHost implements SimHost {
     const v4 = Number(values[names.indexOf('InEchos')] ?? 0);
     const v6 = Number(/^Icmp6InEchos\s+(\d+)/m.exec(stdout)?.[1] ?? 0);
     return { v4, v6 };
+  }
+
+  async setOnline(online: boolean): Promise<void> {
+    await this.exec(['ip', 'link', 'set', 'eth0', online ? 'up' : 'down']);
+  }
+
+  async neighbourProbesReceived(): Promise<{ arp: number; ndp: number }> {
+    // The kernel counts received ARP only in aggregate, so an nftables counter per kind is added on first use.
+    await this.ensureProbeCounters();
+    const { stdout } = await this.exec(['nft', '-j', 'list', 'table', 'netdev', 'testbed_probes']);
+    const counters = new Map<string, number>();
+    for (const item of (JSON.parse(stdout) as { nftables: Array<{ counter?: { name: string; packets: number } }> })
+      .nftables) {
+      if (item.counter) counters.set(item.counter.name, item.counter.packets);
+    }
+    return { arp: counters.get('arp_requests') ?? 0, ndp: counters.get('nd_solicits') ?? 0 };
+  }
+
+  private probeCountersReady = false;
+
+  private async ensureProbeCounters(): Promise<void> {
+    if (this.probeCountersReady) return;
+    const rules = [
+      'table netdev testbed_probes {',
+      '  counter arp_requests { }',
+      '  counter nd_solicits { }',
+      '  chain ingress {',
+      '    type filter hook ingress device "eth0" priority 0; policy accept;',
+      '    arp operation request counter name "arp_requests"',
+      '    icmpv6 type nd-neighbor-solicit counter name "nd_solicits"',
+      '  }',
+      '}',
+    ].join('\n');
+    const result = await this.exec(['nft', '-f', '-'], { input: rules, allowFailure: true });
+    if (/not found|No such file/i.test(result.stderr) && result.code !== 0) {
+      throw new Error('nft is not installed: counting neighbour probes needs the nftables package');
+    }
+    if (result.code !== 0) throw new Error(`nft in ${this.netns} failed: ${result.stderr.trim()}`);
+    this.probeCountersReady = true;
   }
 
   /** Kills the processes this host started (the namespace's deletion catches any others). */

@@ -84,6 +84,27 @@ describe('connectivity', () => {
     }
   });
 
+  test('a gateway taken offline answers nothing until it is back; its neighbour probes are counted', async () => {
+    const node = network.nodes[0]!;
+    const gateway = network.gateways[1]!;
+    const before = await gateway.neighbourProbesReceived();
+    // A fresh neighbour entry on the node makes the kernel ask for the address once (ARP, NDP).
+    await node.exec(['ip', 'neigh', 'flush', 'dev', 'eth0']);
+    expect(await node.ping(gateway.address)).toBe(true);
+    expect(await node.ping(gateway.addressV6)).toBe(true);
+    const after = await gateway.neighbourProbesReceived();
+    expect(after.arp).toBeGreaterThan(before.arp);
+    expect(after.ndp).toBeGreaterThan(before.ndp);
+    await gateway.setOnline(false);
+    try {
+      expect(await node.ping(gateway.address, { timeoutSeconds: 1 })).toBe(false);
+      expect(await network.nodes[1]!.ping(network.gateways[0]!.address)).toBe(true);
+    } finally {
+      await gateway.setOnline(true);
+    }
+    await waitFor('the gateway back online', () => node.ping(gateway.address, { timeoutSeconds: 1 }));
+  });
+
   test('IPv6 destinations are hosted too', async () => {
     const node = network.nodes[1]!;
     await node.exec(['ip', '-6', 'route', 'add', '2001:db8:5::/64', 'via', network.gateways[1]!.addressV6]);
