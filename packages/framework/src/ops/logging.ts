@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { ApiError } from '../kube/types.js';
 
 export type { Logger } from 'pino';
 
@@ -40,6 +41,7 @@ export function createLogger(opts: LoggerSettings = {}): Logger {
     // Drop pid/hostname: in a pod the hostname is the pod name and the pid is 1, both noise on every line.
     base: opts.name ? { name: opts.name } : null,
     formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: serializeError },
   };
   if (opts.pretty) {
     const require = createRequire(import.meta.url);
@@ -49,4 +51,32 @@ export function createLogger(opts: LoggerSettings = {}): Logger {
     return pino(options, pretty(prettyOptions));
   }
   return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+/**
+ * System error codes (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ENOENT, ...) and the TLS / HTTP client's codes: failures of
+ * the environment, not of the code, so their stack says nothing.
+ */
+const ENVIRONMENT_ERROR_CODE =
+  /^(E[A-Z0-9]+|UND_ERR_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+)$/;
+
+/**
+ * The `err` field of a log line. An answer of the API server (a 409, a 429 "storage is (re)initializing") or a
+ * failure of the network is an expected, retried condition: one line with what it was (message, status, reason,
+ * code), no stack trace. Anything else (a bug) keeps pino's full serialization with its stack.
+ */
+export function serializeError(err: unknown): unknown {
+  if (err instanceof ApiError) {
+    return {
+      type: err.name,
+      message: err.message,
+      statusCode: err.statusCode,
+      ...(err.reason ? { reason: err.reason } : {}),
+    };
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error && typeof code === 'string' && ENVIRONMENT_ERROR_CODE.test(code)) {
+    return { type: err.name, message: err.message, code };
+  }
+  return err instanceof Error ? pino.stdSerializers.err(err) : err;
 }

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { ApiError } from '../../src/kube/types.js';
 import { createLogger } from '../../src/ops/logging.js';
 
 /** A destination that keeps what the logger writes. */
@@ -15,6 +16,28 @@ function capture(): { stream: Writable & { write: Writable['write'] }; text: () 
 }
 
 describe('createLogger', () => {
+  it('logs an API answer or a network failure in one line without a stack; a bug keeps its stack', () => {
+    const out = capture();
+    const logger = createLogger({ destination: out.stream });
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+    logger.warn({ err: refused }, 'renew failed');
+    logger.warn({ err: new ApiError(429, 'storage is (re)initializing', 'TooManyRequests') }, 'retrying');
+    logger.error({ err: new TypeError('x is undefined') }, 'bug');
+    const [network, api, bug] = out
+      .text()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { err: Record<string, unknown> });
+    expect(network!.err).toEqual({
+      type: 'Error',
+      message: 'connect ECONNREFUSED 127.0.0.1:6443',
+      code: 'ECONNREFUSED',
+    });
+    expect(api!.err).toMatchObject({ message: 'storage is (re)initializing', statusCode: 429 });
+    expect(api!.err).not.toHaveProperty('stack');
+    expect(bug!.err.stack).toContain('TypeError: x is undefined');
+  });
+
   it('writes one JSON object per line with a level label, ISO time, name and bound fields', () => {
     const out = capture();
     const logger = createLogger({ name: 'opkit-test', destination: out.stream });
