@@ -60,3 +60,59 @@ export function reopenDelay(policy: ReopenPolicy, attempt: number, random: () =>
   const base = Math.min(policy.maxMs, policy.initialMs * Math.pow(policy.factor, exponent));
   return Math.round(base * (1 - policy.jitter * random()));
 }
+
+/** What a {@link Reopener} does at each attempt. */
+export interface ReopenSteps {
+  /** True once the owner is closed: no attempt is made or scheduled any more. */
+  stopped(): boolean;
+  /** Opens the socket; throws when it cannot (the next attempt is then scheduled with a longer delay). */
+  open(): void;
+  /** An attempt failed. */
+  failed(error: unknown): void;
+  /** An attempt succeeded (the backoff starts over for the next failure). */
+  opened(): void;
+}
+
+/**
+ * Reopens a failed socket with backoff: one pending attempt at a time, the delay growing with each failed attempt and
+ * starting over after a success. Its timer does not keep the process alive (an idle adapter must not; requests
+ * waiting for the socket have timers of their own).
+ */
+export class Reopener {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private attempt = 0;
+
+  constructor(
+    private readonly policy: ReopenPolicy,
+    private readonly steps: ReopenSteps,
+  ) {}
+
+  /** Schedules the next attempt unless one is pending or the owner stopped. */
+  schedule(): void {
+    if (this.steps.stopped() || this.timer) return;
+    this.attempt++;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        if (this.steps.stopped()) return;
+        try {
+          this.steps.open();
+        } catch (error) {
+          this.steps.failed(error);
+          this.schedule();
+          return;
+        }
+        this.attempt = 0;
+        this.steps.opened();
+      },
+      reopenDelay(this.policy, this.attempt),
+    );
+    this.timer.unref();
+  }
+
+  /** Drops a pending attempt (on close). */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

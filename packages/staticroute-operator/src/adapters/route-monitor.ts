@@ -16,7 +16,7 @@
  * own changes are paced so that their notifications never overflow the socket (echo-pacer.ts).
  */
 import netlink from 'netlink';
-import { reopenDelay, resolveReopenPolicy, type ReopenPolicy } from './backoff.js';
+import { Reopener, reopenDelay, resolveReopenPolicy, type ReopenPolicy } from './backoff.js';
 import { processPacer, type EchoPacer, type PacedReader } from './echo-pacer.js';
 import {
   AdapterState,
@@ -117,8 +117,7 @@ export class RouteMonitor implements ObservableAdapter {
   private pending = new Set<ResyncReason>();
   private lastLoss = '';
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
-  private reopenTimer: ReturnType<typeof setTimeout> | undefined;
-  private reopenAttempt = 0;
+  private readonly reopener: Reopener;
   private syncGeneration = 0;
   private syncWaiters: Array<() => void> = [];
   private stopped = false;
@@ -141,6 +140,21 @@ export class RouteMonitor implements ObservableAdapter {
     this.protocol = options.protocol;
     this.debounceMs = options.debounceMs ?? 100;
     this.reopenPolicy = resolveReopenPolicy(options.reopen);
+    this.reopener = new Reopener(this.reopenPolicy, {
+      stopped: () => this.stopped,
+      open: () => this.connect(),
+      failed: (error) => {
+        this.state.error('reopen', error);
+        this.state.failed(error);
+      },
+      opened: () => {
+        this.stats.reopens++;
+        this.state.reopened();
+        this.lastLoss = 'the monitor reopened its socket: changes while it was closed went unseen';
+        this.resyncSoon('overflow');
+        this.sync();
+      },
+    });
     this.pacer = options.pacer === undefined ? processPacer : options.pacer;
     // Its own socket for the dumps of the link state: the subscription's socket receives notifications only. It
     // changes no route, so it takes no part in pacing.
@@ -310,34 +324,7 @@ export class RouteMonitor implements ObservableAdapter {
     this.lastLoss = `the monitor's socket failed: ${error.message}`;
     // The agent re-reads now, from what the channel still sees; again once the new socket listens.
     this.resyncSoon('overflow');
-    this.scheduleReopen();
-  }
-
-  private scheduleReopen(): void {
-    if (this.stopped || this.reopenTimer) return;
-    this.reopenAttempt++;
-    this.reopenTimer = setTimeout(
-      () => {
-        this.reopenTimer = undefined;
-        if (this.stopped) return;
-        try {
-          this.connect();
-        } catch (error) {
-          this.state.error('reopen', error);
-          this.state.failed(error);
-          this.scheduleReopen();
-          return;
-        }
-        this.reopenAttempt = 0;
-        this.stats.reopens++;
-        this.state.reopened();
-        this.lastLoss = 'the monitor reopened its socket: changes while it was closed went unseen';
-        this.resyncSoon('overflow');
-        this.sync();
-      },
-      reopenDelay(this.reopenPolicy, this.reopenAttempt),
-    );
-    this.reopenTimer.unref();
+    this.reopener.schedule();
   }
 
   /**
@@ -391,7 +378,7 @@ export class RouteMonitor implements ObservableAdapter {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.flushTimer);
-    clearTimeout(this.reopenTimer);
+    this.reopener.cancel();
     this.unsubscribeDumps();
     const socket = this.socket;
     this.socket = undefined;

@@ -18,7 +18,7 @@
  *   internally instead and are never flagged (measured on Linux 6.18).
  */
 import netlink from 'netlink';
-import { reopenDelay, resolveReopenPolicy, type ReopenPolicy } from './backoff.js';
+import { Reopener, resolveReopenPolicy, type ReopenPolicy } from './backoff.js';
 import { processPacer, type EchoPacer, type PacedWriter } from './echo-pacer.js';
 import { AdapterState, messageOf, type AdapterHealth, type AdapterListener, type ObservableAdapter } from './health.js';
 import {
@@ -131,14 +131,12 @@ export class RtnlChannel implements ObservableAdapter {
   private readonly window: number;
   private readonly timeoutMs: number;
   private readonly dumpAttempts: number;
-  private readonly reopenPolicy: ReopenPolicy;
   private readonly pacer: EchoPacer | null;
   /** Requests in flight whose error replies the receive buffer can hold (see REPLY_BYTES). */
   private replyBudget = Infinity;
   private dumpChain: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private reopenAttempt = 0;
-  private reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly reopener: Reopener;
   private readonly usableWaiters = new Set<UsableWaiter>();
   private readonly state = new AdapterState();
   readonly stats: ChannelStats = {
@@ -156,7 +154,19 @@ export class RtnlChannel implements ObservableAdapter {
     this.window = options.window ?? 4;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.dumpAttempts = Math.max(1, options.dumpAttempts ?? 5);
-    this.reopenPolicy = resolveReopenPolicy(options.reopen);
+    this.reopener = new Reopener(resolveReopenPolicy(options.reopen), {
+      stopped: () => this.closed,
+      open: () => this.connect(),
+      failed: (error) => {
+        this.state.error('reopen', error);
+        this.state.failed(error);
+      },
+      opened: () => {
+        this.stats.reopens++;
+        this.state.reopened();
+        for (const waiter of [...this.usableWaiters]) waiter.resolve();
+      },
+    });
     this.pacer = options.pacer === undefined ? processPacer : options.pacer;
   }
 
@@ -234,33 +244,7 @@ export class RtnlChannel implements ObservableAdapter {
     }
     this.abandonInFlight(error);
     this.state.failed(error);
-    this.scheduleReopen();
-  }
-
-  private scheduleReopen(): void {
-    if (this.closed || this.reopenTimer) return;
-    this.reopenAttempt++;
-    this.reopenTimer = setTimeout(
-      () => {
-        this.reopenTimer = undefined;
-        if (this.closed) return;
-        try {
-          this.connect();
-        } catch (error) {
-          this.state.error('reopen', error);
-          this.state.failed(error);
-          this.scheduleReopen();
-          return;
-        }
-        this.reopenAttempt = 0;
-        this.stats.reopens++;
-        this.state.reopened();
-        for (const waiter of [...this.usableWaiters]) waiter.resolve();
-      },
-      reopenDelay(this.reopenPolicy, this.reopenAttempt),
-    );
-    // Requests waiting for the socket keep the process alive with their own timers; an idle channel must not.
-    this.reopenTimer.unref();
+    this.reopener.schedule();
   }
 
   /** Resolves once a socket is open (at once if it is); rejects when the channel is closed or after the timeout. */
@@ -549,8 +533,7 @@ export class RtnlChannel implements ObservableAdapter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.reopenTimer);
-    this.reopenTimer = undefined;
+    this.reopener.cancel();
     const error = new Error('the netlink channel is closed');
     for (const waiter of [...this.usableWaiters]) waiter.reject(error);
     const socket = this.socket;

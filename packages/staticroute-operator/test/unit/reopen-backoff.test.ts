@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { DEFAULT_REOPEN, reopenDelay, resolveReopenPolicy } from '../../src/adapters/backoff.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_REOPEN, Reopener, reopenDelay, resolveReopenPolicy } from '../../src/adapters/backoff.js';
 
 describe('reopen backoff', () => {
   const policy = resolveReopenPolicy({ jitter: 0 });
@@ -26,5 +26,63 @@ describe('reopen backoff', () => {
     expect(() => resolveReopenPolicy({ initialMs: 500, maxMs: 100 })).toThrow(/invalid reopen policy/);
     expect(() => resolveReopenPolicy({ factor: 0.5 })).toThrow(/invalid reopen policy/);
     expect(() => resolveReopenPolicy({ jitter: 2 })).toThrow(/invalid reopen policy/);
+  });
+});
+
+describe('Reopener', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('retries with growing delays, one attempt at a time, and starts over after a success', () => {
+    vi.useFakeTimers();
+    const log: string[] = [];
+    let failuresLeft = 2;
+    const reopener = new Reopener(resolveReopenPolicy({ jitter: 0 }), {
+      stopped: () => false,
+      open: () => {
+        log.push(`open@${Date.now()}`);
+        if (failuresLeft-- > 0) throw new Error('ENOBUFS');
+      },
+      failed: () => log.push('failed'),
+      opened: () => log.push('opened'),
+    });
+    const start = Date.now();
+    reopener.schedule();
+    reopener.schedule(); // already pending: no second timer
+    vi.advanceTimersByTime(100 + 200 + 400);
+    expect(log).toEqual([
+      `open@${start + 100}`,
+      'failed',
+      `open@${start + 300}`,
+      'failed',
+      `open@${start + 700}`,
+      'opened',
+    ]);
+    log.length = 0;
+    reopener.schedule();
+    vi.advanceTimersByTime(100);
+    expect(log).toEqual([`open@${start + 800}`, 'opened']);
+  });
+
+  it('makes no attempt once its owner stopped, nor after cancel', () => {
+    vi.useFakeTimers();
+    let stopped = false;
+    const open = vi.fn();
+    const reopener = new Reopener(resolveReopenPolicy({ jitter: 0 }), {
+      stopped: () => stopped,
+      open,
+      failed: () => undefined,
+      opened: () => undefined,
+    });
+    reopener.schedule();
+    reopener.cancel();
+    vi.advanceTimersByTime(1_000);
+    reopener.schedule();
+    stopped = true;
+    vi.advanceTimersByTime(1_000);
+    reopener.schedule();
+    vi.advanceTimersByTime(1_000);
+    expect(open).not.toHaveBeenCalled();
   });
 });
