@@ -5,6 +5,7 @@ import type { BackoffPolicy } from '../core/backoff.js';
 import type { HandlerFilters } from '../core/filters.js';
 import type { ObjectIndex } from '../core/index-store.js';
 import type { PrimaryKeys } from '../core/secondary-keys.js';
+import type { PermissionDeclaration } from '../manifests/permissions.js';
 
 /** The object shape `when` filters receive (any Kubernetes object). */
 export interface WatchedObject {
@@ -98,6 +99,13 @@ export interface OperatorOptions {
    * `map`) run its `@OnSecondary` handlers. Defaults to none.
    */
   watches?: SecondaryWatch[];
+  /**
+   * What the operator's own code calls beyond what the framework derives from this class (handlers' requests through
+   * `ctx.api`, a `KubeClient` used directly), declared next to that code as kubebuilder's RBAC markers are.
+   * `derivePermissions` and `opkit manifests rbac` add them to the framework's own. Nothing checks them at run
+   * time. Defaults to none.
+   */
+  permissions?: PermissionDeclaration[];
 }
 
 /** A resource collection, as `watches` names it. */
@@ -208,8 +216,15 @@ export interface TimerOptions extends FilterOptions {
    * 0 (the first run then comes once the object was quiet for `idleMs`).
    */
   initialDelayMs?: number;
-  /** Time limit of one run in ms. Defaults to none. */
+  /** Time limit of one run in ms; a run that exceeds it failed and is retried. Defaults to none. */
   timeout?: number;
+  /**
+   * Maximum attempts of one tick (the first included) before its failure is final and the timer waits for its next
+   * regular tick. Defaults to the runtime's `retries` (unlimited).
+   */
+  retries?: number;
+  /** Backoff between the retries of a failed run; defaults come from the runtime settings. */
+  backoff?: Partial<BackoffPolicy>;
   /**
    * Run only once the object has not changed (spec, labels, annotations) for this long, in ms, and then every
    * interval while it stays unchanged; a change makes it wait this long again (Kopf's `idle`). Defaults to none.
