@@ -37,6 +37,11 @@ export interface OperatorConfig {
   reportHeartbeatMs: number;
   probePort: number;
   logLevel: string;
+  /**
+   * GATEWAY_HEALTH_CHECK: whether StaticRoutes without `spec.gatewayHealth.check` have their gateways health-checked
+   * (`Enabled`, the default) or not (`Disabled`).
+   */
+  gatewayHealthCheck: boolean;
 }
 
 function list(value: string | undefined): string[] {
@@ -59,6 +64,14 @@ function boolean(name: string, value: string | undefined): boolean {
   if (text === '' || text === 'false' || text === '0' || text === 'no') return false;
   if (text === 'true' || text === '1' || text === 'yes') return true;
   throw new Error(`${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** GATEWAY_HEALTH_CHECK: `Enabled` (the default when unset) or `Disabled`, in any case. */
+function gatewayHealthCheck(value: string | undefined): boolean {
+  const text = (value ?? '').trim().toLowerCase();
+  if (text === '' || text === 'enabled') return true;
+  if (text === 'disabled') return false;
+  throw new Error(`GATEWAY_HEALTH_CHECK must be Enabled or Disabled, got ${JSON.stringify(value)}`);
 }
 
 /** Reads the configuration; throws with a message naming the variable when one is malformed. */
@@ -99,5 +112,6 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): O
       1000,
     probePort: integer('PROBE_PORT', env.PROBE_PORT, DEFAULT_PROBE_PORT, 1, 65_535),
     logLevel: (env.LOG_LEVEL ?? 'info').trim() || 'info',
+    gatewayHealthCheck: gatewayHealthCheck(env.GATEWAY_HEALTH_CHECK),
   };
 }

@@ -56,7 +56,22 @@ export interface StaticRouteSpec {
   gateways?: string[];
   /** Nodes that install the routes; absent selects every node. */
   nodeSelector?: LabelSelector;
+  /** Gateway health checking (ECMP withdrawal of unreachable gateways); absent: the cluster default. */
+  gatewayHealth?: GatewayHealthSpec;
 }
+
+/** `spec.gatewayHealth` as users write it. */
+export interface GatewayHealthSpec {
+  /** `Enabled` or `Disabled`; absent: the agents' `GATEWAY_HEALTH_CHECK` (Enabled unless the cluster says otherwise). */
+  check?: GatewayHealthCheck;
+  /** What happens while every gateway is Unreachable: `Keep` the routes (default) or `Withdraw` them. */
+  whenAllDown?: WhenAllDown;
+}
+
+export type GatewayHealthCheck = 'Enabled' | 'Disabled';
+export type WhenAllDown = 'Keep' | 'Withdraw';
+export const GATEWAY_HEALTH_CHECKS: readonly GatewayHealthCheck[] = ['Enabled', 'Disabled'];
+export const WHEN_ALL_DOWN: readonly WhenAllDown[] = ['Keep', 'Withdraw'];
 
 /** The subset of an object's metadata the operator reads. */
 export interface StaticRouteMetadata {
@@ -88,6 +103,8 @@ export interface ParsedRouteSpec {
   /** Canonical next hops, sorted (ECMP next hops form a set). One entry for `gateway`. */
   gateways: string[];
   nodeSelector?: LabelSelector;
+  /** `spec.gatewayHealth` with its default filled in; `check` stays absent when the cluster default decides. */
+  gatewayHealth: { check?: GatewayHealthCheck; whenAllDown: WhenAllDown };
   /** What is accepted but worth telling the user (an over-limit list from before the limit); absent when nothing. */
   warnings?: string[];
 }
@@ -263,12 +280,44 @@ export function parseRouteSpec(spec: unknown): ParseResult {
     });
   }
   problems.push(...validateLabelSelector(fields.nodeSelector, 'spec.nodeSelector'));
+  const gatewayHealth = parseGatewayHealth(fields.gatewayHealth, problems);
 
   if (problems.length > 0 || gatewayFamily === undefined) {
     return { ok: false, problems: problems.length > 0 ? problems : ['spec: no usable gateway'] };
   }
-  const parsed: ParsedRouteSpec = { family: gatewayFamily, destinations, gateways };
+  const parsed: ParsedRouteSpec = { family: gatewayFamily, destinations, gateways, gatewayHealth };
   if (fields.nodeSelector) parsed.nodeSelector = fields.nodeSelector as LabelSelector;
   if (warnings.length > 0) parsed.warnings = warnings;
   return { ok: true, spec: parsed };
+}
+
+/** Whether `value` is one of `allowed`; else records the CRD's message for the field. */
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string, problems: string[]): value is T {
+  if (value === undefined || value === null) return false;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return true;
+  problems.push(`${path}: ${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+  return false;
+}
+
+/** `spec.gatewayHealth`: both fields optional; `whenAllDown` defaults to Keep (the seed's behaviour: routes stay). */
+function parseGatewayHealth(value: unknown, problems: string[]): ParsedRouteSpec['gatewayHealth'] {
+  const result: ParsedRouteSpec['gatewayHealth'] = { whenAllDown: 'Keep' };
+  if (value === undefined || value === null) return result;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problems.push('spec.gatewayHealth: must be an object (check, whenAllDown)');
+    return result;
+  }
+  const { check, whenAllDown } = value as Record<string, unknown>;
+  if (oneOf(check, GATEWAY_HEALTH_CHECKS, 'spec.gatewayHealth.check', problems)) result.check = check;
+  if (oneOf(whenAllDown, WHEN_ALL_DOWN, 'spec.gatewayHealth.whenAllDown', problems)) result.whenAllDown = whenAllDown;
+  return result;
+}
+
+/**
+ * Whether a node health-checks the gateways of a parsed spec: `spec.gatewayHealth.check` when set, else the node's
+ * cluster default (`GATEWAY_HEALTH_CHECK`).
+ */
+export function gatewayHealthChecked(spec: Pick<ParsedRouteSpec, 'gatewayHealth'>, checkByDefault: boolean): boolean {
+  const { check } = spec.gatewayHealth;
+  return check === undefined ? checkByDefault : check === 'Enabled';
 }

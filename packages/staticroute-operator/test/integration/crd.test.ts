@@ -56,6 +56,7 @@ describe('examples', () => {
         'static-route-ecmp.yaml',
         'static-route-node-selector.yaml',
         'static-route-ipv6.yaml',
+        'static-route-ecmp-gateway-health.yaml',
       ]),
     );
   });
@@ -137,6 +138,16 @@ describe('validation at admission', () => {
     ],
     ['no destinations', { gateway: '10.0.0.1' }, 'spec.destinations: Required value'],
     ['empty destinations', { destinations: [], gateway: '10.0.0.1' }, 'spec.destinations: Invalid value: 0'],
+    [
+      'gatewayHealth.check not Enabled or Disabled',
+      { destinations: ['1.1.1.1'], gateways: ['10.0.0.1', '10.0.0.2'], gatewayHealth: { check: 'enabled' } },
+      'spec.gatewayHealth.check: Invalid value: "string": "enabled" is not one of Enabled, Disabled',
+    ],
+    [
+      'gatewayHealth.whenAllDown not Keep or Withdraw',
+      { destinations: ['1.1.1.1'], gateway: '10.0.0.1', gatewayHealth: { whenAllDown: 'Drop' } },
+      'spec.gatewayHealth.whenAllDown: Invalid value: "string": "Drop" is not one of Keep, Withdraw',
+    ],
     // Issue 12: every CEL refusal names the value it refuses.
     [
       'malformed IPv4',
@@ -422,6 +433,18 @@ describe('validation at admission', () => {
     [
       'IPv6 that only looks like IPv4-mapped (the mapped rule does not overreach)',
       { destinations: ['::fffe:1.2.3.4', '64:ff9b::1.2.3.4', 'ffff::/16', '1::ffff:1.2.3.4'], gateway: 'fd00::ffff' },
+    ],
+    [
+      'gatewayHealth with both fields',
+      {
+        destinations: ['1.1.1.1'],
+        gateways: ['10.0.0.1', '10.0.0.2'],
+        gatewayHealth: { check: 'Enabled', whenAllDown: 'Withdraw' },
+      },
+    ],
+    [
+      'gatewayHealth check Disabled',
+      { destinations: ['1.1.1.1'], gateway: '10.0.0.1', gatewayHealth: { check: 'Disabled' } },
     ],
     [
       'default route (refused later by the operator unless allowed)',
