@@ -6,7 +6,7 @@ import type { DiffOp } from '../core/diff.js';
 import type { ObjectIndex } from '../core/index-store.js';
 import type { ChangeCause } from '../core/progress.js';
 import type { EventTarget, EventType } from '../kube/events.js';
-import type { ApplyOptions, KubeApi, KubeObject, ReplaceOptions, ResourceRef } from '../kube/types.js';
+import type { FullKubeApi, KubeObject } from '../kube/types.js';
 import type { ResolvedSettings } from './settings.js';
 
 /**
@@ -140,25 +140,7 @@ export type HandlerSettings = ResolvedSettings;
  * try { await ctx.api.delete(CONFIGMAPS, name, namespace); } catch (error) { if (!ctx.api.isNotFound(error)) throw error; }
  * ```
  */
-export interface HandlerApi extends KubeApi {
-  /**
-   * Replaces an object (HTTP PUT) with `body`; with `metadata.resourceVersion` in it, fails with 409 Conflict when the
-   * object changed since it was read. Namespace from `options.namespace`, else `body.metadata.namespace`.
-   */
-  replace<T extends KubeObject>(ref: ResourceRef, name: string, body: unknown, options?: ReplaceOptions): Promise<T>;
-  /**
-   * Server-side apply of `body` (a whole object: `apiVersion`, `kind`, `metadata.name`): creates the object or sets
-   * the fields it names, owned by `fieldManager` (default: the runtime's `component`, `opkit`); 409 Conflict for
-   * fields another manager owns unless `force` (default false).
-   */
-  apply<T extends KubeObject>(
-    ref: ResourceRef,
-    body: KubeObject | Record<string, unknown>,
-    options?: ApplyOptions,
-  ): Promise<T>;
-  /** Whether `error` is the API server's 404 Not Found. */
-  isNotFound(error: unknown): boolean;
-}
+export type HandlerApi = FullKubeApi;
 
 /**
  * What every handler of an operator can read besides its object: the caches of its watches and its indexes. Both

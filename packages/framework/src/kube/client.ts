@@ -30,7 +30,7 @@ import {
   isNotFound,
   type ApiResponseInfo,
   type ApplyOptions,
-  type KubeApi,
+  type FullKubeApi,
   type KubeList,
   type KubeObject,
   type ListOptions,
@@ -91,15 +91,7 @@ export interface KubeApiOptions {
 }
 
 /** The {@link KubeApi} returned by {@link createKubeApi}, plus lifecycle helpers. */
-export interface KubeClient extends KubeApi {
-  replace<T extends KubeObject>(ref: ResourceRef, name: string, body: unknown, options?: ReplaceOptions): Promise<T>;
-  apply<T extends KubeObject>(
-    ref: ResourceRef,
-    body: KubeObject | Record<string, unknown>,
-    options?: ApplyOptions,
-  ): Promise<T>;
-  /** Whether `error` is the API server's 404 Not Found. */
-  isNotFound(error: unknown): boolean;
+export interface KubeClient extends FullKubeApi {
   /** Credential resolutions started so far (1 after the first request, +1 per re-resolution). */
   readonly credentialResolutions: number;
   /** Closes idle keep-alive connections. In-flight requests and watches finish or are aborted by their callers. */

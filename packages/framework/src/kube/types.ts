@@ -176,3 +176,12 @@ export interface KubeApi {
    */
   readonly server?: string | undefined;
 }
+
+/**
+ * A {@link KubeApi} with every verb, that also tells a 404: the client of `createKubeApi` and handlers' `ctx.api`.
+ */
+export type FullKubeApi = KubeApi &
+  Required<Pick<KubeApi, 'replace' | 'apply'>> & {
+    /** Whether `error` is the API server's 404 Not Found. */
+    isNotFound(error: unknown): boolean;
+  };
