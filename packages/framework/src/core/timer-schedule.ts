@@ -9,7 +9,17 @@
  *   counts as a change, a later change makes the timer wait `idle` again from that change, and ticks continue every
  *   `interval` after that as long as the object does not change. A "change" is a new essence (spec, labels,
  *   annotations), as for update handlers; status changes do not count.
+ *
+ * Retries (Kopf's timers have them too): a failed run is retried by the change handlers' rule ({@link
+ * decideTimerAttempt}, which is `recordAttempt`): after the `TemporaryError`'s delay or the handler's backoff, until
+ * it succeeds, throws a `PermanentError` or used up its `retries`. A tick and its retries form one series
+ * ({@link TimerSeries}); no regular tick comes while a series is retrying. When the series ends, whatever its
+ * outcome, the regular schedule resumes from the series: `interval` after the end of its last attempt, or for `sharp`
+ * timers after the start of its first attempt (so retries do not shift a sharp schedule; a series longer than the
+ * interval is followed by the next tick at once).
  */
+import type { AttemptDecision, AttemptResult, CauseProgress, RetryLimits } from './progress.js';
+import { recordAttempt } from './progress.js';
 
 /** A timer's schedule, as the decorator declared it. */
 export interface TimerTiming {
@@ -62,6 +72,65 @@ export function tickAfterChange(timing: TimerTiming, changedAt: number): number 
 function idleSince(timing: TimerTiming, lastChangeAt: number | undefined): number {
   if (timing.idleMs === undefined || lastChangeAt === undefined) return -Infinity;
   return lastChangeAt + timing.idleMs;
+}
+
+/** A tick and its retries, while it is retrying. */
+export interface TimerSeries {
+  /** Failed attempts so far (the next attempt's `ctx.retry`). */
+  retries: number;
+  /** When the series' first attempt began (a `sharp` timer's schedule counts from there). */
+  startedAt: number;
+}
+
+/** What follows one timer run: when the timer is due again, and the series if it retries. */
+export interface TimerRunOutcome {
+  dueAt: number;
+  /** Present when the next run is a retry of this series. */
+  series?: TimerSeries;
+}
+
+/**
+ * Decides what follows a timer's attempt with exactly the rule the change handlers use (`recordAttempt`): success;
+ * a retry after the `TemporaryError`'s delay or the backoff delay; or a final failure (`PermanentError`, or
+ * `retries` attempts used up). `retries` counts the series' failed attempts before this one.
+ */
+export function decideTimerAttempt(
+  retries: number,
+  result: AttemptResult,
+  limits: RetryLimits,
+  nowMs: number,
+  random: () => number = Math.random,
+): AttemptDecision {
+  // A one-handler progress record carries the series' count into the shared rule; timers persist nothing of it.
+  const progress: CauseProgress = {
+    cause: 'update',
+    target: '',
+    startedAt: '',
+    handlers: retries > 0 ? { timer: { state: 'retrying', retries } } : {},
+  };
+  return recordAttempt(progress, 'timer', result, limits, nowMs, random).decision;
+}
+
+/**
+ * When a timer is due after a run (`decision` undefined: it was skipped, its filters not matching), given the series
+ * the run belonged to. A retry is due `delayMs` after the run's end and continues the series; anything else ends the
+ * series and the regular schedule resumes ({@link nextTickAt}, counted from the series' first start for `sharp`).
+ */
+export function afterTimerRun(
+  timing: TimerTiming,
+  series: TimerSeries | undefined,
+  run: { startedAt: number; endedAt: number },
+  decision: AttemptDecision | undefined,
+  lastChangeAt: number | undefined,
+): TimerRunOutcome {
+  const seriesStartedAt = series?.startedAt ?? run.startedAt;
+  if (decision?.kind === 'retry') {
+    return {
+      dueAt: run.endedAt + decision.delayMs,
+      series: { retries: decision.retries, startedAt: seriesStartedAt },
+    };
+  }
+  return { dueAt: nextTickAt(timing, { startedAt: seriesStartedAt, endedAt: run.endedAt }, lastChangeAt) };
 }
 
 /** Rejects schedules that cannot work. */

@@ -138,8 +138,12 @@ export function OnEvent(options?: EventHandlerOptions): HandlerDecorator {
  * Runs every `intervalMs` for every object (measured from the end of one run to the start of the next, or start to
  * start with `sharp`), serialized with the object's other handlers. Starts when the object is first seen, whatever
  * its create handlers do (they may still be retrying or have failed, as in Kopf); with `idleMs`, runs only once the
- * object has not changed for that long. Stops when the object is being deleted. A failing run is logged and reported
- * as a Warning event; the next run comes at the next interval (no retries).
+ * object has not changed for that long. Stops when the object is being deleted.
+ *
+ * A failed run is retried as a change handler's is: after a `TemporaryError`'s delay or the backoff, until it
+ * succeeds, throws a `PermanentError` or used up `retries`, with `ctx.retry` counting the failed attempts. No regular
+ * tick comes meanwhile; afterwards the interval counts from the end of the last attempt (from the start of the first
+ * with `sharp`). Retry counts are kept in memory only.
  */
 export function OnTimer(intervalMs: number, options?: TimerOptions): HandlerDecorator {
   if (!(intervalMs > 0)) throw new Error(`@OnTimer: interval must be positive, not ${intervalMs}`);
@@ -151,6 +155,8 @@ export function OnTimer(intervalMs: number, options?: TimerOptions): HandlerDeco
     intervalMs,
     initialDelayMs: options?.initialDelayMs,
     timeoutMs: options?.timeout,
+    retries: options?.retries,
+    backoff: options?.backoff,
     idleMs: options?.idleMs,
     sharp: options?.sharp,
     filters: filtersOf(options),

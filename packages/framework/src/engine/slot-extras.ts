@@ -5,13 +5,12 @@
  */
 import type { Logger } from 'pino';
 import { computeEssence } from '../core/essence.js';
-import { describeError } from '../core/errors.js';
 import { extrasOf } from '../core/handler-extensions.js';
 import type { KubeObject } from '../kube/types.js';
 import type { HandlerPatch } from './context.js';
 import { passesFilters } from './filtering.js';
 import type { FreshnessTracker } from './freshness.js';
-import { eventTarget, runHandler, type HandlerRunDeps } from './handler-run.js';
+import { reportDecision, runHandler, type HandlerRunDeps } from './handler-run.js';
 import type { SecondaryHandlers } from './secondary-handlers.js';
 import type { TimerScheduler } from './timers.js';
 
@@ -28,8 +27,9 @@ export interface SlotExtrasDeps extends HandlerRunDeps {
 
 /**
  * Starts the object's timers if needed and runs those due, in declaration order, each on the freshest copy. A timer
- * whose filters the object does not match is skipped (re-armed, not stopped). A failing run is logged and posted as
- * a `TimerFailed` Warning; the next run comes at the next tick.
+ * whose filters the object does not match is skipped (re-armed, not stopped). A failed run is logged once (by
+ * `runHandler`) and retried like a change handler, with the same `HandlerRetrying` / `HandlerFailed` Warnings and
+ * metrics (see `timers.ts`).
  */
 export async function runDueTimers(
   deps: SlotExtrasDeps,
@@ -55,20 +55,15 @@ export async function runDueTimers(
       handler: timer,
       object,
       cause: 'timer',
-      retry: 0,
+      retry: deps.timers.retryOf(key, timer),
       old: essence,
       new: essence,
       diff: [],
       logger,
     });
     patches.push(run.patch);
-    if (!run.attempt.ok) {
-      const who = deps.definition.scope === 'node' ? `${deps.settings.instanceId}: ` : '';
-      const message = `${who}Timer '${timer.id}' failed: ${describeError(run.attempt.error)}`;
-      deps.recorder.record(eventTarget(deps.definition, object), 'Warning', 'TimerFailed', message);
-      logger.warn({ err: run.attempt.error, timer: timer.id }, 'timer failed');
-    }
-    deps.timers.rearm(key, timer, startedAt);
+    const decision = deps.timers.finish(key, timer, startedAt, { attempt: run.attempt, defaults: deps.settings });
+    if (decision) reportDecision(deps, object, timer, 'timer', decision);
   }
   if (object && patches.length > 0) await write(key, object, patches);
 }

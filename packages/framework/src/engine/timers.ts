@@ -9,20 +9,39 @@
  *
  * Timers start with the first cycle that sees the object and run whatever its create handlers do (still retrying,
  * or failed for good), as Kopf's do.
+ *
+ * A failed run is retried like a change handler (see {@link TimerScheduler.finish} and `core/timer-schedule.ts`):
+ * the timer is armed for the retry instead of its next tick. Retry counts live in memory only: a restarted operator
+ * starts every timer afresh (first tick after `initialDelayMs`, `ctx.retry` 0), as it does its schedule.
  */
+import { resolveBackoff, type BackoffPolicy } from '../core/backoff.js';
 import { extrasOf } from '../core/handler-extensions.js';
 import type { HandlerSpec } from '../core/handlers.js';
+import type { AttemptDecision } from '../core/progress.js';
 import {
+  afterTimerRun,
+  decideTimerAttempt,
   deferredUntil,
   firstTickDelay,
-  nextTickAt,
   tickAfterChange,
+  type TimerSeries,
   type TimerTiming,
 } from '../core/timer-schedule.js';
+import type { AttemptOutcome } from './executor.js';
+import { attemptResult } from './handler-run.js';
 
 interface ObjectTimers {
   handles: Map<string, ReturnType<typeof setTimeout>>;
   due: Set<string>;
+  /** Timers whose next run retries a failed one. */
+  series: Map<string, TimerSeries>;
+}
+
+/** The runtime's retry defaults, which a timer's own `retries` and `backoff` override. */
+export interface TimerRetryDefaults {
+  /** Maximum attempts of a series (`Infinity`: until it succeeds). */
+  retries: number;
+  backoff: Readonly<BackoffPolicy>;
 }
 
 /** The timers of one operator's objects. */
@@ -81,7 +100,7 @@ export class TimerScheduler {
   /** Starts the timers of `key` unless they run already. */
   ensure(key: string): void {
     if (this.stopped || !this.enabled || this.objects.has(key)) return;
-    const entry: ObjectTimers = { handles: new Map(), due: new Set() };
+    const entry: ObjectTimers = { handles: new Map(), due: new Set(), series: new Map() };
     this.objects.set(key, entry);
     if (this.tracksChanges && !this.changes.has(key)) this.changes.set(key, { digest: '', at: this.now() });
     for (const timer of this.timers) this.arm(key, entry, timer, firstTickDelay(this.timing(timer)));
@@ -107,13 +126,50 @@ export class TimerScheduler {
     return due;
   }
 
-  /** Schedules the next tick of one timer after its run (`startedAt`: when the run began, on the same clock). */
+  /** The `ctx.retry` of the timer's next run on `key`: failed attempts of the series it retries, else 0. */
+  retryOf(key: string, timer: HandlerSpec): number {
+    return this.objects.get(key)?.series.get(timer.id)?.retries ?? 0;
+  }
+
+  /**
+   * Schedules the next regular tick of one timer after a run that asks for no retry (`startedAt`: when the run began,
+   * on the same clock): a skipped run (filters not matching), which also ends a retrying series.
+   */
   rearm(key: string, timer: HandlerSpec, startedAt: number): void {
-    const entry = this.objects.get(key);
-    if (!entry || this.stopped) return;
+    this.finish(key, timer, startedAt);
+  }
+
+  /**
+   * Records the end of a timer's run on `key` and arms what follows: a retry when the attempt failed and may be
+   * retried (limits: the timer's `retries` and `backoff` over the runtime's `defaults`), else the next regular tick.
+   * Returns the decision, for metrics and Events; undefined without an attempt.
+   */
+  finish(
+    key: string,
+    timer: HandlerSpec,
+    startedAt: number,
+    run?: { attempt: AttemptOutcome; defaults: TimerRetryDefaults },
+  ): AttemptDecision | undefined {
     const endedAt = this.now();
-    const dueAt = nextTickAt(this.timing(timer), { startedAt, endedAt }, this.changes.get(key)?.at);
-    this.arm(key, entry, timer, dueAt - endedAt);
+    const entry = this.objects.get(key);
+    const series = entry?.series.get(timer.id);
+    const decision =
+      run &&
+      decideTimerAttempt(
+        series?.retries ?? 0,
+        attemptResult(run.attempt),
+        {
+          maxAttempts: timer.retries ?? run.defaults.retries,
+          backoff: resolveBackoff(timer.backoff, run.defaults.backoff),
+        },
+        endedAt,
+      );
+    if (!entry || this.stopped) return decision;
+    const next = afterTimerRun(this.timing(timer), series, { startedAt, endedAt }, decision, this.changes.get(key)?.at);
+    if (next.series) entry.series.set(timer.id, next.series);
+    else entry.series.delete(timer.id);
+    this.arm(key, entry, timer, next.dueAt - endedAt);
+    return decision;
   }
 
   /** Stops the timers of `key` (object deleted or being deleted). */
