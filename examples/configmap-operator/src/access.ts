@@ -1,10 +1,23 @@
 /**
  * The API permissions this operator needs, checked once at start-up (see `preflight` in operator.ts) with
  * SelfSubjectAccessReviews, so that a missing RBAC rule is reported up front, by name, instead of as a 403 in the
- * middle of some handler. rbac.yaml grants exactly this list; the integration tests run the operator with it.
+ * middle of some handler.
+ *
+ * The list is derived from the code (`derivePermissions`): what the framework sends for the operator class, plus
+ * {@link HANDLER_PERMISSIONS}. rbac.yaml grants exactly that (test/unit/manifests.test.ts checks it); the integration
+ * tests run the operator with it. The reviews themselves need no grant: every user may create them (the default
+ * `system:basic-user` role).
  */
-import type { KubeApi, KubeObject } from 'opkit';
-import { GROUP } from './types.js';
+import {
+  grantsOfDerived,
+  IN_WATCHED_NAMESPACES,
+  permission,
+  type DerivedPermissions,
+  type KubeApi,
+  type KubeObject,
+  type PermissionDeclaration,
+} from 'opkit';
+import { CONFIG_MAPS } from './types.js';
 
 /** One permission: verb on a resource (and subresource) of an API group. */
 export interface Permission {
@@ -15,17 +28,24 @@ export interface Permission {
 }
 
 /**
- * Every request the operator sends, by resource. The framework itself lists, watches and patches the watched
- * resource (finalizer and state annotations), gets it again after a patch conflict, patches its status, lists and
- * watches the ConfigMaps it renders (a secondary resource), and posts Events (create, then patch to count repeats);
- * the handlers read, create, patch and delete ConfigMaps.
+ * What the handlers send themselves (`converge`, `cleanUp` in operator.ts): they read, create, patch and delete the
+ * ConfigMap next to their template. The framework derives the rest: it lists, watches and patches the templates
+ * (finalizer, state annotations), gets one again after a patch conflict, patches their status, lists and watches the
+ * ConfigMaps (a secondary resource), and posts Events.
  */
-export const REQUIRED_PERMISSIONS: readonly Permission[] = Object.freeze([
-  ...['get', 'list', 'watch', 'patch'].map((verb) => ({ group: GROUP, resource: 'configtemplates', verb })),
-  { group: GROUP, resource: 'configtemplates', subresource: 'status', verb: 'patch' },
-  ...['get', 'list', 'watch', 'create', 'patch', 'delete'].map((verb) => ({ group: '', resource: 'configmaps', verb })),
-  ...['create', 'patch'].map((verb) => ({ group: '', resource: 'events', verb })),
-]);
+export const HANDLER_PERMISSIONS: PermissionDeclaration[] = [
+  permission(CONFIG_MAPS, ['get', 'create', 'patch', 'delete'], { namespace: IN_WATCHED_NAMESPACES }),
+];
+
+/** The derived permissions granted in `namespace` (undefined: cluster-wide), as access reviews ask for them. */
+export function permissionsIn(derived: DerivedPermissions, namespace: string | undefined): Permission[] {
+  return grantsOfDerived(derived)
+    .filter((grant) => grant.namespace === namespace)
+    .map((grant) => {
+      const [resource, subresource] = grant.resource.split('/') as [string, string | undefined];
+      return { group: grant.group, resource, ...(subresource ? { subresource } : {}), verb: grant.verb };
+    });
+}
 
 /** `verb group/resource[/subresource]`, e.g. `patch examples.opkit.dev/configtemplates/status`. */
 export function describePermission(permission: Permission): string {

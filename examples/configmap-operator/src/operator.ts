@@ -23,6 +23,7 @@
  */
 import {
   ApiError,
+  derivePermissions,
   OnCreate,
   OnDelete,
   OnResume,
@@ -36,7 +37,7 @@ import {
   type HandlerContext,
   type SecondaryContext,
 } from 'opkit';
-import { describePermission, missingPermissions, REQUIRED_PERMISSIONS } from './access.js';
+import { describePermission, HANDLER_PERMISSIONS, missingPermissions, permissionsIn } from './access.js';
 import { sameConditions, specChanges, withReady, type ReadyState } from './conditions.js';
 import {
   dataChanges,
@@ -90,6 +91,8 @@ type Trigger = 'create' | 'update' | 'resume' | 'configmap-changed';
   // The ConfigMaps we render (our label keeps the watch cache to those), mapped to their template by its controller
   // owner reference. One that loses the label leaves the watch: delivered as a deletion, and restored.
   watches: [{ resource: CONFIG_MAPS, owns: true, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }],
+  // What the handlers send themselves (`converge`, `cleanUp`): the framework derives the rest.
+  permissions: HANDLER_PERMISSIONS,
 })
 export class ConfigTemplateOperator {
   /**
@@ -101,8 +104,13 @@ export class ConfigTemplateOperator {
   @OnStartup({ id: 'preflight' })
   async preflight(ctx: ActivityContext): Promise<void> {
     const namespaces = ctx.settings.namespaces.length > 0 ? [...ctx.settings.namespaces] : [undefined];
+    // What this very class sends, derived from its declarations: the same rules rbac.yaml is checked against.
+    const derived = derivePermissions({
+      operators: [ConfigTemplateOperator],
+      settings: { namespaces: [...ctx.settings.namespaces] },
+    });
     for (const namespace of namespaces) {
-      const missing = await missingPermissions(ctx.api, REQUIRED_PERMISSIONS, namespace);
+      const missing = await missingPermissions(ctx.api, permissionsIn(derived, namespace), namespace);
       if (missing.length > 0) {
         const where = namespace === undefined ? 'cluster-wide' : `in namespace ${namespace}`;
         throw new PermanentError(

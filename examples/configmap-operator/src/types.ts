@@ -1,8 +1,9 @@
 /**
- * The `ConfigTemplate` resource (see ../crd.yaml) and the ConfigMaps it renders: names and shapes shared by the
- * operator, its pure helpers and its tests.
+ * The `ConfigTemplate` resource and the ConfigMaps it renders: names and shapes shared by the operator, its pure
+ * helpers and its tests. The spec and status types are inferred from the schema (schema.ts), which also makes the CRD.
  */
-import type { KubeObject, ResourceRef } from 'opkit';
+import type { KubeObject, ResourceRef, Static } from 'opkit';
+import type { ConditionSchema, ConfigTemplateSpecSchema, ConfigTemplateStatusSchema } from './schema.js';
 
 /** API group of `ConfigTemplate`. */
 export const GROUP = 'examples.opkit.dev';
@@ -30,32 +31,14 @@ export const MANAGED_BY = 'opkit-example-configmap';
 /** Label on every rendered ConfigMap: the name of the ConfigTemplate it was rendered from. */
 export const TEMPLATE_LABEL = `${GROUP}/config-template`;
 
-/** `ConfigTemplate.spec`. The CRD validates the shapes; the operator validates the templates. */
-export interface ConfigTemplateSpec {
-  /** Name of the ConfigMap to render, in the template's namespace. */
-  targetName: string;
-  /** ConfigMap key -> template text with `{{ name }}` placeholders. */
-  data: Record<string, string>;
-  /** Placeholder name -> value. */
-  values?: Record<string, string>;
-}
+/** `ConfigTemplate.spec`, as the schema accepts it. The CRD validates the shapes; the operator the templates. */
+export type ConfigTemplateSpec = Static<typeof ConfigTemplateSpecSchema>;
 
-/** A `metav1.Condition`, as the CRD's status schema declares it. */
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+/** A `metav1.Condition`, as the status schema declares it. */
+export type Condition = Static<typeof ConditionSchema>;
 
-/** `ConfigTemplate.status` as far as this operator writes it (the framework adds `status.handlers`). */
-export interface ConfigTemplateStatus {
-  /** The ConfigMap that currently holds this template's rendering, once one was written. */
-  configMap?: string;
-  conditions?: Condition[];
-}
+/** `ConfigTemplate.status`, as the schema declares it (the framework writes `handlers`). */
+export type ConfigTemplateStatus = Static<typeof ConfigTemplateStatusSchema>;
 
 /** A ConfigMap as the API returns it. */
 export interface ConfigMap extends KubeObject {

@@ -165,3 +165,7 @@ export { DEFAULT_DAEMON_CANCELLATION_TIMEOUT_MS } from './engine/daemons.js';
 /** Replace, server-side apply and the 404 test of the API client (`ctx.api`). */
 export { isNotFound, type ReplaceOptions, type ApplyOptions } from './kube/types.js';
 export type { HandlerApi } from './engine/context.js';
+// Manifests from code: RBAC rules and CRDs (docs/manifests.md). TypeBox's builder comes along, so that schemas and
+// the CRD helpers use one copy of it.
+export * from './manifests/index.js';
+export { Type, type Static, type TSchema } from '@sinclair/typebox';

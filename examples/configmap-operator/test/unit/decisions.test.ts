@@ -3,7 +3,9 @@
  * change summaries, tuning and permission names.
  */
 import { describe, expect, test } from 'vitest';
-import { describePermission, REQUIRED_PERMISSIONS } from '../../src/access.js';
+import { derivePermissions } from 'opkit';
+import { describePermission, permissionsIn } from '../../src/access.js';
+import { ConfigTemplateOperator } from '../../src/operator.js';
 import { readyCondition, sameConditions, specChanges, withReady } from '../../src/conditions.js';
 import { dataChanges, describeOwner, desiredConfigMap, isInSync, isOwnedBy, syncPatch } from '../../src/configmap.js';
 import { DEFAULT_TUNING, readTuning } from '../../src/tuning.js';
@@ -165,21 +167,23 @@ describe('tuning', () => {
 });
 
 describe('permissions', () => {
-  test('are named the way kubectl auth can-i reads them', () => {
-    expect(REQUIRED_PERMISSIONS.map(describePermission)).toEqual([
+  test('derived from the class, in the watched namespace; named the way kubectl auth can-i reads them', () => {
+    const derived = derivePermissions({ operators: [ConfigTemplateOperator], settings: { namespaces: ['demo'] } });
+    expect(permissionsIn(derived, undefined)).toEqual([]);
+    expect(permissionsIn(derived, 'demo').map(describePermission)).toEqual([
       'get examples.opkit.dev/configtemplates',
       'list examples.opkit.dev/configtemplates',
       'watch examples.opkit.dev/configtemplates',
       'patch examples.opkit.dev/configtemplates',
       'patch examples.opkit.dev/configtemplates/status',
+      'create events',
+      'patch events',
       'get configmaps',
       'list configmaps',
       'watch configmaps',
       'create configmaps',
       'patch configmaps',
       'delete configmaps',
-      'create events',
-      'patch events',
     ]);
   });
 });

@@ -5,6 +5,7 @@ import type { BackoffPolicy } from '../core/backoff.js';
 import type { HandlerFilters } from '../core/filters.js';
 import type { ObjectIndex } from '../core/index-store.js';
 import type { PrimaryKeys } from '../core/secondary-keys.js';
+import type { PermissionDeclaration } from '../manifests/permissions.js';
 
 /** The object shape `when` filters receive (any Kubernetes object). */
 export interface WatchedObject {
@@ -98,6 +99,13 @@ export interface OperatorOptions {
    * `map`) run its `@OnSecondary` handlers. Defaults to none.
    */
   watches?: SecondaryWatch[];
+  /**
+   * What the operator's own code calls beyond what the framework derives from this class (handlers' requests through
+   * `ctx.api`, a `KubeClient` used directly), declared next to that code as kubebuilder's RBAC markers are.
+   * `derivePermissions` and `opkit manifests rbac` add them to the framework's own. Nothing checks them at run
+   * time. Defaults to none.
+   */
+  permissions?: PermissionDeclaration[];
 }
 
 /** A resource collection, as `watches` names it. */

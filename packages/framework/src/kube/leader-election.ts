@@ -41,6 +41,7 @@ import {
 } from '../core/lease.js';
 import { sleep, untilAborted } from './abort.js';
 import { ApiError, type KubeApi, type KubeObject, type ResourceRef } from './types.js';
+import { permission, type PermissionDeclaration } from '../manifests/permissions.js';
 
 /** The coordination.k8s.io/v1 Leases resource. */
 export const LEASES: ResourceRef = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true };
@@ -121,6 +122,17 @@ export class LeaderElector {
   private renewing: Promise<void> | undefined;
   private inflight: Promise<unknown> | undefined;
   private stopping: Promise<void> | undefined;
+
+  /**
+   * The requests an election sends, as RBAC permissions: it reads its Lease (`get`), creates it when missing
+   * (`create`: RBAC cannot limit a create by name) and renews, takes over and releases it with patches (`patch`).
+   */
+  static permissions(lease: Pick<LeaderElectorOptions, 'namespace' | 'name'>): PermissionDeclaration[] {
+    return [
+      permission(LEASES, ['get', 'patch'], { namespace: lease.namespace, resourceNames: [lease.name] }),
+      permission(LEASES, ['create'], { namespace: lease.namespace }),
+    ];
+  }
 
   constructor(
     private readonly api: KubeApi,

@@ -17,6 +17,7 @@ import { createLogger } from './logging.js';
 import { runUntilSignalled } from './signals.js';
 
 const USAGE = `Usage: opkit run <module> [options]
+       opkit manifests rbac|crd <module> [options]   (opkit manifests --help)
 
 Runs the operator classes (decorated with @Operator) that <module> defines.
 
@@ -104,6 +105,7 @@ function integer(flag: string, value: string, min: number): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'manifests') return (await import('../manifests/cli.js')).runManifestsCommand(argv.slice(1));
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(argv);

@@ -28,6 +28,7 @@ import { objectKey } from '../kube/paths.js';
 import type { CacheTransform } from '../kube/transform.js';
 import type { KubeApi, KubeObject, ResourceRef } from '../kube/types.js';
 import { Watcher, type WatcherEvent, type WatchRestartReason } from '../kube/watcher.js';
+import { permission, type PermissionDeclaration } from '../manifests/permissions.js';
 
 /** A change of a watched object, as `map` functions receive it. */
 export interface SourceChange<T extends KubeObject = KubeObject> {
@@ -128,6 +129,20 @@ export class Reconciler implements ReconcilerView {
   private allSynced = false;
   private initialKeys: Set<string> | undefined;
   private stopped = false;
+
+  /**
+   * The requests a reconciler's watches send, as RBAC permissions: `list` and `watch` on every source (in its
+   * namespace when it has one). What `reconcile` itself sends through `ctx.api` is for its author to declare.
+   */
+  static permissions(sources: Pick<ReconcilerOptions, 'primary' | 'secondary'>): PermissionDeclaration[] {
+    return [sources.primary, ...Object.values(sources.secondary ?? {})].map((source) =>
+      permission(
+        source.resource,
+        ['list', 'watch'],
+        source.namespace === undefined ? {} : { namespace: source.namespace },
+      ),
+    );
+  }
 
   constructor(private readonly options: ReconcilerOptions) {
     this.name = options.name;

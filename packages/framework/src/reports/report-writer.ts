@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { backoffDelay, resolveBackoff, type BackoffPolicy } from '../core/backoff.js';
 import { replacementPatch, sameJson } from '../core/merge-patch.js';
 import { ApiError, type KubeApi, type KubeObject, type ResourceRef } from '../kube/types.js';
+import { permission, type PermissionDeclaration } from '../manifests/permissions.js';
 
 /** The report object without its status: what a create sends besides the entries. */
 export interface ReportTemplate {
@@ -86,6 +87,15 @@ export class ReportWriter<E> {
   private idleWaiters: Array<() => void> = [];
   /** Writes that went through (for tests and logs). */
   writes = 0;
+
+  /**
+   * The requests a writer sends, as RBAC permissions: it reads the report back (`get`: the first write and every
+   * heartbeat), creates it when missing (`create`) and writes entries with merge patches (`patch`).
+   */
+  static permissions(report: { resource: ResourceRef; namespace?: string }): PermissionDeclaration[] {
+    const namespace = report.resource.namespaced ? report.namespace : undefined;
+    return [permission(report.resource, ['get', 'create', 'patch'], namespace === undefined ? {} : { namespace })];
+  }
 
   constructor(private readonly options: ReportWriterOptions<E>) {
     this.minIntervalMs = options.minIntervalMs ?? 1_000;
