@@ -169,3 +169,34 @@ export type { HandlerApi } from './engine/context.js';
 // the CRD helpers use one copy of it.
 export * from './manifests/index.js';
 export { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/** Admission webhooks: `@Validate`/`@Mutate` handlers and the server that answers the API server (docs/webhooks.md). */
+export {
+  Validate,
+  Mutate,
+  AdmissionError,
+  getAdmissionHandlers,
+  DEFAULT_ADMISSION_OPERATIONS,
+} from './decorators/index.js';
+export type {
+  AdmissionOptions,
+  AdmissionContext,
+  AdmissionOperation,
+  AdmissionUserInfo,
+  AdmissionErrorOptions,
+  ValidateResult,
+  MutateResult,
+  LabelSelector,
+} from './decorators/index.js';
+export {
+  DEFAULT_WEBHOOK_PORT,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type WebhookSettings,
+  type WebhookRuntimeSettings,
+  type ManagedCertificates,
+  type CertificateFiles,
+  type ResolvedWebhookSettings,
+  type ClientConfigBase,
+  type WebhookHandle,
+} from './webhooks/index.js';

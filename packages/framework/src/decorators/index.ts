@@ -15,3 +15,18 @@ export {
   type OperatorClass,
 } from './metadata.js';
 export type * from './options.js';
+export {
+  Validate,
+  Mutate,
+  AdmissionError,
+  getAdmissionHandlers,
+  DEFAULT_ADMISSION_OPERATIONS,
+  type AdmissionOptions,
+  type AdmissionContext,
+  type AdmissionOperation,
+  type AdmissionUserInfo,
+  type AdmissionErrorOptions,
+  type ValidateResult,
+  type MutateResult,
+  type LabelSelector,
+} from './admission.js';

@@ -35,6 +35,8 @@ import { InstanceJanitor } from './instance-janitor.js';
 import { NodeWatch } from './node-watch.js';
 import { RunnableGroup } from './runnables.js';
 import { resolveSettings, type ResolvedSettings, type RuntimeSettings } from './settings.js';
+import { getAdmissionHandlers } from '../decorators/admission.js';
+import { startWebhooks, type WebhookHandle, type WebhookRuntimeSettings } from '../webhooks/index.js';
 
 /** After the grace period, how long aborted handlers get to return before the stop goes on without them. */
 const ABORT_GRACE_MS = 5_000;
@@ -72,6 +74,8 @@ export interface OperatorRuntime {
   readonly api: KubeApi | undefined;
   /** HTTP requests sent so far by the API client. */
   readonly requestCount: number;
+  /** The admission webhook server, once listening (undefined without `settings.webhooks`). */
+  readonly webhooks?: WebhookHandle | undefined;
 }
 
 /**
@@ -87,7 +91,10 @@ export interface OperatorRuntime {
  * process.once('SIGTERM', () => void runtime.stop().then(() => process.exit(0)));
  * ```
  */
-export function runOperators(classes: readonly OperatorClass[], settings: RuntimeSettings = {}): OperatorRuntime {
+export function runOperators(
+  classes: readonly OperatorClass[],
+  settings: RuntimeSettings & WebhookRuntimeSettings = {},
+): OperatorRuntime {
   if (classes.length === 0 && !settings.runnables?.length) {
     throw new Error('runOperators: no operator classes (nor runnables) given');
   }
@@ -112,6 +119,7 @@ class Runtime implements OperatorRuntime {
   private controllers: OperatorController[] = [];
   private nodeWatch: NodeWatch | undefined;
   private janitor: InstanceJanitor | undefined;
+  private webhookServer: WebhookHandle | undefined;
   private startupDone = false;
   private stopping: Promise<void> | undefined;
   private readonly stopRequested = new AbortController();
@@ -119,7 +127,7 @@ class Runtime implements OperatorRuntime {
 
   constructor(
     private readonly definitions: OperatorDefinition[],
-    private readonly input: RuntimeSettings,
+    private readonly input: RuntimeSettings & WebhookRuntimeSettings,
     readonly settings: ResolvedSettings,
     readonly logger: Logger,
     readonly metrics: OperatorMetrics,
@@ -141,6 +149,10 @@ class Runtime implements OperatorRuntime {
 
   get requestCount(): number {
     return this.client?.requestCount ?? 0;
+  }
+
+  get webhooks(): WebhookHandle | undefined {
+    return this.webhookServer;
   }
 
   isReady(): boolean {
@@ -188,6 +200,8 @@ class Runtime implements OperatorRuntime {
       onOutcome: (outcome) => metrics.events.inc({ outcome }),
     });
     this.recorder = recorder;
+    // Before leader election: every replica answers admission requests, leader or not.
+    await this.startWebhooks(api);
     // A standby holds nothing else: no Nodes watch, no caches, until it leads.
     if (settings.leaderElection) await this.lead(api);
     const watch = input.watch;
@@ -249,6 +263,31 @@ class Runtime implements OperatorRuntime {
     // The Nodes watch may have swept before the operators' caches were filled; sweep once more now.
     this.janitor?.requestSweep();
     logger.info('ready');
+  }
+
+  /** Serves the classes' `@Validate`/`@Mutate` handlers when `settings.webhooks` asks for it. */
+  private async startWebhooks(api: KubeApi): Promise<void> {
+    const operators = this.definitions
+      .map((definition) => ({
+        name: definition.name,
+        resource: { ...definition.ref, namespaced: definition.ref.namespaced ?? false },
+        handlers: getAdmissionHandlers(definition.instance.constructor as OperatorClass),
+        instance: definition.instance,
+      }))
+      .filter((operator) => operator.handlers.length > 0);
+    if (!this.input.webhooks) {
+      if (operators.length > 0)
+        this.logger.warn('admission handlers are declared but not served: settings.webhooks is not set');
+      return;
+    }
+    this.webhookServer = await startWebhooks({
+      settings: this.input.webhooks,
+      operators,
+      api,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      fieldManager: this.settings.component,
+    });
   }
 
   /**
@@ -370,6 +409,8 @@ class Runtime implements OperatorRuntime {
     // After cleanup: long-lived components may read Nodes and unsubscribe until they are stopped.
     await this.nodeWatch?.stop();
     await within(this.recorder?.flush() ?? Promise.resolve(), CLEANUP_TIMEOUT_MS);
+    // Last: admission requests are answered while the operators drain.
+    await this.webhookServer?.close();
     await this.probes?.close();
     this.ownClient?.close();
     logger.info('stopped');
