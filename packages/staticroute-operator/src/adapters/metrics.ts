@@ -7,12 +7,16 @@
  * restarts within the process (a retried startup) gets the same series back. Every series carries the node's name,
  * so that dashboards need not join on the pod.
  *
+ * Gateway health (ECMP): `staticroute_gateway_up{gateway}` (1 Reachable, 0 Unreachable, absent while Unknown or not
+ * probed), `staticroute_gateway_transitions_total{gateway,state}`, and the prober's rounds and failed rounds.
+ *
  * Suggested alerts: `staticroute_netlink_up == 0` for 5 minutes (cannot program routes or see drift);
  * `time() - staticroute_last_full_pass_timestamp_seconds > 3 * reconcile interval`;
  * `staticroute_routes{state="failed"} > 0` for 15 minutes; `rate(staticroute_netlink_reopens_total[15m]) > 0`.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DesiredState } from '../logic/desired.js';
+import type { GatewayState } from '../logic/gateway-health.js';
 import type { AdapterEvent, ObservableAdapter } from './health.js';
 
 /** Which adapter a series is about. */
@@ -37,6 +41,18 @@ export interface NodeRouteMetrics {
   watch(component: NetlinkComponent, adapter: ObservableAdapter): () => void;
   /** A full pass succeeded: the route counts and its time (defaults to now). */
   fullPassSucceeded(counts: RouteCounts, at?: Date): void;
+  /** A probed gateway's state: `transition` counts it as a change (not for the state found when probing begins). */
+  gatewayState(gateway: string, state: GatewayState, transition: boolean): void;
+  /** A gateway no longer probed: its `staticroute_gateway_up` series goes. */
+  gatewayForgotten(gateway: string): void;
+  /** Where the probe round counters come from (read at each scrape); undefined stops reading. */
+  probeStats(source: (() => ProbeStats) | undefined): void;
+}
+
+/** The prober's cumulative counts. */
+export interface ProbeStats {
+  rounds: number;
+  failedRounds: number;
 }
 
 interface Series {
@@ -48,6 +64,10 @@ interface Series {
   dumpRetries: Counter<'node' | 'component'>;
   resyncs: Counter<'node' | 'reason'>;
   lastFullPass: Gauge<'node'>;
+  gatewayUp: Gauge<'node' | 'gateway'>;
+  gatewayTransitions: Counter<'node' | 'gateway' | 'state'>;
+  /** Per node: the prober's counts and what the counters showed of them at the last scrape. */
+  probeSources: Map<string, { read: () => ProbeStats; seen: ProbeStats }>;
 }
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
@@ -62,8 +82,63 @@ function gauge<L extends string>(registry: Registry, name: string, help: string,
   return new Gauge({ name, help, labelNames, registers: [registry] });
 }
 
+/** A counter that follows one of the prober's cumulative counts at each scrape. */
+function probeCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  sources: Series['probeSources'],
+  field: keyof ProbeStats,
+): Counter<'node'> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'node'>;
+  return new Counter({
+    name,
+    help,
+    labelNames: ['node'],
+    registers: [registry],
+    collect() {
+      for (const [node, source] of sources) {
+        const now = source.read()[field];
+        // A new prober (an agent restarted within the process) starts from 0: count from there.
+        const delta = now >= source.seen[field] ? now - source.seen[field] : now;
+        source.seen[field] = now;
+        this.inc({ node }, delta);
+      }
+    },
+  });
+}
+
 function series(registry: Registry): Series {
+  const probeSources: Series['probeSources'] = new Map();
+  probeCounter(
+    registry,
+    'staticroute_gateway_probe_rounds_total',
+    'Rounds of gateway probes (ARP/NDP neighbour resolution of every probed gateway).',
+    probeSources,
+    'rounds',
+  );
+  probeCounter(
+    registry,
+    'staticroute_gateway_probe_failures_total',
+    'Probe rounds in which at least one gateway did not answer.',
+    probeSources,
+    'failedRounds',
+  );
   return {
+    probeSources,
+    gatewayUp: gauge(
+      registry,
+      'staticroute_gateway_up',
+      '1 while a probed gateway is Reachable from this node, 0 while Unreachable; absent while Unknown.',
+      ['node', 'gateway'],
+    ),
+    gatewayTransitions: counter(
+      registry,
+      'staticroute_gateway_transitions_total',
+      'Changes of a probed gateway to a state (Reachable, Unreachable).',
+      ['node', 'gateway', 'state'],
+    ),
     routes: gauge(
       registry,
       'staticroute_routes',
@@ -160,6 +235,18 @@ export function nodeRouteMetrics(registry: Registry, node: string): NodeRouteMet
     fullPassSucceeded(counts, at = new Date()) {
       for (const state of ['installed', 'refused', 'failed'] as const) m.routes.set({ node, state }, counts[state]);
       m.lastFullPass.set({ node }, at.getTime() / 1000);
+    },
+    gatewayState(gateway, state, transition) {
+      if (state === 'Unknown') m.gatewayUp.remove({ node, gateway });
+      else m.gatewayUp.set({ node, gateway }, state === 'Reachable' ? 1 : 0);
+      if (transition && state !== 'Unknown') m.gatewayTransitions.inc({ node, gateway, state });
+    },
+    gatewayForgotten(gateway) {
+      m.gatewayUp.remove({ node, gateway });
+    },
+    probeStats(source) {
+      if (!source) m.probeSources.delete(node);
+      else m.probeSources.set(node, { read: source, seen: { rounds: 0, failedRounds: 0 } });
     },
   };
 }

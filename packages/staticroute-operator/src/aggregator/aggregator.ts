@@ -21,7 +21,13 @@ import {
   type ReconcileResult,
   type SourceChange,
 } from 'opkit';
-import { aggregate, AGGREGATOR_FINALIZER, type AggregateDecision, type NodeReportView } from '../logic/aggregate.js';
+import {
+  aggregate,
+  AGGREGATOR_FINALIZER,
+  gatewayTransition,
+  type AggregateDecision,
+  type NodeReportView,
+} from '../logic/aggregate.js';
 import type { NodeReport, ReportEntry } from '../logic/report.js';
 import { isNewerVersion } from '../logic/resource-version.js';
 import type { StaticRouteObject } from '../logic/spec.js';
@@ -85,14 +91,19 @@ function changedEntries(change: SourceChange): string[] {
 
 /** The status fields the aggregator owns, as stored. */
 function storedStatus(object: StaticRouteObject): Record<string, unknown> {
-  const { ready, observedGeneration, conditions, notReady } = (object.status ?? {}) as Record<string, unknown>;
-  return { ready, observedGeneration, conditions, notReady: notReady ?? [] };
+  const { ready, observedGeneration, conditions, notReady, unreachableGateways } = (object.status ?? {}) as Record<
+    string,
+    unknown
+  >;
+  return { ready, observedGeneration, conditions, notReady: notReady ?? [], unreachableGateways };
+}
+
+function findCondition(conditions: unknown, type: StatusCondition['type']): StatusCondition | undefined {
+  return Array.isArray(conditions) ? (conditions as StatusCondition[]).find((item) => item.type === type) : undefined;
 }
 
 function readyCondition(conditions: unknown): StatusCondition | undefined {
-  return Array.isArray(conditions)
-    ? (conditions as StatusCondition[]).find((item) => item.type === 'Ready')
-    : undefined;
+  return findCondition(conditions, 'Ready');
 }
 
 export class Aggregator {
@@ -274,6 +285,7 @@ export class Aggregator {
       reports.set(report.metadata.name, {
         entry: status?.staticRoutes?.[name] ?? undefined,
         heartbeatAt: Number.isNaN(heartbeat) ? undefined : heartbeat,
+        ...(status?.gatewayHealthCheck ? { gatewayHealthCheck: status.gatewayHealthCheck } : {}),
       });
     }
     return reports;
@@ -321,8 +333,17 @@ export class Aggregator {
       const written = await api.patch<KubeObject>(
         STATIC_ROUTES,
         object.metadata.name,
-        // `nodes`: the per-node entries of the design before the aggregator, dropped on upgrade.
-        { status: { ...decision.status, ...(legacyEntries ? { nodes: null } : {}) } },
+        // `nodes`: the per-node entries of the design before the aggregator, dropped on upgrade;
+        // `unreachableGateways`: dropped once the object is no longer health-checked.
+        {
+          status: {
+            ...decision.status,
+            ...(legacyEntries ? { nodes: null } : {}),
+            ...(stored.unreachableGateways !== undefined && decision.status.unreachableGateways === undefined
+              ? { unreachableGateways: null }
+              : {}),
+          },
+        },
         { type: 'merge', subresource: 'status' },
       );
       this.writes++;
@@ -332,6 +353,19 @@ export class Aggregator {
       throw error;
     }
     this.postTransition(object, readyCondition(stored.conditions), readyCondition(decision.status.conditions));
+    const gatewayEvent = gatewayTransition(
+      {
+        condition: findCondition(stored.conditions, 'GatewaysReachable'),
+        unreachable: stored.unreachableGateways as string[] | undefined,
+      },
+      {
+        condition: findCondition(decision.status.conditions, 'GatewaysReachable'),
+        unreachable: decision.status.unreachableGateways,
+      },
+    );
+    if (gatewayEvent && this.events) {
+      this.events.record(object as unknown as KubeObject, gatewayEvent.type, gatewayEvent.reason, gatewayEvent.message);
+    }
   }
 
   private postTransition(

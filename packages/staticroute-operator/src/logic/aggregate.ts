@@ -6,14 +6,17 @@
  * Status layout (all under `.status`, written by the aggregator only):
  * - `ready`: `"<applied>/<selected>"` (printer column READY), or `"Terminating <removed>/<waited>"` while deleting;
  * - `observedGeneration`: the generation the summary is about;
- * - `conditions`: `Ready` and `Conflict`;
+ * - `conditions`: `Ready` and `Conflict`, and `GatewaysReachable` when some selected node health-checks the object's
+ *   gateways (False names each unreachable gateway once: from how many nodes, which, and what it did to the routes);
+ * - `unreachableGateways`: the gateways Unreachable from at least one node (what Events compare, see
+ *   {@link gatewayTransition}); absent when the object is not health-checked;
  * - `notReady`: the nodes that are not Applied, grouped by state and message: a count and the first few node names
  *   per group, so that `kubectl describe` reads in one screen whatever the node count.
  */
 import { selectorMatches } from './label-selector.js';
 import { KOPF_FINALIZER } from './migration.js';
-import type { ReportEntry } from './report.js';
-import { parseRouteSpec, type StaticRouteObject } from './spec.js';
+import type { GatewayHealthDefault, ReportEntry } from './report.js';
+import { gatewayHealthChecked, parseRouteSpec, type ParsedRouteSpec, type StaticRouteObject } from './spec.js';
 import type { StatusCondition } from './status.js';
 
 /** The aggregator's finalizer: under its own subdomain, so that no node name can collide with it. */
@@ -33,6 +36,8 @@ export interface NodeReportView {
   entry: ReportEntry | undefined;
   /** When the node's agent last wrote its report (ms since the epoch). */
   heartbeatAt: number | undefined;
+  /** The node's default for objects that do not say (reports of agents without gateway health have none). */
+  gatewayHealthCheck?: GatewayHealthDefault;
 }
 
 /** Inputs of {@link aggregate}. */
@@ -64,6 +69,8 @@ export interface AggregateStatus {
   observedGeneration?: number;
   conditions: StatusCondition[];
   notReady: NotReadyGroup[];
+  /** Gateways Unreachable from at least one node, in the parsed spec's order; only on health-checked objects. */
+  unreachableGateways?: string[];
 }
 
 /** What to write and post for one StaticRoute. */
@@ -206,6 +213,11 @@ function liveDecision(input: AggregateInput, holds: boolean, legacyFinalizers: s
     conditions: [ready, conflict],
     notReady: groups,
   };
+  const gateways = gatewaysReachable(input, selected);
+  if (gateways) {
+    status.conditions.push(gateways.condition);
+    status.unreachableGateways = gateways.unreachable;
+  }
   if (object.metadata.generation !== undefined) status.observedGeneration = object.metadata.generation;
   return { status, finalizer: holds ? 'keep' : 'add', legacyFinalizers, waitingFor: [], givenUp: [] };
 }
@@ -271,4 +283,95 @@ function deletionDecision(input: AggregateInput, holds: boolean, legacyFinalizer
     givenUp: done ? givenUp : [],
     ...(graceEndsIn !== undefined ? { requeueAfterMs: graceEndsIn } : {}),
   };
+}
+
+/** What an unreachable gateway did to the object's routes on a node (the words after the colon in the condition). */
+function healthEffect(spec: ParsedRouteSpec, unreachable: readonly string[]): string {
+  const allDown = spec.gateways.every((gateway) => unreachable.includes(gateway));
+  if (!allDown) return 'withdrawn from ECMP';
+  if (spec.gatewayHealth.whenAllDown === 'Withdraw')
+    return 'all gateways down, routes withdrawn (whenAllDown: Withdraw)';
+  return spec.gateways.length === 1 ? 'the only gateway, routes kept' : 'all gateways down, routes kept';
+}
+
+/**
+ * The `GatewaysReachable` condition, when at least one selected node health-checks the object's gateways (its
+ * `spec.gatewayHealth.check`, else the node's default). False lists each unreachable gateway once per effect, with how
+ * many of the checking nodes cannot reach it and the first few of them, so the message stays one line at 500 nodes:
+ * `10.116.0.12 unreachable from 3/3 nodes (node-1, node-2, node-3): withdrawn from ECMP`.
+ */
+export function gatewaysReachable(
+  input: AggregateInput,
+  selected: readonly string[],
+): { condition: StatusCondition; unreachable: string[] } | undefined {
+  const parsed = parseRouteSpec(input.object.spec);
+  if (!parsed.ok) return undefined;
+  const spec = parsed.spec;
+  const checking = selected.filter((node) => {
+    const report = input.reports.get(node);
+    return report !== undefined && gatewayHealthChecked(spec, report.gatewayHealthCheck !== 'Disabled');
+  });
+  if (checking.length === 0) return undefined;
+  const groups = new Map<string, { gateway: string; effect: string; nodes: string[] }>();
+  for (const node of checking) {
+    const entry = input.reports.get(node)?.entry;
+    if (!entry || entry.uid !== input.object.metadata.uid) continue;
+    const unreachable = (entry.unreachableGateways ?? []).filter((gateway) => spec.gateways.includes(gateway));
+    if (unreachable.length === 0) continue;
+    const effect = healthEffect(spec, unreachable);
+    for (const gateway of unreachable) {
+      const key = `${gateway}\n${effect}`;
+      const group = groups.get(key) ?? { gateway, effect, nodes: [] };
+      group.nodes.push(node);
+      groups.set(key, group);
+    }
+  }
+  if (groups.size === 0) {
+    const message = `no gateway unreachable from the ${checking.length} node${checking.length === 1 ? '' : 's'} checking them`;
+    return { condition: condition('GatewaysReachable', 'True', 'Reachable', message, input), unreachable: [] };
+  }
+  const sorted = [...groups.values()].sort(
+    (a, b) => b.nodes.length - a.nodes.length || (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0),
+  );
+  const lines = sorted.slice(0, MAX_GROUPS).map(({ gateway, effect, nodes }) => {
+    const names = nodes.slice(0, NODES_PER_GROUP).map(abbreviateNode).join(', ');
+    const more = nodes.length > NODES_PER_GROUP ? ', ...' : '';
+    return `${gateway} unreachable from ${nodes.length}/${checking.length} nodes (${names}${more}): ${effect}`;
+  });
+  if (sorted.length > MAX_GROUPS) lines.push(`and ${sorted.length - MAX_GROUPS} more`);
+  const unreachable = spec.gateways.filter((gateway) => sorted.some((group) => group.gateway === gateway));
+  return {
+    condition: condition('GatewaysReachable', 'False', 'GatewayUnreachable', lines.join('; '), input),
+    unreachable,
+  };
+}
+
+/** An Event the aggregator posts for a change of `GatewaysReachable`. */
+export interface GatewayEvent {
+  type: 'Normal' | 'Warning';
+  reason: 'GatewayUnreachable' | 'GatewayReachable';
+  message: string;
+}
+
+/**
+ * The Event a change of an object's gateway health deserves, from the stored status to the one written: a Warning
+ * when a gateway becomes unreachable (the condition turns False, or another gateway joins the unreachable ones), a
+ * Normal on recovery (back to True). Nodes detecting the same gateway one after the other change the message's
+ * counts, not the gateways: no Event for that, so there is one per object transition, never one per node.
+ */
+export function gatewayTransition(
+  before: { condition?: StatusCondition; unreachable?: readonly string[] },
+  after: { condition?: StatusCondition; unreachable?: readonly string[] },
+): GatewayEvent | undefined {
+  const next = after.condition;
+  if (!next) return undefined;
+  if (next.status === 'False') {
+    const known = before.condition?.status === 'False' ? (before.unreachable ?? []) : [];
+    const added = (after.unreachable ?? []).filter((gateway) => !known.includes(gateway));
+    return added.length > 0 ? { type: 'Warning', reason: 'GatewayUnreachable', message: next.message } : undefined;
+  }
+  if (before.condition?.status === 'False') {
+    return { type: 'Normal', reason: 'GatewayReachable', message: `every gateway reachable again: ${next.message}` };
+  }
+  return undefined;
 }

@@ -6,6 +6,7 @@
  * Entries are kept small (the report holds one per StaticRoute, and etcd limits an object to about 1.5 MB): the
  * message is left out when the state says everything (Applied, Removed).
  */
+import type { GatewayState } from './gateway-health.js';
 import type { NodeOutcome, RouteState } from './status.js';
 
 export const REPORT_PLURAL = 'staticroutenodestatuses';
@@ -27,7 +28,29 @@ export interface ReportEntry {
   message?: string;
   /** Routes of this object installed on the node. */
   routes: number;
+  /** Its health-checked gateways that are Unreachable from this node; absent when none. */
+  unreachableGateways?: string[];
 }
+
+/** One gateway this node probes: `status.gateways.<address>`. */
+export interface GatewayReport {
+  state: GatewayState;
+  /** When the state began (RFC 3339). */
+  since?: string;
+  /** Why, for Unreachable (e.g. no neighbour reply). */
+  reason?: string;
+}
+
+/** What the report needs of the prober's view of one gateway (adapters/gateway-prober.ts). */
+export interface ProbedGateway {
+  state: GatewayState;
+  since?: string;
+  probed: boolean;
+  reason?: string;
+}
+
+/** `status.gatewayHealthCheck`: the node's default for StaticRoutes that do not say (GATEWAY_HEALTH_CHECK). */
+export type GatewayHealthDefault = 'Enabled' | 'Disabled';
 
 /** Counts a user reads with `kubectl get srns` (printer columns), written with every report write. */
 export interface ReportSummary {
@@ -43,6 +66,9 @@ export interface ReportSummary {
 export interface NodeReportStatus {
   heartbeatTime?: string;
   summary?: ReportSummary;
+  /** The gateways this node probes, by address (null: no longer probed). */
+  gateways?: Record<string, GatewayReport | null>;
+  gatewayHealthCheck?: GatewayHealthDefault;
   staticRoutes?: Record<string, ReportEntry | null>;
 }
 
@@ -66,9 +92,37 @@ function bounded(message: string): string {
 export function entryFromOutcome(uid: string, generation: number | undefined, outcome: NodeOutcome): ReportEntry {
   const entry: ReportEntry = { uid, state: outcome.state, routes: outcome.routes };
   if (generation !== undefined) entry.generation = generation;
-  // An Applied entry carries a message only when there is more to say than the count (a warning).
-  if (outcome.state !== 'Applied' || outcome.message.includes('; warning: ')) entry.message = bounded(outcome.message);
+  // An Applied entry carries a message only when there is more to say than the count (a warning, gateway health).
+  const unreachable = outcome.unreachableGateways ?? [];
+  if (outcome.state !== 'Applied' || outcome.message.includes('; warning: ') || unreachable.length > 0) {
+    entry.message = bounded(outcome.message);
+  }
+  if (unreachable.length > 0) entry.unreachableGateways = [...unreachable];
   return entry;
+}
+
+/**
+ * `status.gateways` of the report: the probed gateways (those off the node's connected subnets are not probed and
+ * not listed), and null for the ones listed before that are no longer probed (a merge patch keeps absent keys).
+ *
+ * @param listed addresses this agent listed so far; updated in place
+ */
+export function gatewaysField(
+  snapshot: ReadonlyMap<string, ProbedGateway>,
+  listed: Set<string>,
+): Record<string, GatewayReport | null> {
+  const result: Record<string, GatewayReport | null> = {};
+  for (const [address, health] of [...snapshot].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!health.probed) continue;
+    const report: GatewayReport = { state: health.state };
+    if (health.since !== undefined) report.since = health.since;
+    if (health.reason !== undefined && health.state !== 'Reachable') report.reason = health.reason;
+    result[address] = report;
+  }
+  for (const address of listed) if (!(address in result)) result[address] = null;
+  listed.clear();
+  for (const address of Object.keys(result)) if (result[address] !== null) listed.add(address);
+  return result;
 }
 
 /**

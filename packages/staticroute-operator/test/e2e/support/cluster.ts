@@ -18,6 +18,7 @@ import {
   type Route,
   type SimNetwork,
   type SimNode,
+  type StartNetworkOptions,
 } from '@opkit/testbed';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { buildOperator, PACKAGE_DIR, REPO_DIR } from '../../support/build.js';
@@ -137,6 +138,8 @@ export interface SuiteOptions {
   cleanAfterEach?: boolean | (() => boolean);
   /** Failure bound of the wait for empty tables after each test (default 30 s). */
   cleanTimeoutMs?: number;
+  /** Gateway hosts and the destinations they host (startNetwork's options; default: two gateways hosting nothing). */
+  network?: Pick<StartNetworkOptions, 'gateways' | 'gatewayDestinations'>;
 }
 
 export class E2eCluster {
@@ -167,7 +170,7 @@ export class E2eCluster {
     const cluster = new E2eCluster();
     const { operators = true, cleanAfterEach = true, cleanTimeoutMs = 30_000 } = options;
     beforeAll(async () => {
-      await cluster.boot(options.nodes ?? 3);
+      await cluster.boot(options.nodes ?? 3, options.network);
       if (options.aggregator ?? operators !== false) await cluster.startAggregator();
       if (operators !== false) await cluster.startOperators(operators === true ? {} : operators);
     });
@@ -184,7 +187,10 @@ export class E2eCluster {
     return cluster;
   }
 
-  private async boot(nodes: number): Promise<void> {
+  private async boot(
+    nodes: number,
+    network: Pick<StartNetworkOptions, 'gateways' | 'gatewayDestinations'> = {},
+  ): Promise<void> {
     if (this.parts) throw new Error('the E2eCluster is already started');
     await buildOperator();
     const controlPlane = await startControlPlane();
@@ -195,8 +201,7 @@ export class E2eCluster {
         '--for=condition=Established',
         'crd/staticroutes.networking.digitalocean.com',
       ]);
-      const network = await startNetwork({ nodes, controlPlane });
-      this.parts = { controlPlane, network };
+      this.parts = { controlPlane, network: await startNetwork({ ...network, nodes, controlPlane }) };
     } catch (error) {
       await controlPlane.stop();
       throw error;
@@ -421,6 +426,16 @@ export class E2eCluster {
     return response.status === 200 ? response.body : undefined;
   }
 
+  /** The Events about the cluster-scoped object `name` (they live in `default`), optionally of one reason. */
+  async events(name: string, reason?: string): Promise<EventJson[]> {
+    const selector = `involvedObject.name=${name}${reason ? `,reason=${reason}` : ''}`;
+    const result = await this.controlPlane.kubectl(
+      ['get', 'events', '-n', 'default', '--field-selector', selector, '-o', 'json'],
+      { allowFailure: true },
+    );
+    return (JSON.parse(result.stdout) as { items: EventJson[] }).items;
+  }
+
   /** Stops everything that was started (also after a failed start). */
   async destroy(): Promise<void> {
     await this.stopOperators().catch(() => undefined);
@@ -451,7 +466,17 @@ export interface StaticRouteJson {
     observedGeneration?: number;
     notReady?: Array<{ state: string; message: string; count: number; nodes: string[] }>;
     conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+    unreachableGateways?: string[];
   };
+}
+
+/** The parts of an Event tests read. */
+export interface EventJson {
+  type: string;
+  reason: string;
+  message: string;
+  /** Repeats folded into this Event. */
+  count?: number;
 }
 
 /** One node's entry for a StaticRoute in its report. */
@@ -461,6 +486,7 @@ export interface NodeEntryJson {
   state: string;
   message?: string;
   routes: number;
+  unreachableGateways?: string[];
 }
 
 /** A StaticRouteNodeStatus as tests read it. */
@@ -470,6 +496,8 @@ export interface NodeReportJson {
     heartbeatTime?: string;
     summary?: { staticRoutes: number; notReady: number; routes: number };
     staticRoutes?: Record<string, NodeEntryJson | null>;
+    gateways?: Record<string, { state: string; since?: string; reason?: string } | null>;
+    gatewayHealthCheck?: string;
   };
 }
 
