@@ -2,10 +2,13 @@
  * Timer retries, pure: what follows a timer's attempt (the change handlers' rule) and when the timer is due again
  * (a retry after its delay within the series; the regular schedule once the series ends, counted from the series).
  */
-import { describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { DEFAULT_BACKOFF } from '../../src/core/backoff.js';
+import { TemporaryError } from '../../src/core/errors.js';
+import type { HandlerSpec } from '../../src/core/handlers.js';
 import type { AttemptResult, RetryLimits } from '../../src/core/progress.js';
 import { afterTimerRun, decideTimerAttempt, type TimerTiming } from '../../src/core/timer-schedule.js';
+import { TimerScheduler } from '../../src/engine/timers.js';
 
 const limits = (maxAttempts: number): RetryLimits => ({
   maxAttempts,
@@ -107,5 +110,70 @@ describe('afterTimerRun', () => {
     expect(
       afterTimerRun(idle, { retries: 1, startedAt: 0 }, { startedAt: 60, endedAt: 70 }, { kind: 'success' }, 0),
     ).toEqual({ dueAt: 5_000 });
+  });
+});
+
+describe('TimerScheduler retries (fake clock)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const defaults = { retries: Infinity, backoff: DEFAULT_BACKOFF };
+  const fail = { ok: false, error: new TemporaryError('not yet', { delayMs: 50 }), durationMs: 0 } as const;
+  const succeed = { ok: true, value: undefined, durationMs: 0 } as const;
+
+  /** Runs due timers as the processor does; the first `failures` runs fail. Records (time, ctx.retry) per run. */
+  function harness(spec: Partial<HandlerSpec>, failures: number) {
+    const timer = { kind: 'timer', id: 't', method: 't', order: 0, intervalMs: 1_000, ...spec } as HandlerSpec;
+    const runs: Array<[number, number]> = [];
+    const scheduler: TimerScheduler = new TimerScheduler([timer], () => {
+      for (const due of scheduler.takeDue('k')) {
+        const startedAt = Date.now();
+        runs.push([startedAt, scheduler.retryOf('k', due)]);
+        vi.setSystemTime(startedAt + 10);
+        scheduler.finish('k', due, startedAt, { attempt: runs.length <= failures ? fail : succeed, defaults });
+      }
+    });
+    scheduler.ensure('k');
+    return { scheduler, runs };
+  }
+
+  test('a failed tick is retried after its delay, no tick in between; the interval counts from the last attempt', () => {
+    const { scheduler, runs } = harness({}, 2);
+    vi.advanceTimersByTime(3_000);
+    expect(runs.slice(0, 4)).toEqual([
+      [1_000, 0],
+      [1_060, 1],
+      [1_120, 2],
+      [2_130, 0],
+    ]);
+    scheduler.stopAll();
+  });
+
+  test('sharp: the retries do not move the schedule', () => {
+    const { scheduler, runs } = harness({ sharp: true } as Partial<HandlerSpec>, 2);
+    vi.advanceTimersByTime(2_500);
+    expect(runs.slice(0, 4)).toEqual([
+      [1_000, 0],
+      [1_060, 1],
+      [1_120, 2],
+      [2_000, 0],
+    ]);
+    scheduler.stopAll();
+  });
+
+  test('`retries` used up: the next regular tick still comes, as a new series', () => {
+    const { scheduler, runs } = harness({ retries: 2 }, 10);
+    vi.advanceTimersByTime(2_500);
+    expect(runs).toEqual([
+      [1_000, 0],
+      [1_060, 1],
+      [2_070, 0],
+      [2_130, 1],
+    ]);
+    scheduler.stopAll();
   });
 });
