@@ -5,36 +5,50 @@
 #
 # Usage: bash scripts/bench.sh [--quick] [options passed to every package's run.sh]
 #        bash scripts/bench.sh node-scale --nodes N [options of node-scale.ts]
+#        bash scripts/bench.sh gateway-health [--repetitions N] [options of gateway-health.ts]
 # Run as root from the repository root (like the tests), after scripts/bootstrap.sh.
 #
 # node-scale: N simulated nodes, one StaticRoute agent per node and the aggregator, as the release runs them; a
 # create, a gateway change, a delete, bursts of 20 and 200 creates; writes, conflicts and throttling counted by the
 # API server, time to routes and to READY N/N on every node, watch bytes, RSS. Its last line is the figures' JSON
 # (details: packages/staticroute-operator/bench/node-scale.ts; results/node-scale-<N>.json). About 70 MB per node.
+#
+# gateway-health: 3 simulated nodes with an ECMP StaticRoute over the two gateways; a gateway taken off the VPC and put
+# back N times (--repetitions N, default 5): time until every node withdrew it from the route and until it is back,
+# median and max; then ARP probes per node per minute over a quiet minute (--quiet-s). About 6 minutes at 5
+# repetitions (details: packages/staticroute-operator/bench/gateway-health.ts; results/gateway-health.json).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/.tools/node_modules/.bin:$PWD/node_modules/.bin:$PATH"
 
-if [[ "${1:-}" == node-scale ]]; then
-  shift
-  args=()
+# One of the operator's benchmarks with simulated nodes (packages/staticroute-operator/bench/<name>.ts), built first and
+# run on the image's runtime (Node.js 24, installed by bootstrap), like the agents and the aggregator it starts.
+# `--<flag> N` is passed on as `--<flag>=N`.
+operator_bench() {
+  local name="$1" flag="$2"
+  shift 2
+  local args=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
-      --nodes) [[ $# -ge 2 ]] || { echo "scripts/bench.sh node-scale: --nodes needs a number" >&2; exit 2; }
-        args+=("--nodes=$2"); shift 2 ;;
+      "--$flag") [[ $# -ge 2 ]] || { echo "scripts/bench.sh $name: --$flag needs a number" >&2; exit 2; }
+        args+=("--$flag=$2"); shift 2 ;;
       *) args+=("$1"); shift ;;
     esac
   done
-  [ "$(id -u)" -eq 0 ] || { echo "scripts/bench.sh node-scale: the simulated nodes are network namespaces: run as root" >&2; exit 1; }
-  # The image's runtime (Node.js 24, installed by bootstrap) runs the benchmark, the agents and the aggregator.
+  [ "$(id -u)" -eq 0 ] || { echo "scripts/bench.sh $name: the simulated nodes are network namespaces: run as root" >&2; exit 1; }
   if [[ -x .tools/node24/bin/node ]]; then export PATH="$PWD/.tools/node24/bin:$PATH"; fi
   tsc -b packages/testbed packages/staticroute-operator
   # One agent, one `ip monitor` and their files per node.
   ulimit -n 65536 2>/dev/null || true
   exec node --import ./packages/staticroute-operator/bench/lib/register.mjs \
-    packages/staticroute-operator/bench/node-scale.ts "${args[@]}"
-fi
+    "packages/staticroute-operator/bench/$name.ts" "${args[@]}"
+}
+
+case "${1:-}" in
+  node-scale) shift; operator_bench node-scale nodes "$@" ;;
+  gateway-health) shift; operator_bench gateway-health repetitions "$@" ;;
+esac
 
 status=0
 # ---------------------------------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ export class StaticRouteAgent {
         protocol: this.config.routeProtocol,
         allowDefaultRoute: this.config.allowDefaultRoute,
         reconcileIntervalMs: this.config.reconcileIntervalMs,
+        gatewayHealthCheck: this.config.gatewayHealthCheck ? 'Enabled' : 'Disabled',
       },
       'starting the route agent',
     );

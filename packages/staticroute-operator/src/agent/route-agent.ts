@@ -13,6 +13,11 @@
  *   re-listing the StaticRoutes), on drift reported by the route monitor, on changes of this node's labels, and when
  *   the kernel contradicts the in-memory copy (EEXIST, a lost reply).
  *
+ * Gateway health (ECMP): the gateways of the health-checked routes selected on this node are the prober's targets
+ * (adapters/gateway-prober.ts; only those on connected subnets are probed). Every pass plans the routes through
+ * `effectiveGateways` (logic/desired.ts): an Unreachable gateway leaves the multipath routes while another one is
+ * usable. A change of a gateway's state re-plans, in an incremental pass, the objects that check that gateway.
+ *
  * Outcomes go into this node's report (a `StaticRouteNodeStatus` named after the node, through opkit's coalescing
  * ReportWriter): the agent never writes a StaticRoute, holds no finalizer on one, and posts no Event; the aggregator
  * turns every node's report into each object's status and Events. This node's labels (for `nodeSelector`) come from
@@ -21,7 +26,8 @@
 import { ReportWriter, type KubeApi, type KubeObject, type Logger, type NodeCache, type NodeChange } from 'opkit';
 import { compactAfterBursts, limitYoungGeneration } from 'opkit/heap';
 import { affectedScope, ClaimIndex } from '../logic/claims.js';
-import { computeDesiredState, type DesiredRoute, type DesiredState } from '../logic/desired.js';
+import { computeDesiredState, type DesiredRoute, type DesiredState, type GatewayHealthView } from '../logic/desired.js';
+import type { GatewayState } from '../logic/gateway-health.js';
 import { changeNeedsReconcile, type TableChange } from '../logic/drift.js';
 import type { OperatorConfig } from '../logic/config.js';
 import { KOPF_LAST_HANDLED_ANNOTATION } from '../logic/migration.js';
@@ -29,6 +35,7 @@ import { ALLOW_COVERING_ANNOTATION } from '../logic/safety.js';
 import {
   entryForDeletion,
   entryFromOutcome,
+  gatewaysField,
   REPORT_ENTRIES_FIELD,
   REPORT_KIND,
   summarizeReport,
@@ -36,8 +43,10 @@ import {
 } from '../logic/report.js';
 import { describeFailure, Outage, type OutageLog } from '../logic/outage.js';
 import {
+  defaultMetric,
   describeKernelRoute,
   operationKey,
+  RTN_UNICAST,
   planRouteChanges,
   type KernelRoute,
   type RoutePlan,
@@ -52,6 +61,7 @@ import { RouteMonitor, type TableEvent } from '../adapters/route-monitor.js';
 import { RouteTable, type OperationOutcome } from '../adapters/route-table.js';
 import { probeVerdict, type AdapterEvent, type ProbeVerdict } from '../adapters/health.js';
 import { countRoutes, type NodeRouteMetrics, type RouteCounts } from '../adapters/metrics.js';
+import { GatewayProber } from '../adapters/gateway-prober.js';
 import { ApiEndpointsWatch } from './api-endpoints-watch.js';
 import { NODE_REPORTS, STATIC_ROUTES } from '../resources.js';
 import { STATIC_ROUTE_GROUP, STATIC_ROUTE_VERSION } from '../logic/spec.js';
@@ -83,6 +93,8 @@ export interface RouteAgentOptions {
   signal?: AbortSignal;
   /** Delay that batches bursts of kernel notifications into one reconcile. Defaults to 100 ms. */
   driftDebounceMs?: number;
+  /** Probes the gateways of health-checked routes. Defaults to true; without it every gateway stays Unknown. */
+  gatewayProbes?: boolean;
 }
 
 type Labels = Readonly<Record<string, string>>;
@@ -168,6 +180,14 @@ export class NodeRouteAgent {
    * of every object not seen yet: nothing may trigger one (e.g. the first Node list) until then.
    */
   private listed = false;
+  /** Probes the gateways of health-checked routes (undefined: not opened, or failed to open). */
+  private prober: GatewayProber | undefined;
+  /** Configured gateways of each health-checked object selected here, and how many objects check each gateway. */
+  private readonly checkedByObject = new Map<string, readonly string[]>();
+  private readonly checkers = new Map<string, number>();
+  private targetsChanged = false;
+  /** Gateways listed in the report's `status.gateways` (removed ones are written as null once). */
+  private readonly gatewaysListed = new Set<string>();
   /** Completed full reconciles (for logs and tests). */
   reconciles = 0;
   /** Completed incremental passes (for logs and tests). */
@@ -187,7 +207,11 @@ export class NodeRouteAgent {
       resource: NODE_REPORTS,
       name: config.nodeName,
       entriesField: REPORT_ENTRIES_FIELD,
-      summarize: (entries) => ({ summary: summarizeReport(entries) }),
+      summarize: (entries) => ({
+        summary: summarizeReport(entries),
+        gatewayHealthCheck: config.gatewayHealthCheck ? 'Enabled' : 'Disabled',
+        gateways: gatewaysField(this.prober?.snapshot() ?? new Map(), this.gatewaysListed),
+      }),
       minIntervalMs: options.reportIntervalMs ?? 1_000,
       heartbeatMs: options.reportHeartbeatMs ?? 60_000,
       logger: logger.child({ component: 'report' }),
@@ -235,6 +259,7 @@ export class NodeRouteAgent {
       // With our protocol, a link matters to the monitor only if it carries an address or one of our routes.
       agent.monitor = RouteMonitor.start((event) => agent.onTableEvent(event), { protocol: config.routeProtocol });
       agent.watchAdapter('monitor', agent.monitor);
+      if (options.gatewayProbes ?? true) await agent.openProber();
       await agent.reconcile();
       // After a burst (a full pass, a few hundred objects planned) and a quiet second: one memory-reducing collection,
       // so that the process gives back what the burst made the heap grow to.
@@ -266,6 +291,8 @@ export class NodeRouteAgent {
     this.listing?.forgotten.add(name);
     this.objects.delete(name);
     this.report.delete(name);
+    this.setChecked(name, undefined);
+    this.applyTargets();
     const keys = this.claims.delete(name);
     if (keys.length === 0) return;
     for (const key of keys) this.dirtyKeys.add(key);
@@ -488,6 +515,96 @@ export class NodeRouteAgent {
     };
   }
 
+  /** What the desired-state computation sees of gateway health: the prober's verdicts and the installed next hops. */
+  private healthView(): GatewayHealthView {
+    const protocol = this.options.config.routeProtocol;
+    return {
+      checkByDefault: this.options.config.gatewayHealthCheck,
+      stateOf: (gateway) => this.prober?.state(gateway) ?? 'Unknown',
+      installed: (key) => {
+        const route = this.view
+          .routesAt([key])
+          .find(
+            (item) =>
+              item.protocol === protocol && item.type === RTN_UNICAST && item.metric === defaultMetric(item.family),
+          );
+        return route && route.gateways.length > 0 ? route.gateways : undefined;
+      },
+    };
+  }
+
+  /**
+   * Opens the prober. Without it (e.g. no raw socket allowed) routes are planned as before, every gateway Unknown:
+   * health checking is lost, never routing.
+   */
+  private async openProber(): Promise<void> {
+    const { logger, metrics } = this.options;
+    try {
+      this.prober = await GatewayProber.open({
+        logger: logger.child({ component: 'gateway-prober' }),
+        onChange: (gateway, state, reason) => this.onGatewayChange(gateway, state, reason),
+      });
+      const prober = this.prober;
+      metrics?.probeStats(() => prober.stats());
+    } catch (error) {
+      logger.warn(
+        { error: describeFailure(error) },
+        'cannot probe gateways: unreachable gateways will not be withdrawn from ECMP routes',
+      );
+    }
+  }
+
+  /** A gateway changed state: re-plans, at once and incrementally, every object that checks it. */
+  private onGatewayChange(gateway: string, state: GatewayState, reason: string): void {
+    const { logger, metrics } = this.options;
+    metrics?.gatewayState(gateway, state, true);
+    const affected: string[] = [];
+    for (const [name, gateways] of this.checkedByObject) if (gateways.includes(gateway)) affected.push(name);
+    const log = state === 'Unreachable' ? logger.warn.bind(logger) : logger.info.bind(logger);
+    log({ gateway, state, reason, staticRoutes: affected.length }, `gateway ${gateway} is ${state}`);
+    if (affected.length === 0 || this.stopped) return;
+    for (const name of affected) {
+      this.dirtyObjects.add(name);
+      for (const key of this.claims.keysOf(name)) this.dirtyKeys.add(key);
+    }
+    this.schedulePump();
+  }
+
+  /** Records which gateways `name` checks on this node (undefined: none), keeping the per-gateway counts. */
+  private setChecked(name: string, gateways: readonly string[] | undefined): void {
+    const previous = this.checkedByObject.get(name);
+    if (previous === gateways) return;
+    for (const gateway of previous ?? []) {
+      const count = (this.checkers.get(gateway) ?? 0) - 1;
+      if (count <= 0) {
+        this.checkers.delete(gateway);
+        this.targetsChanged = true;
+      } else this.checkers.set(gateway, count);
+    }
+    for (const gateway of gateways ?? []) {
+      const count = this.checkers.get(gateway) ?? 0;
+      if (count === 0) this.targetsChanged = true;
+      this.checkers.set(gateway, count + 1);
+    }
+    if (gateways && gateways.length > 0) this.checkedByObject.set(name, gateways);
+    else this.checkedByObject.delete(name);
+  }
+
+  /** Records the checked gateways of the assessed objects and hands the prober its new targets, if they changed. */
+  private recordChecked(state: DesiredState, names: Iterable<string>): void {
+    for (const name of names) this.setChecked(name, state.assessments.get(name)?.checkedGateways);
+    this.applyTargets();
+  }
+
+  private applyTargets(): void {
+    if (!this.targetsChanged) return;
+    this.targetsChanged = false;
+    if (!this.prober) return;
+    const before = new Set(this.prober.snapshot().keys());
+    this.prober.setTargets(this.checkers.keys());
+    for (const gateway of before) if (!this.checkers.has(gateway)) this.options.metrics?.gatewayForgotten(gateway);
+  }
+
   private nodeView(): { name: string; labels: Labels } {
     const { config, nodes } = this.options;
     return { name: config.nodeName, labels: nodes.own()?.metadata.labels ?? {} };
@@ -526,7 +643,8 @@ export class NodeRouteAgent {
       const object = this.objects.get(name);
       if (object) objects.push(object);
     }
-    const state = computeDesiredState(objects, this.nodeView(), this.policy(this.addresses));
+    const state = computeDesiredState(objects, this.nodeView(), this.policy(this.addresses), this.healthView());
+    this.recordChecked(state, scope.assessed);
     const desired = new Map<string, DesiredRoute>();
     for (const key of scope.keys) {
       const route = state.routes.get(key);
@@ -595,12 +713,14 @@ export class NodeRouteAgent {
     // then says whether the route we meant is there (nothing left to do) or a foreign one holds the destination.
     for (let pass = 0; pass < 2; pass++) {
       this.addresses = await this.table.listAddresses();
-      const state = computeDesiredState(objects, node, this.policy(this.addresses));
+      // The table first: a route whose gateways are all Unreachable keeps the next hops it has (effectiveGateways).
+      let current: KernelRoute[] | undefined = await this.table.listRoutes();
+      this.view.replaceAll(current);
+      const state = computeDesiredState(objects, node, this.policy(this.addresses), this.healthView());
+      this.recordChecked(state, [...state.assessments.keys(), ...this.checkedByObject.keys()]);
       this.wanted.clear();
       for (const [key, route] of state.routes) this.want(key, route);
       this.planned = true;
-      let current: KernelRoute[] | undefined = await this.table.listRoutes();
-      this.view.replaceAll(current);
       const plan = planRouteChanges(state.routes, current, { protocol: config.routeProtocol });
       current = undefined;
       const applied = await this.table.apply(plan.operations);
@@ -699,6 +819,8 @@ export class NodeRouteAgent {
     for (const unwatch of this.unwatch.splice(0)) unwatch();
     this.monitor?.stop();
     this.unsubscribeNodes?.();
+    this.options.metrics?.probeStats(undefined);
+    await this.prober?.close().catch(() => undefined);
     await this.apiEndpoints.stop();
     const error = new Error('the route agent is stopped');
     for (const waiter of [...this.fullWaiters.splice(0), ...this.incrementalWaiters.splice(0)]) waiter.reject(error);
