@@ -176,14 +176,14 @@ describe('permissions', () => {
       'watch examples.opkit.dev/configtemplates',
       'patch examples.opkit.dev/configtemplates',
       'patch examples.opkit.dev/configtemplates/status',
-      'create events',
-      'patch events',
       'get configmaps',
       'list configmaps',
       'watch configmaps',
       'create configmaps',
       'patch configmaps',
       'delete configmaps',
+      'create events',
+      'patch events',
     ]);
   });
 });

@@ -28,7 +28,7 @@ crd:  prints the CustomResourceDefinition of every defineCustomResource(...) tha
 /** Manifests as a YAML stream (documents separated by `---`), optionally after a comment header. */
 export function manifestsYaml(documents: readonly Manifest[], header?: string): string {
   const comment = header ? `${header.replace(/^/gm, '# ')}\n` : '';
-  return comment + documents.map((document) => stringify(document, { lineWidth: 0 })).join('---\n');
+  return comment + documents.map((document) => stringify(document, { lineWidth: 0, singleQuote: true })).join('---\n');
 }
 
 /** The comment the CLI puts above its output: where it comes from, so nobody edits it by hand. */

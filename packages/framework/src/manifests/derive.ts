@@ -110,12 +110,12 @@ export function operatorPermissions(cls: OperatorClass, settings: PermissionSett
   const writes = writesObjects(cls);
   const janitor = scope === 'node' && settings.nodeWatch !== 'own' && settings.cleanupDeadInstances !== false;
   if (writes || janitor) declarations.push(...on(own, ['get', 'patch']), ...on(own, ['patch'], 'status'));
-  // Events go to the object's namespace; those about cluster-scoped objects to `default` (kube/events.ts).
-  if (writes)
-    declarations.push(...(own.namespaced ? on(NAMESPACED_EVENTS, ['create', 'patch']) : eventPermissions('default')));
   if (scope === 'node') declarations.push(permission(CORE_NODES, ['list', 'watch']));
   for (const watch of options.watches ?? []) declarations.push(...on(watch.resource, ['list', 'watch']));
   declarations.push(...(options.permissions ?? []).flatMap((declaration) => inNamespaces(declaration, namespaces)));
+  // Events go to the object's namespace; those about cluster-scoped objects to `default` (kube/events.ts).
+  if (writes)
+    declarations.push(...(own.namespaced ? on(NAMESPACED_EVENTS, ['create', 'patch']) : eventPermissions('default')));
   return declarations;
 }
 

@@ -77,8 +77,8 @@ describe('derivePermissions from decorators', () => {
       cluster: [
         rule('example.com', 'gizmos', ['get', 'list', 'watch', 'patch']),
         rule('example.com', 'gizmos/status', ['patch']),
-        rule('', 'events', ['create', 'patch']),
         rule('', 'configmaps', ['get', 'list', 'watch', 'create', 'delete']),
+        rule('', 'events', ['create', 'patch']),
       ],
       namespaced: {},
     });
@@ -93,8 +93,8 @@ describe('derivePermissions from decorators', () => {
     expect(derived.namespaced.a).toEqual([
       rule('example.com', 'gizmos', ['get', 'list', 'watch', 'patch']),
       rule('example.com', 'gizmos/status', ['patch']),
-      rule('', 'events', ['create', 'patch']),
       rule('', 'configmaps', ['list', 'watch']),
+      rule('', 'events', ['create', 'patch']),
     ]);
   });
 
