@@ -15,6 +15,8 @@ import type { RuntimeSettings } from '../engine/settings.js';
 import { compactAfterBursts, HEAP_MODE_ENV, limitYoungGeneration, parseHeapMode, type HeapMode } from './heap.js';
 import { createLogger } from './logging.js';
 import { runUntilSignalled } from './signals.js';
+import type { WebhookRuntimeSettings } from '../webhooks/settings.js';
+import { WEBHOOK_FLAGS, WEBHOOK_USAGE, webhookSettingsFromFlags } from '../webhooks/flags.js';
 
 const USAGE = `Usage: opkit run <module> [options]
        opkit manifests rbac|crd <module> [options]   (opkit manifests --help)
@@ -38,13 +40,13 @@ Options:
                             bursts of work (less memory, more CPU); default: V8's defaults
                             (default: $OPKIT_HEAP, then lean)
   -h, --help                show this help
-`;
+${WEBHOOK_USAGE}`;
 
 /** Parses the command line into runtime settings; throws a usage error message on bad input. */
 export function parseCommandLine(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
-): { module: string; settings: RuntimeSettings; heap: HeapMode } | 'help' {
+): { module: string; settings: RuntimeSettings & WebhookRuntimeSettings; heap: HeapMode } | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -64,6 +66,7 @@ export function parseCommandLine(
       context: { type: 'string' },
       heap: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...WEBHOOK_FLAGS,
     },
   });
   if (values.help) return 'help';
@@ -74,7 +77,7 @@ export function parseCommandLine(
   }
   if (values['all-namespaces'] && values.namespace)
     throw new Error('--all-namespaces and --namespace exclude each other');
-  const settings: RuntimeSettings = {
+  const settings: RuntimeSettings & WebhookRuntimeSettings = {
     probes: {
       host: values['probe-host'] ?? '0.0.0.0',
       port: integer('--probe-port', values['probe-port'] ?? '8080', 0),
@@ -89,6 +92,8 @@ export function parseCommandLine(
   if (values['grace-period']) settings.gracePeriodMs = integer('--grace-period', values['grace-period'], 0);
   if (values.kubeconfig) settings.kubeconfigPath = values.kubeconfig;
   if (values.context) settings.context = values.context;
+  const webhooks = webhookSettingsFromFlags(values);
+  if (webhooks) settings.webhooks = webhooks;
   const heap =
     values.heap !== undefined
       ? parseHeapMode(values.heap, '--heap')

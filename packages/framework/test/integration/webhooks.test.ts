@@ -21,7 +21,11 @@ import {
   type ResourceRef,
   type WebhookSettings,
 } from 'opkit';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLogger } from '../../src/ops/logging.js';
 import { waitFor } from '../../src/testing/index.js';
+import { createCertificateAuthority, issueServingCertificate } from '../../src/webhooks/certs.js';
 import { startCluster, type TestCluster } from './helpers.js';
 
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
@@ -83,6 +87,8 @@ class LenientHooks {
 let cluster: TestCluster;
 let runtime: OperatorRuntime;
 let port: number;
+/** The runtime's log lines, parsed. */
+const logLines: Array<Record<string, unknown>> = [];
 
 /** A free TCP port on loopback (the configuration's URL must name the port before the server listens). */
 function freePort(): Promise<number> {
@@ -142,7 +148,10 @@ beforeAll(async () => {
   port = await freePort();
   runtime = runOperators([ConfigMapHooks], {
     kubeconfigPath: cluster.kubeconfigPath,
-    logLevel: 'warn',
+    logger: createLogger({
+      level: 'info',
+      destination: { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) },
+    }),
     webhooks: webhookSettings('configmap-hooks', port),
   });
   await runtime.ready;
@@ -183,6 +192,16 @@ describe('validation and mutation through kubectl', () => {
     expect(refused.stderr).toContain('validate-check-size.configmaps.core');
     expect(refused.stderr).toContain('data.size must be a whole number from 0 to 10, not "42"');
     expect(await stored('too-big')).toBeUndefined();
+    // One log line for the refusal: who, what, why.
+    const refusals = logLines.filter((line) => line.msg === 'admission refused' && line.object === 'hooks/too-big');
+    expect(refusals).toEqual([
+      expect.objectContaining({
+        webhook: 'validate-check-size.configmaps.core',
+        operation: 'CREATE',
+        user: 'admin',
+        reason: 'data.size must be a whole number from 0 to 10, not "42"',
+      }),
+    ]);
 
     const accepted = await apply(configMap('good', { size: '9' }));
     expect(accepted.code).toBe(0);
@@ -224,6 +243,10 @@ describe('validation and mutation through kubectl', () => {
     const failed = await apply(configMap('buggy', { bug: 'yes' }));
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toContain('the validate handler ConfigMapHooks.checkSize failed (TypeError:');
+    const logged = logLines.filter((line) => line.object === 'hooks/buggy');
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 'error', msg: 'admission handler failed: request refused' }),
+    ]);
     const after = await apply(configMap('after-bug', { size: '2' }));
     expect(after.code).toBe(0);
     const metrics = await runtime.metrics.registry.metrics();
@@ -282,6 +305,48 @@ describe('certificates', () => {
       expect((await apply(configMap('refused-after-rotation', { size: '40' }))).stderr).toContain('not "40"');
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe('certificate files', () => {
+  test('served from files (as cert-manager writes them), re-read when they change, caBundle from ca.crt', async () => {
+    const dir = await cluster.tempDir('webhook-certs');
+    const ca = await createCertificateAuthority('files-ca', 3_600_000);
+    const write = async (): Promise<void> => {
+      const serving = await issueServingCertificate(ca, { dnsNames: [], ipAddresses: ['127.0.0.1'] }, 600_000);
+      await writeFile(join(dir, 'tls.key'), serving.keyPem);
+      await writeFile(join(dir, 'tls.crt'), serving.certPem);
+    };
+    await write();
+    await writeFile(join(dir, 'ca.crt'), ca.certPem);
+    const filesPort = await freePort();
+    const files = runOperators([LenientHooks], {
+      kubeconfigPath: cluster.kubeconfigPath,
+      logLevel: 'warn',
+      webhooks: webhookSettings('files-hooks', filesPort, {
+        certificates: {
+          mode: 'files',
+          certFile: join(dir, 'tls.crt'),
+          keyFile: join(dir, 'tls.key'),
+          caFile: join(dir, 'ca.crt'),
+          checkIntervalMs: 200,
+        },
+      }),
+    });
+    try {
+      await files.ready;
+      expect(files.webhooks!.caBundle).toBe(ca.certPem);
+      const labels = { 'ignore-test': 'yes' };
+      expect((await apply(configMap('files-1', {}, labels))).stderr).toContain('refused while the server is up');
+      const before = await servedCertificate(filesPort, ca.certPem);
+      await write(); // a rotation, as cert-manager does it
+      await waitFor(async () => (await servedCertificate(filesPort, ca.certPem)).serialNumber !== before.serialNumber, {
+        timeoutMs: 10_000,
+      });
+      expect((await apply(configMap('files-2', {}, labels))).stderr).toContain('refused while the server is up');
+    } finally {
+      await files.stop();
     }
   });
 });
