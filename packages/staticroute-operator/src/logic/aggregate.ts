@@ -36,7 +36,7 @@ export interface NodeReportView {
   entry: ReportEntry | undefined;
   /** When the node's agent last wrote its report (ms since the epoch). */
   heartbeatAt: number | undefined;
-  /** The node's default for objects that do not say (reports of agents without gateway health have none). */
+  /** The node's default for objects that do not say; absent: an agent without gateway health (it checks nothing). */
   gatewayHealthCheck?: GatewayHealthDefault;
 }
 
@@ -308,8 +308,9 @@ export function gatewaysReachable(
   if (!parsed.ok) return undefined;
   const spec = parsed.spec;
   const checking = selected.filter((node) => {
-    const report = input.reports.get(node);
-    return report !== undefined && gatewayHealthChecked(spec, report.gatewayHealthCheck !== 'Disabled');
+    // A report without the node's default comes from an agent that does not check gateways at all.
+    const byDefault = input.reports.get(node)?.gatewayHealthCheck;
+    return byDefault !== undefined && gatewayHealthChecked(spec, byDefault === 'Enabled');
   });
   if (checking.length === 0) return undefined;
   const groups = new Map<string, { gateway: string; effect: string; nodes: string[] }>();

@@ -246,7 +246,8 @@ function cluster(
   count: number,
   unreachableOn: (index: number) => string[] | undefined,
   spec: Record<string, unknown> = {},
-  reportDefault?: 'Enabled' | 'Disabled',
+  /** The nodes' default; `none`: agents of a version without gateway health. */
+  reportDefault: 'Enabled' | 'Disabled' | 'none' = 'Enabled',
   conditions?: StatusCondition[],
 ): AggregateInput {
   const nodes = new Map<string, Record<string, string>>();
@@ -260,7 +261,7 @@ function cluster(
     reports.set(name, {
       entry,
       heartbeatAt: NOW - 1000,
-      ...(reportDefault ? { gatewayHealthCheck: reportDefault } : {}),
+      ...(reportDefault === 'none' ? {} : { gatewayHealthCheck: reportDefault }),
     });
   }
   return {
@@ -321,10 +322,12 @@ describe('aggregate: GatewaysReachable', () => {
     );
   });
 
-  it('absent when no node checks the object: check Disabled, or the nodes default to Disabled', () => {
+  it('absent when no node checks the object: check Disabled, the nodes default to Disabled, or older agents', () => {
     expect(gatewaysCondition(cluster(3, () => undefined, { gatewayHealth: { check: 'Disabled' } }))).toBeUndefined();
     expect(gatewaysCondition(cluster(3, () => undefined, {}, 'Disabled'))).toBeUndefined();
     expect(aggregate(cluster(3, () => undefined, {}, 'Disabled')).status.unreachableGateways).toBeUndefined();
+    const olderAgents = { gatewayHealth: { check: 'Enabled' } };
+    expect(gatewaysCondition(cluster(3, () => undefined, olderAgents, 'none'))).toBeUndefined();
     expect(
       gatewaysCondition(cluster(3, () => undefined, { gatewayHealth: { check: 'Enabled' } }, 'Disabled')),
     ).toBeDefined();
