@@ -171,9 +171,50 @@ describe('GatewayProber in a node network namespace', () => {
     expect(entries.get(PINNED)).toEqual({ lladdr: PINNED_MAC, state: ['PERMANENT'] });
   });
 
+  it('re-checks the connected subnet every round: a host route via a gateway stops the probing, Unknown', async () => {
+    const from = prober.changes.length;
+    await node.exec(['ip', 'route', 'add', `${NOBODY}/32`, 'via', gw2.address]);
+    const change = await prober.waitForChange(NOBODY, 'Unknown', from);
+    expect(change.reason).toBe(`not on a connected subnet (routed via ${gw2.address})`);
+    expect((await prober.snapshot())[NOBODY]).toMatchObject({ state: 'Unknown', probed: false });
+    await node.exec(['ip', 'route', 'del', `${NOBODY}/32`]);
+    await prober.waitForChange(NOBODY, 'Unreachable', from);
+  });
+
   it('drops the targets that are no longer wanted from the snapshot', async () => {
     await prober.setTargets([gw2.address]);
     const snapshot = await prober.snapshot();
     expect(Object.keys(snapshot)).toEqual([gw2.address]);
+  });
+
+  it('as an unprivileged user with only CAP_NET_ADMIN, it probes', async () => {
+    const limited = await ProberDriver.start(node, { user: 'net_admin' });
+    try {
+      await limited.setTargets([gw2.address]);
+      expect((await limited.waitForChange(gw2.address, 'Reachable')).reason).toBe('neighbour answered 2 rounds');
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('without CAP_NET_ADMIN it probes nothing: the gateway stays Unknown, saying why', async () => {
+    const powerless = await ProberDriver.start(node, { user: 'none' });
+    try {
+      await powerless.setTargets([gw2.address]);
+      const deadline = Date.now() + 20_000;
+      let entry = (await powerless.snapshot())[gw2.address];
+      while (entry?.reason === undefined && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        entry = (await powerless.snapshot())[gw2.address];
+      }
+      expect(entry).toEqual({
+        state: 'Unknown',
+        probed: false,
+        reason: 'not probed: neighbour requests need CAP_NET_ADMIN (EPERM)',
+      });
+      expect(powerless.changes).toEqual([]);
+    } finally {
+      await powerless.close();
+    }
   });
 });

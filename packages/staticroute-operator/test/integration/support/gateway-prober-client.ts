@@ -49,10 +49,20 @@ export class ProberDriver {
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
   }
 
-  static async start(host: SimHost, thresholds: Partial<GatewayHealthThresholds> = {}): Promise<ProberDriver> {
-    const child = host.spawn([process.execPath, DRIVER], {
+  /**
+   * Starts the driver as root, or (`user`) as uid 10001 with only CAP_NET_ADMIN (`'net_admin'`, what the agent's
+   * DaemonSet grants) or with no capability at all (`'none'`).
+   */
+  static async start(
+    host: SimHost,
+    opts: { thresholds?: Partial<GatewayHealthThresholds>; user?: 'net_admin' | 'none' } = {},
+  ): Promise<ProberDriver> {
+    const caps = opts.user === 'net_admin' ? '-all,+net_admin' : '-all';
+    const asUser = ['setpriv', '--reuid', '10001', '--regid', '10001', '--clear-groups'];
+    asUser.push(`--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`);
+    const child = host.spawn([...(opts.user ? asUser : []), process.execPath, DRIVER], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { GATEWAY_THRESHOLDS: JSON.stringify(thresholds) },
+      env: { GATEWAY_THRESHOLDS: JSON.stringify(opts.thresholds ?? {}) },
     });
     const driver = new ProberDriver(child);
     await new Promise<void>((resolve, reject) => {
