@@ -199,4 +199,6 @@ export {
   type ResolvedWebhookSettings,
   type ClientConfigBase,
   type WebhookHandle,
+  resolveWebhookSettings,
+  webhookPermissions,
 } from './webhooks/index.js';

@@ -7,16 +7,9 @@
  * webhook guarded by the webhook's name sets only `clientConfig.caBundle` and leaves the rest to whoever shipped it.
  */
 import type { Logger } from 'pino';
-import { isNotFound, type KubeApi, type KubeObject, type ResourceRef } from '../kube/types.js';
-import { webhookConfigurations, type AdmissionRoute } from './routes.js';
+import { isNotFound, type KubeApi, type KubeObject } from '../kube/types.js';
+import { CONFIGURATION_RESOURCES, webhookConfigurations, type AdmissionRoute } from './routes.js';
 import type { ResolvedWebhookSettings } from './settings.js';
-
-const GROUP = 'admissionregistration.k8s.io';
-/** The two configuration resources, by the kind of handler they call. */
-export const CONFIGURATIONS: Record<'validate' | 'mutate', ResourceRef> = {
-  validate: { group: GROUP, version: 'v1', plural: 'validatingwebhookconfigurations' },
-  mutate: { group: GROUP, version: 'v1', plural: 'mutatingwebhookconfigurations' },
-};
 
 interface Configuration extends KubeObject {
   webhooks?: Array<{ name: string; clientConfig?: { caBundle?: string } }>;
@@ -41,7 +34,7 @@ export async function writeConfigurations(
       if (!all.some((route) => route.spec.kind === kind)) continue;
       const body = kind === 'validate' ? bodies.validating : bodies.mutating;
       if (!api.apply) throw new Error('the API client cannot server-side apply');
-      await api.apply(CONFIGURATIONS[kind], body, { force: true, fieldManager });
+      await api.apply(CONFIGURATION_RESOURCES[kind], body, { force: true, fieldManager });
     }
     return;
   }
@@ -49,7 +42,7 @@ export async function writeConfigurations(
   for (const kind of ['validate', 'mutate'] as const) {
     let configuration: Configuration;
     try {
-      configuration = await api.get<Configuration>(CONFIGURATIONS[kind], settings.name);
+      configuration = await api.get<Configuration>(CONFIGURATION_RESOURCES[kind], settings.name);
     } catch (error) {
       if (isNotFound(error)) continue;
       throw error;
@@ -63,7 +56,8 @@ export async function writeConfigurations(
             { op: 'add', path: `/webhooks/${index}/clientConfig/caBundle`, value: caBundle },
           ],
     );
-    if (operations.length > 0) await api.patch(CONFIGURATIONS[kind], settings.name, operations, { type: 'json' });
+    if (operations.length > 0)
+      await api.patch(CONFIGURATION_RESOURCES[kind], settings.name, operations, { type: 'json' });
   }
   if (found === 0) {
     logger.warn(

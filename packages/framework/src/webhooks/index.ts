@@ -12,3 +12,4 @@ export {
   type WebhookRuntimeSettings,
 } from './settings.js';
 export type { ClientConfigBase } from './routes.js';
+export { webhookPermissions } from './permissions.js';

@@ -15,6 +15,13 @@ export interface AdmissionResource {
   namespaced: boolean;
 }
 
+const ADMISSION_GROUP = 'admissionregistration.k8s.io';
+/** The two configuration resources, by the kind of handler their webhooks call. */
+export const CONFIGURATION_RESOURCES = {
+  validate: { group: ADMISSION_GROUP, version: 'v1', plural: 'validatingwebhookconfigurations' },
+  mutate: { group: ADMISSION_GROUP, version: 'v1', plural: 'mutatingwebhookconfigurations' },
+} as const;
+
 /** One handler's route. */
 export interface AdmissionRoute {
   path: string;

@@ -23,9 +23,13 @@ import {
 } from 'opkit';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { derivePermissions } from '../../src/manifests/derive.js';
+import { rbacManifests } from '../../src/manifests/rbac.js';
 import { createLogger } from '../../src/ops/logging.js';
 import { waitFor } from '../../src/testing/index.js';
 import { createCertificateAuthority, issueServingCertificate } from '../../src/webhooks/certs.js';
+import { webhookPermissions } from '../../src/webhooks/permissions.js';
+import { resolveWebhookSettings } from '../../src/webhooks/settings.js';
 import { startCluster, type TestCluster } from './helpers.js';
 
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
@@ -146,13 +150,26 @@ beforeAll(async () => {
   cluster = await startCluster();
   await cluster.cp.request('POST', '/api/v1/namespaces', { metadata: { name: NAMESPACE } });
   port = await freePort();
+  // The operator runs as a ServiceAccount with exactly the rules derived from its class and webhookPermissions: the
+  // RBAC that docs/webhooks.md lists is enough.
+  const settings = webhookSettings('configmap-hooks', port);
+  const permissions = webhookPermissions(resolveWebhookSettings(settings, ['ConfigMapHooks']));
+  const rbac = rbacManifests(derivePermissions({ operators: [ConfigMapHooks], permissions }), {
+    name: 'configmap-hooks',
+    serviceAccount: { namespace: NAMESPACE, name: 'configmap-hooks' },
+  });
+  await cluster.cp.kubectl(['create', 'serviceaccount', 'configmap-hooks', '-n', NAMESPACE]);
+  await cluster.cp.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rbac }),
+  });
+  const token = (await cluster.cp.kubectl(['create', 'token', 'configmap-hooks', '-n', NAMESPACE])).stdout.trim();
   runtime = runOperators([ConfigMapHooks], {
-    kubeconfigPath: cluster.kubeconfigPath,
+    credentials: { server: cluster.cp.server, ca: cluster.cp.caPem, token },
     logger: createLogger({
       level: 'info',
       destination: { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) },
     }),
-    webhooks: webhookSettings('configmap-hooks', port),
+    webhooks: settings,
   });
   await runtime.ready;
 });
