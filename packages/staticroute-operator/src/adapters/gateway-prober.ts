@@ -62,7 +62,7 @@ import {
   RTN_UNICAST,
   type NeighbourEntry,
 } from './neighbour-codec.js';
-import { errorCode, NLMSG_ERROR, splitMessages, type RawMessage } from './netlink-codec.js';
+import { errorCode, NLMSG_ERROR, NLMSG_HDRLEN, splitMessages, type RawMessage } from './netlink-codec.js';
 
 const { RawNetlinkSocket } = netlink;
 type RawSocket = InstanceType<typeof RawNetlinkSocket>;
@@ -111,6 +111,45 @@ interface Pending {
   resolve: (message: RawMessage) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+}
+
+/**
+ * How a round ended, from the entry read at its end and how long it lasted: good when the kernel confirmed the entry
+ * during the round (the answer to the round's solicitation, or confirmation by traffic), or when the entry is
+ * PERMANENT / NOARP; an entry owned by someone else is good while REACHABLE.
+ */
+export function roundVerdict(entry: NeighbourEntry | undefined, roundMs: number): { ok: boolean; reason: string } {
+  if (entry === undefined) return { ok: false, reason: 'no neighbour entry' };
+  const name = neighbourStateName(entry.state);
+  if (entry.state & (NUD_PERMANENT | NUD_NOARP)) return { ok: true, reason: `neighbour ${name}` };
+  if (entry.flags & NTF_EXT_LEARNED || entry.extFlags & NTF_EXT_MANAGED) {
+    return { ok: (entry.state & NUD_REACHABLE) !== 0, reason: `neighbour ${name} (not probed)` };
+  }
+  const confirmed =
+    (entry.state & NUD_VALID) !== 0 &&
+    entry.confirmedAgoMs !== undefined &&
+    entry.confirmedAgoMs <= roundMs + CONFIRM_SLACK_MS;
+  if (confirmed) return { ok: true, reason: 'neighbour answered' };
+  return { ok: false, reason: `neighbour ${name}${entry.state & NUD_PROBE ? ', probe unanswered' : ''}` };
+}
+
+/**
+ * The request that starts a round (`kind`), if the entry may be written and the kernel is not soliciting already;
+ * `unprobed` says why an entry is never written.
+ */
+export function probeRequest(entry: NeighbourEntry | undefined): { kind?: 'probe' | 'resolve'; unprobed?: string } {
+  if (entry === undefined) return { kind: 'resolve' };
+  if (entry.state & (NUD_PERMANENT | NUD_NOARP)) {
+    return { unprobed: `${neighbourStateName(entry.state)} neighbour entry: counted Reachable, not probed` };
+  }
+  if (entry.flags & NTF_EXT_LEARNED || entry.extFlags & NTF_EXT_MANAGED) {
+    return { unprobed: 'neighbour entry owned by another (extern_learn or managed): state read, not probed' };
+  }
+  if (entry.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY)) return { kind: 'probe' };
+  // NONE or FAILED: no link-layer address to probe, so ask the kernel to resolve. PROBE and INCOMPLETE: the kernel
+  // is soliciting already; another request would not add a solicitation.
+  if ((entry.state & NUD_VALID) === 0 && entry.state !== NUD_INCOMPLETE) return { kind: 'resolve' };
+  return {};
 }
 
 /** Probes the gateways of health-checked routes through the kernel's neighbour entries; see the file comment. */
@@ -226,13 +265,13 @@ export class GatewayProber {
     const entry = await this.neighbour(address, ifindex);
     const now = Date.now();
     if (target.round && target.round.ifindex === ifindex) {
-      const verdict = this.verdict(entry, now - target.round.startedAt);
+      const verdict = roundVerdict(entry, now - target.round.startedAt);
       this.judge(target, verdict.ok, verdict.reason);
     }
-    target.probed = true;
     target.round = { startedAt: now, ifindex };
-    target.unprobedReason = undefined;
-    const kind = this.requestFor(entry, target);
+    const { kind, unprobed } = probeRequest(entry);
+    target.probed = unprobed === undefined;
+    target.unprobedReason = unprobed;
     if (kind === undefined) return;
     this.counters.nudges++;
     const ack = await this.request((seq, pid) => encodeNeighbourProbe(kind, address, ifindex, seq, pid));
@@ -249,46 +288,11 @@ export class GatewayProber {
     }
   }
 
-  /** The request that makes the kernel solicit the gateway, if the entry may and needs to be written. */
-  private requestFor(entry: NeighbourEntry | undefined, target: Target): 'probe' | 'resolve' | undefined {
-    if (entry === undefined) return 'resolve';
-    if (entry.state & (NUD_PERMANENT | NUD_NOARP)) {
-      target.probed = false;
-      target.unprobedReason = `${neighbourStateName(entry.state)} neighbour entry: counted Reachable, not probed`;
-      return undefined;
-    }
-    if (entry.flags & NTF_EXT_LEARNED || entry.extFlags & NTF_EXT_MANAGED) {
-      target.probed = false;
-      target.unprobedReason = 'neighbour entry owned by another (extern_learn or managed): state read, not probed';
-      return undefined;
-    }
-    if (entry.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY)) return 'probe';
-    // NONE or FAILED: no link-layer address to probe, so ask the kernel to resolve. PROBE and INCOMPLETE: the
-    // kernel is soliciting already; another request would not add a solicitation.
-    if ((entry.state & NUD_VALID) === 0 && entry.state !== NUD_INCOMPLETE) return 'resolve';
-    return undefined;
-  }
-
-  private verdict(entry: NeighbourEntry | undefined, roundMs: number): { ok: boolean; reason: string } {
-    if (entry === undefined) return { ok: false, reason: 'no neighbour entry' };
-    const name = neighbourStateName(entry.state);
-    if (entry.state & (NUD_PERMANENT | NUD_NOARP)) return { ok: true, reason: `neighbour ${name}` };
-    if (entry.flags & NTF_EXT_LEARNED || entry.extFlags & NTF_EXT_MANAGED) {
-      return { ok: (entry.state & NUD_REACHABLE) !== 0, reason: `neighbour ${name} (not probed)` };
-    }
-    const confirmed =
-      (entry.state & NUD_VALID) !== 0 &&
-      entry.confirmedAgoMs !== undefined &&
-      entry.confirmedAgoMs <= roundMs + CONFIRM_SLACK_MS;
-    if (confirmed) return { ok: true, reason: 'neighbour answered' };
-    return { ok: false, reason: `neighbour ${name}${entry.state & NUD_PROBE ? ', probe unanswered' : ''}` };
-  }
-
   private judge(target: Target, ok: boolean, reason: string): void {
     this.counters.rounds++;
     if (!ok) this.counters.failedRounds++;
-    const streak = Math.abs(this.tracker.streak(target.gateway)) + 1;
     const changed = this.tracker.observe(target.gateway, ok, Date.now());
+    const streak = Math.abs(this.tracker.streak(target.gateway));
     target.reason = reason;
     if (changed === undefined) return;
     const line = `${reason} ${streak} round${streak === 1 ? '' : 's'}`;
@@ -411,7 +415,9 @@ export class GatewayProber {
       // Every request here is answered by exactly one message: the object asked for, or an error/ACK.
       clearTimeout(pending.timer);
       this.pending.delete(message.seq);
-      pending.resolve(message);
+      // The reply is decoded after this callback returns: keep its own copy of the bytes.
+      const bytes = Buffer.from(message.buffer.subarray(message.start - NLMSG_HDRLEN, message.end));
+      pending.resolve({ ...message, buffer: bytes, start: NLMSG_HDRLEN, end: bytes.length });
     }
   }
 }

@@ -7,14 +7,20 @@ import {
   encodeRouteLookup,
   neighbourStateName,
   NTF_EXT_LEARNED,
+  NUD_DELAY,
   NUD_FAILED,
+  NUD_INCOMPLETE,
+  NUD_NOARP,
   NUD_PERMANENT,
   NUD_PROBE,
   NUD_REACHABLE,
+  NUD_STALE,
+  type NeighbourEntry,
   RTM_GETNEIGH,
   RTM_NEWNEIGH,
 } from '../../src/adapters/neighbour-codec.js';
 import { splitMessages, type RawMessage } from '../../src/adapters/netlink-codec.js';
+import { probeRequest, roundVerdict } from '../../src/adapters/gateway-prober.js';
 
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
@@ -160,5 +166,63 @@ describe('kernel answers', () => {
     expect(neighbourStateName(NUD_FAILED)).toBe('FAILED');
     expect(neighbourStateName(NUD_PERMANENT)).toBe('PERMANENT');
     expect(neighbourStateName(NUD_PROBE)).toBe('PROBE');
+  });
+});
+
+function entry(state: number, more: Partial<NeighbourEntry> = {}): NeighbourEntry {
+  return { family: 4, ifindex: 2, state, flags: 0, extFlags: 0, address: '10.116.0.5', ...more };
+}
+
+describe('gateway prober rounds', () => {
+  it('a round is good when the kernel confirmed the entry during it, whatever confirmed it', () => {
+    expect(roundVerdict(entry(NUD_REACHABLE, { confirmedAgoMs: 10 }), 2000)).toEqual({
+      ok: true,
+      reason: 'neighbour answered',
+    });
+    // Tick granularity: a confirmation right at the round's start still counts.
+    expect(roundVerdict(entry(NUD_REACHABLE, { confirmedAgoMs: 2040 }), 2000).ok).toBe(true);
+    expect(roundVerdict(entry(NUD_STALE, { confirmedAgoMs: 500 }), 2000).ok).toBe(true);
+  });
+
+  it('REACHABLE alone is not an answer: an entry confirmed before the round fails it', () => {
+    expect(roundVerdict(entry(NUD_REACHABLE, { confirmedAgoMs: 2100 }), 2000)).toEqual({
+      ok: false,
+      reason: 'neighbour REACHABLE',
+    });
+    expect(roundVerdict(entry(NUD_PROBE, { confirmedAgoMs: 4000 }), 2000)).toEqual({
+      ok: false,
+      reason: 'neighbour PROBE, probe unanswered',
+    });
+  });
+
+  it('FAILED, INCOMPLETE and absent entries fail the round', () => {
+    expect(roundVerdict(entry(NUD_FAILED, { confirmedAgoMs: 10 }), 2000)).toEqual({
+      ok: false,
+      reason: 'neighbour FAILED',
+    });
+    expect(roundVerdict(entry(NUD_INCOMPLETE), 2000).ok).toBe(false);
+    expect(roundVerdict(undefined, 2000)).toEqual({ ok: false, reason: 'no neighbour entry' });
+  });
+
+  it('permanent and noarp entries are good and never written; foreign entries are read only', () => {
+    expect(roundVerdict(entry(NUD_PERMANENT), 2000).ok).toBe(true);
+    expect(roundVerdict(entry(NUD_NOARP), 2000).ok).toBe(true);
+    expect(probeRequest(entry(NUD_PERMANENT))).toEqual({
+      unprobed: 'PERMANENT neighbour entry: counted Reachable, not probed',
+    });
+    expect(probeRequest(entry(NUD_NOARP)).kind).toBeUndefined();
+    const learned = entry(NUD_STALE, { flags: NTF_EXT_LEARNED });
+    expect(probeRequest(learned).kind).toBeUndefined();
+    expect(probeRequest(entry(NUD_REACHABLE, { extFlags: 1 })).kind).toBeUndefined();
+    expect(roundVerdict(learned, 2000).ok).toBe(false);
+    expect(roundVerdict(entry(NUD_REACHABLE, { flags: NTF_EXT_LEARNED }), 2000).ok).toBe(true);
+  });
+
+  it("probes entries with a link-layer address, resolves those without, leaves the kernel's own probing alone", () => {
+    for (const state of [NUD_REACHABLE, NUD_STALE, NUD_DELAY])
+      expect(probeRequest(entry(state))).toEqual({ kind: 'probe' });
+    for (const state of [0, NUD_FAILED]) expect(probeRequest(entry(state))).toEqual({ kind: 'resolve' });
+    expect(probeRequest(undefined)).toEqual({ kind: 'resolve' });
+    for (const state of [NUD_PROBE, NUD_INCOMPLETE]) expect(probeRequest(entry(state))).toEqual({});
   });
 });
