@@ -5,7 +5,8 @@
  * The schema refuses malformed objects at `kubectl apply`; whether every placeholder names a defined value is the
  * operator's check (it reports an InvalidTemplate condition and a Warning event).
  */
-import { defineCustomResource, Kube, Type } from 'opkit';
+import { Type } from '@sinclair/typebox';
+import { defineCustomResource, Kube } from 'opkit';
 import { GROUP, KIND, VERSION } from './types.js';
 
 /** `ConfigTemplate.spec`. */

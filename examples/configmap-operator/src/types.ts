@@ -2,7 +2,8 @@
  * The `ConfigTemplate` resource and the ConfigMaps it renders: names and shapes shared by the operator, its pure
  * helpers and its tests. The spec and status types are inferred from the schema (schema.ts), which also makes the CRD.
  */
-import type { KubeObject, ResourceRef, Static } from 'opkit';
+import type { Static } from '@sinclair/typebox';
+import type { KubeObject, ResourceRef } from 'opkit';
 import type { ConditionSchema, ConfigTemplateSpecSchema, ConfigTemplateStatusSchema } from './schema.js';
 
 /** API group of `ConfigTemplate`. */

@@ -165,10 +165,8 @@ export { DEFAULT_DAEMON_CANCELLATION_TIMEOUT_MS } from './engine/daemons.js';
 /** Replace, server-side apply and the 404 test of the API client (`ctx.api`). */
 export { isNotFound, type ReplaceOptions, type ApplyOptions } from './kube/types.js';
 export type { HandlerApi } from './engine/context.js';
-// Manifests from code: RBAC rules and CRDs (docs/manifests.md). TypeBox's builder comes along, so that schemas and
-// the CRD helpers use one copy of it.
+// Manifests from code: RBAC rules and CRDs from TypeBox schemas (docs/manifests.md).
 export * from './manifests/index.js';
-export { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 /** Admission webhooks: `@Validate`/`@Mutate` handlers and the server that answers the API server (docs/webhooks.md). */
 export {
@@ -199,6 +197,4 @@ export {
   type ResolvedWebhookSettings,
   type ClientConfigBase,
   type WebhookHandle,
-  resolveWebhookSettings,
-  webhookPermissions,
 } from './webhooks/index.js';

@@ -8,7 +8,9 @@
  * fields, CEL rules); `crdManifest` refuses what the API server would refuse anyway (`const`, `anyOf` unions,
  * `patternProperties`, `$ref`, a node without a `type`), naming the path.
  */
-import { Type, type Static, type TArray, type TSchema, type TUnsafe, type SchemaOptions } from '@sinclair/typebox';
+// Types only: importing TypeBox's builder would make every opkit process load it (several MiB more resident memory);
+// the helpers below build the same schema objects themselves.
+import type { SchemaOptions, Static, TArray, TSchema, TUnsafe } from '@sinclair/typebox';
 
 /** One CEL rule (`x-kubernetes-validations`). */
 export interface CelRule {
@@ -220,6 +222,14 @@ function assertStructural(node: Record<string, unknown>, where: string): void {
   }
 }
 
+/** TypeBox's mark of a schema's kind (`Kind` in `@sinclair/typebox`), a registered symbol shared by every copy. */
+const TYPEBOX_KIND = Symbol.for('TypeBox.Kind');
+
+/** A schema of TypeBox's `Unsafe` kind: written as given, inferred as `T` (what `Type.Unsafe<T>(schema)` makes). */
+function unsafe<T>(schema: Record<string, unknown>): TUnsafe<T> {
+  return { ...schema, [TYPEBOX_KIND]: 'Unsafe' } as unknown as TUnsafe<T>;
+}
+
 /** Schema options plus CEL rules. */
 export type KubeSchemaOptions = SchemaOptions & { 'x-kubernetes-validations'?: CelRule[] };
 
@@ -234,19 +244,19 @@ export const Kube = {
   },
   /** An object with any keys and values of `value`: `additionalProperties` (TypeBox's `Record` writes patterns). */
   map<V extends TSchema>(value: V, options: KubeSchemaOptions = {}): TUnsafe<Record<string, Static<V>>> {
-    return Type.Unsafe<Record<string, Static<V>>>({ ...options, type: 'object', additionalProperties: value });
+    return unsafe<Record<string, Static<V>>>({ ...options, type: 'object', additionalProperties: value });
   },
   /** A string of one of `values` (`enum`; TypeBox's literal unions write `anyOf` of `const`). */
   enum<const T extends readonly string[]>(values: T, options: KubeSchemaOptions = {}): TUnsafe<T[number]> {
-    return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+    return unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
   },
   /** An integer or a string (`x-kubernetes-int-or-string`), such as a port number or name, or a percentage. */
   intOrString(options: KubeSchemaOptions = {}): TUnsafe<number | string> {
-    return Type.Unsafe<number | string>({ ...options, 'x-kubernetes-int-or-string': true });
+    return unsafe<number | string>({ ...options, 'x-kubernetes-int-or-string': true });
   },
   /** An object whose fields are kept as they are, unchecked (`x-kubernetes-preserve-unknown-fields`). */
   preserveUnknown(options: KubeSchemaOptions = {}): TUnsafe<Record<string, unknown>> {
-    return Type.Unsafe<Record<string, unknown>>({
+    return unsafe<Record<string, unknown>>({
       ...options,
       type: 'object',
       'x-kubernetes-preserve-unknown-fields': true,
@@ -265,6 +275,6 @@ export const Kube = {
       typeof listType === 'string'
         ? { 'x-kubernetes-list-type': listType }
         : { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': listType.map };
-    return Type.Array(items, { ...options, ...kind });
+    return { ...options, ...kind, [TYPEBOX_KIND]: 'Array', type: 'array', items } as unknown as TArray<T>;
   },
 };

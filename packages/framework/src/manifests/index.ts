@@ -51,4 +51,4 @@ export {
   type KubeSchemaOptions,
   type PrinterColumn,
 } from './crd.js';
-export { generatedHeader, manifestsYaml } from './cli.js';
+export { generatedHeader, manifestsYaml } from './yaml.js';

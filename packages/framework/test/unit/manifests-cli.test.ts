@@ -10,7 +10,8 @@ import { parseAllDocuments } from 'yaml';
 import { OnCreate, Operator } from '../../src/decorators/index.js';
 import { ReportWriter } from '../../src/reports/report-writer.js';
 import { defineCustomResource } from '../../src/manifests/crd.js';
-import { manifestsFor, manifestsYaml } from '../../src/manifests/cli.js';
+import { manifestsFor } from '../../src/manifests/cli.js';
+import { manifestsYaml } from '../../src/manifests/yaml.js';
 import type { PermissionSources } from '../../src/manifests/derive.js';
 
 const MODULE = fileURLToPath(import.meta.url);

@@ -1,5 +1,5 @@
 /** CRDs from TypeBox schemas: the Kubernetes forms, the structural checks, and the types inferred from the schema. */
-import { Type, type Static } from '@sinclair/typebox';
+import { KindGuard, Type, type Static } from '@sinclair/typebox';
 import { describe, expect, expectTypeOf, test } from 'vitest';
 import { crdManifest, defineCustomResource, isCustomResource, Kube } from '../../src/manifests/crd.js';
 
@@ -111,6 +111,15 @@ describe('crdManifest', () => {
   test('description and type come first in every schema', () => {
     expect(Object.keys(spec.properties.port)).toEqual(['description', 'x-kubernetes-int-or-string']);
     expect(Object.keys(spec.properties.hosts)[0]).toBe('type');
+  });
+
+  test("the helpers' schemas are TypeBox's own kinds (what Type.Unsafe and Type.Array make)", () => {
+    expect(KindGuard.IsUnsafe(Kube.enum(['a'] as const))).toBe(true);
+    expect(KindGuard.IsUnsafe(Kube.map(Type.String()))).toBe(true);
+    expect(KindGuard.IsUnsafe(Kube.intOrString())).toBe(true);
+    expect(KindGuard.IsUnsafe(Kube.preserveUnknown())).toBe(true);
+    expect(KindGuard.IsArray(Kube.list(Type.String(), 'atomic'))).toBe(true);
+    expect(KindGuard.IsArray(Kube.list(Type.String(), 'atomic', { minItems: 1 }))).toBe(true);
   });
 
   test('the spec type is inferred from the same schema', () => {
