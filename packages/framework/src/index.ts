@@ -197,4 +197,6 @@ export {
   type ResolvedWebhookSettings,
   type ClientConfigBase,
   type WebhookHandle,
+  resolveWebhookSettings,
+  webhookPermissions,
 } from './webhooks/index.js';
