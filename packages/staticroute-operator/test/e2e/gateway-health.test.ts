@@ -6,13 +6,24 @@
  */
 import type { SimHost } from '@opkit/testbed';
 import { describe, expect, it } from 'vitest';
-import { E2eCluster, eventually, GATEWAY_A, GATEWAY_B, ourRoutes, waitForRoutes } from './support/cluster.js';
+import {
+  describeRoute,
+  E2eCluster,
+  eventually,
+  GATEWAY_A,
+  GATEWAY_B,
+  OURS,
+  ourRoutes,
+  waitForRoutes,
+} from './support/cluster.js';
 
 /** A third host on the VPC that only a `check: Disabled` route names: no neighbour probe may be aimed at it. */
 const SPARE = '10.116.0.20';
 const HOSTED = '198.51.100.0/24';
 const cluster = E2eCluster.forSuite({
   network: { gateways: [GATEWAY_A, GATEWAY_B, SPARE], gatewayDestinations: [HOSTED, '203.0.113.0/24'] },
+  // No periodic full pass within the test: a gateway's change must be applied by the pass it triggers itself.
+  operators: { env: { RECONCILE_INTERVAL_SECONDS: '3600' } },
 });
 
 /** Addresses of the hosted /24 that traffic goes to: ECMP hashes by address, so many of them reach both gateways. */
@@ -88,6 +99,7 @@ describe('gateway health', () => {
     const aimedAtSpare = await countProbesAimedAt(await gatewayHost(SPARE));
     const [probesA, probesB] = [await gatewayHost(GATEWAY_A), await gatewayHost(GATEWAY_B)];
     const probesBefore = [(await probesA.neighbourProbesReceived()).arp, (await probesB.neighbourProbesReceived()).arp];
+    const monitors = await Promise.all(cluster.nodes.map((node) => node.monitorRoutes()));
     await cluster.apply(cluster.staticRoute('ecmp', { destinations: [HOSTED], gateways: [GATEWAY_A, GATEWAY_B] }));
     await cluster.apply(cluster.staticRoute('kept', { destinations: ['203.0.113.10'], gateway: GATEWAY_B }));
     await cluster.apply(
@@ -131,6 +143,14 @@ describe('gateway health', () => {
     }, 'ecmp GatewaysReachable False from 3/3 nodes');
     expect(down.message).toBe(`${GATEWAY_B} unreachable from 3/3 nodes (node-1, node-2, node-3): withdrawn from ECMP`);
     expect((await cluster.getStaticRoute('ecmp'))?.status?.ready).toBe('3/3');
+    const metrics = await cluster.nodes[0]!.exec(['curl', '-sf', 'http://127.0.0.1:9860/metrics']);
+    expect(metrics.stdout).toContain(`staticroute_gateway_up{node="node-1",gateway="${GATEWAY_B}"} 0`);
+    expect(metrics.stdout).toContain(`staticroute_gateway_up{node="node-1",gateway="${GATEWAY_A}"} 1`);
+    expect(metrics.stdout).toMatch(
+      new RegExp(
+        `staticroute_gateway_transitions_total\\{node="node-1",gateway="${GATEWAY_B}",state="Unreachable"\\} 1`,
+      ),
+    );
     for (const node of cluster.nodes) {
       const report = await cluster.nodeReport(node);
       expect(report?.status?.gateways?.[GATEWAY_B]).toMatchObject({ state: 'Unreachable' });
@@ -178,6 +198,15 @@ describe('gateway health', () => {
     for (const node of cluster.nodes) {
       expect((await cluster.nodeReport(node))?.status?.gateways?.[SPARE]).toBeUndefined();
       expect(await ourRoutes(node)).toEqual([...all].sort());
+    }
+    // On every node the ECMP route changed exactly twice, each time in place: no flap, never without a route.
+    for (const monitor of monitors) {
+      await monitor.stop();
+      const changes = monitor
+        .events()
+        .filter((event) => event.route.dst === HOSTED && event.route.protocol === OURS)
+        .map((event) => `${event.kind} ${describeRoute(event.route)}`);
+      expect(changes).toEqual([`add ${ecmpRoute}`, `add ${HOSTED} via ${GATEWAY_A}`, `add ${ecmpRoute}`]);
     }
   });
 });
