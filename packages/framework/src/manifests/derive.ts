@@ -7,8 +7,8 @@
  *
  * Derived from an `@Operator` class:
  * - its resource: `list`, `watch` (every operator watches it);
- * - handlers that may write the object (create, update, delete, resume, field, timer, secondary handlers and
- *   daemons: finalizer, state annotations, `ctx.patch`): `get` (re-read after a guard conflict), `patch`, and
+ * - handlers that may write the object (create, update, delete, resume, field, timer and secondary handlers:
+ *   finalizer, state annotations, `ctx.patch`): `get` (re-read after a guard conflict), `patch`, and
  *   `patch` on `<resource>/status` (the writer falls back to the main resource when there is no status subresource,
  *   which `patch` covers);
  * - the same handlers post Events (failures, retries, successes): `create`, `patch` on core `events`, in the objects'
@@ -17,14 +17,15 @@
  *   janitor (node scope without `nodeWatch: 'own'`, unless `cleanupDeadInstances: false`) writes finalizers and
  *   status entries of the resource: `get`, `patch`, `patch` on `/status`;
  * - every `watches` entry (`@OnSecondary` and `@Index` read these): `list`, `watch`.
- * Namespaced resources are granted in each of `settings.namespaces`, or cluster-wide when it is empty.
+ * `@Daemon`s, `@OnEvent` and activities make the framework write nothing (what they send themselves is theirs to
+ * declare, Events through `ctx.events` included). Namespaced resources are granted in each of `settings.namespaces`, or cluster-wide when it is empty.
  *
  * From the settings: `leaderElection` adds {@link LeaderElector.permissions}.
  *
  * Not derived: anything the code sends that it does not declare (a handler's `ctx.api` call, a runnable's requests,
  * Events that a runnable or an activity posts through `ctx.events`).
  */
-import { getDaemons, getHandlers, getOperatorOptions, getSecondaryHandlers } from '../decorators/metadata.js';
+import { getHandlers, getOperatorOptions, getSecondaryHandlers } from '../decorators/metadata.js';
 import type { OperatorClass } from '../decorators/metadata.js';
 import type { WatchedResource } from '../decorators/options.js';
 import type { RuntimeSettings } from '../engine/settings.js';
@@ -121,9 +122,5 @@ export function operatorPermissions(cls: OperatorClass, settings: PermissionSett
 
 /** Whether the class has handlers whose runs the framework writes back to the object (and reports as Events). */
 function writesObjects(cls: OperatorClass): boolean {
-  return (
-    getHandlers(cls).some((handler) => WRITING_KINDS.has(handler.kind)) ||
-    getSecondaryHandlers(cls).length > 0 ||
-    getDaemons(cls).length > 0
-  );
+  return getHandlers(cls).some((handler) => WRITING_KINDS.has(handler.kind)) || getSecondaryHandlers(cls).length > 0;
 }

@@ -98,12 +98,17 @@ describe('derivePermissions from decorators', () => {
     ]);
   });
 
-  test('Events about cluster-scoped objects go to namespace default; timers and daemons write too', () => {
-    for (const cls of [Ticks, Daemoned]) {
-      const derived = derivePermissions({ operators: [cls] });
-      expect(derived.namespaced).toEqual({ default: [rule('', 'events', ['create', 'patch'])] });
-      expect(derived.cluster.map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'patch'], ['patch']]);
-    }
+  test('Events about cluster-scoped objects go to namespace default; timers write the object too', () => {
+    const derived = derivePermissions({ operators: [Ticks] });
+    expect(derived.namespaced).toEqual({ default: [rule('', 'events', ['create', 'patch'])] });
+    expect(derived.cluster.map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'patch'], ['patch']]);
+  });
+
+  test('daemons make the framework write nothing (no finalizer, no status, no Event of its own)', () => {
+    expect(derivePermissions({ operators: [Daemoned] })).toEqual({
+      cluster: [rule('example.com', 'daemons', ['list', 'watch'])],
+      namespaced: {},
+    });
   });
 
   test('node scope: Nodes listed and watched; the dead-instance janitor writes unless it is off', () => {
