@@ -190,13 +190,14 @@ export {
   DEFAULT_WEBHOOK_PORT,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  resolveWebhookSettings,
   type WebhookSettings,
   type WebhookRuntimeSettings,
   type ManagedCertificates,
   type CertificateFiles,
   type ResolvedWebhookSettings,
-  type ClientConfigBase,
-  type WebhookHandle,
-  resolveWebhookSettings,
-  webhookPermissions,
-} from './webhooks/index.js';
+} from './webhooks/settings.js';
+// Not through webhooks/index.ts: the server's libraries load only when a runtime starts it.
+export { webhookPermissions } from './webhooks/permissions.js';
+export type { ClientConfigBase } from './webhooks/routes.js';
+export type { WebhookHandle } from './webhooks/webhooks.js';

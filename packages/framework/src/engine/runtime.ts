@@ -36,7 +36,7 @@ import { NodeWatch } from './node-watch.js';
 import { RunnableGroup } from './runnables.js';
 import { resolveSettings, type ResolvedSettings, type RuntimeSettings } from './settings.js';
 import { getAdmissionHandlers } from '../decorators/admission.js';
-import { startWebhooks, type WebhookHandle, type WebhookRuntimeSettings } from '../webhooks/index.js';
+import type { WebhookHandle, WebhookRuntimeSettings } from '../webhooks/index.js';
 
 /** After the grace period, how long aborted handlers get to return before the stop goes on without them. */
 const ABORT_GRACE_MS = 5_000;
@@ -280,6 +280,8 @@ class Runtime implements OperatorRuntime {
         this.logger.warn('admission handlers are declared but not served: settings.webhooks is not set');
       return;
     }
+    // Loaded only when asked for: the certificate and JSON patch libraries cost memory in every process that loads them.
+    const { startWebhooks } = await import('../webhooks/webhooks.js');
     this.webhookServer = await startWebhooks({
       settings: this.input.webhooks,
       operators,
