@@ -90,7 +90,10 @@ export interface ObjectAssessment {
   conflicts: Array<{ destination: string; winner: string }>;
   /** Destinations whose route serves this object on this node (owned or shared). */
   claimed: string[];
-  /** The configured gateways, when the object is selected here and health-checked: what the prober must probe. */
+  /**
+   * The configured gateways, when the object is health-checked and routes something here (or had its routes withdrawn
+   * while every gateway is down): what the prober must probe.
+   */
   checkedGateways?: string[];
   /** What gateway health did to its routes here; absent when nothing. */
   gatewayHealth?: GatewayHealthEffect;
@@ -207,6 +210,13 @@ export function computeDesiredState(
       if (seed && !route.seedGateways.some((known) => sameAddresses(known, seed))) route.seedGateways.push(seed);
     }
     if (effective?.outcome !== 'removed') routes.set(key, route);
+  }
+  // Probe only gateways that route something here: not those of an object whose destinations are all refused or
+  // lost to another object. A route withdrawn because every gateway is down still needs them probed to come back.
+  for (const assessment of assessments.values()) {
+    if (assessment.checkedGateways && assessment.claimed.length === 0 && !assessment.gatewayHealth?.removedAllDown) {
+      delete assessment.checkedGateways;
+    }
   }
   return { routes, assessments };
 }

@@ -199,6 +199,25 @@ describe('desired routes with gateway health', () => {
     expect(state.assessments.get('other')?.conflicts).toEqual([{ destination: '198.51.100.0/24', winner: 'ecmp' }]);
     expect(state.assessments.get('same')?.gatewayHealth?.withdrawnFrom).toBe(1);
   });
+
+  it('probes the gateways of objects that route something here, or whose routes are withdrawn, only', () => {
+    const winner = route('winner', { destinations: ['198.51.100.9'], gateway: GW1 });
+    const loser = route('loser', { destinations: ['198.51.100.9'], gateway: '10.116.0.7' });
+    const withdrawn = route('gone', {
+      destinations: ['198.51.100.10'],
+      gateway: GW2,
+      gatewayHealth: { whenAllDown: 'Withdraw' },
+    });
+    const state = computeDesiredState(
+      [winner, loser, withdrawn],
+      TEST_NODE,
+      TEST_POLICY,
+      health({ [GW2]: 'Unreachable' }),
+    );
+    expect(state.assessments.get('winner')?.checkedGateways).toEqual([GW1]);
+    expect(state.assessments.get('loser')?.checkedGateways).toBeUndefined();
+    expect(state.assessments.get('gone')?.checkedGateways).toEqual([GW2]);
+  });
 });
 
 describe('status.gateways of the node report', () => {
