@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { describeError } from '../core/errors.js';
 import type { AdmissionContext, AdmissionSpec } from '../decorators/admission.js';
 import type { KubeApi } from '../kube/types.js';
 import { CASecret } from './ca-secret.js';
@@ -190,7 +191,10 @@ class Webhooks implements WebhookHandle {
     const delay = this.writtenBundle === this.bundle ? interval : Math.min(interval, WRITE_RETRY_MS);
     this.timer = setTimeout(() => {
       void this.serialized(() => (this.caSecret ? this.checkManaged(false) : this.checkFiles()))
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'webhook certificate check failed: retrying'))
+        // An unreachable API server or files caught mid-rotation: one line, no stack (nothing here is a bug).
+        .catch((error: unknown) =>
+          this.logger.warn({ reason: describeError(error) }, 'webhook certificate check failed: retrying'),
+        )
         .finally(() => this.schedule());
     }, delay);
     this.timer.unref();
@@ -219,7 +223,7 @@ class Webhooks implements WebhookHandle {
       return true;
     } catch (error) {
       this.logger.warn(
-        { err: error, configuration: settings.name },
+        { reason: describeError(error), configuration: settings.name },
         'cannot write the webhook configuration: retrying',
       );
       return false;

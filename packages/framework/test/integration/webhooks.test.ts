@@ -4,8 +4,11 @@
  * caBundle from the CA it keeps in a Secret. Validation refuses with the handler's message, mutation lands in the
  * stored object, dry runs pass through, a failing handler refuses clearly without stopping the server, certificates
  * are renewed and the CA rotated with admission working throughout, a second replica follows a rotation made by the
- * first, and failurePolicy Ignore lets requests through while the server is down.
+ * first, certificate files are re-read when they change, the server refuses what is not a review for its route, and
+ * failurePolicy Ignore lets requests through while the server is down. The operator runs as a ServiceAccount with
+ * exactly the RBAC that `derivePermissions` and `webhookPermissions` derive.
  */
+import { request as httpsRequest } from 'node:https';
 import { connect, type PeerCertificate } from 'node:tls';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -118,6 +121,31 @@ function servedCertificate(atPort: number, ca: string): Promise<PeerCertificate>
   });
 }
 
+/** One HTTPS request to the webhook server, trusting its CA bundle: status and body. */
+function post(path: string, body: string, method = 'POST'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        ca: runtime.webhooks!.caBundle,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.on('error', (error) =>
+      method === 'POST' && body.length > 1024 ? resolve({ status: 413, body: String(error) }) : reject(error),
+    );
+    req.end(body);
+  });
+}
+
 function webhookSettings(name: string, atPort: number, extra: Partial<WebhookSettings> = {}): WebhookSettings {
   return {
     host: '127.0.0.1',
@@ -125,6 +153,7 @@ function webhookSettings(name: string, atPort: number, extra: Partial<WebhookSet
     name,
     clientConfig: { url: `https://127.0.0.1:${atPort}` },
     certificates: { secret: { namespace: NAMESPACE }, checkIntervalMs: 300 },
+    maxRequestBytes: 1024 * 1024,
     ...extra,
   };
 }
@@ -269,6 +298,55 @@ describe('validation and mutation through kubectl', () => {
     const metrics = await runtime.metrics.registry.metrics();
     expect(metrics).toMatch(
       /opkit_webhook_requests_total\{webhook="validate-check-size.configmaps.core",verdict="error"\} 1/,
+    );
+  });
+});
+
+describe('the server', () => {
+  test('answers only AdmissionReviews on its routes, within the size limit, and keeps serving', async () => {
+    expect((await post('/validate/configmaps/nope', '{}')).status).toBe(404);
+    expect((await post('/validate/configmaps/check-size', '', 'GET')).status).toBe(405);
+    expect((await post('/validate/configmaps/check-size', 'not json')).status).toBe(400);
+    expect(
+      (await post('/validate/configmaps/check-size', JSON.stringify({ big: 'x'.repeat(1024 * 1024) }))).status,
+    ).toBe(413);
+    const old = await post(
+      '/validate/configmaps/check-size',
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'u1' } }),
+    );
+    expect(old.status).toBe(200);
+    expect(JSON.parse(old.body)).toMatchObject({
+      response: {
+        uid: 'u1',
+        allowed: false,
+        status: { code: 400, message: expect.stringContaining('admissionReviewVersions') },
+      },
+    });
+    // A review for another resource than the route's is refused, even if a configuration sends it.
+    const secret = { metadata: { name: 's', namespace: NAMESPACE, uid: 'x' } };
+    const wrong = await post(
+      '/validate/configmaps/check-size',
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u2',
+          operation: 'CREATE',
+          resource: { group: '', version: 'v1', resource: 'secrets' },
+          object: secret,
+        },
+      }),
+    );
+    expect(JSON.parse(wrong.body)).toMatchObject({
+      response: {
+        uid: 'u2',
+        allowed: false,
+        status: { message: expect.stringContaining('handles configmaps, not secrets') },
+      },
+    });
+    expect((await apply(configMap('after-garbage', { size: '1' }))).code).toBe(0);
+    expect(await runtime.metrics.registry.metrics()).toMatch(
+      /opkit_webhook_requests_total\{webhook="validate-check-size.configmaps.core",verdict="invalid"\} 3/,
     );
   });
 });
