@@ -29,7 +29,8 @@
  * - Only gateways on connected subnets receive solicitations, and only the configured targets.
  * - No request carries a link-layer address: entries keep theirs. PERMANENT and NOARP entries are never written
  *   (they count as Reachable, unprobed); entries owned by someone else (NTF_EXT_LEARNED, or managed by the kernel:
- *   NTF_EXT_MANAGED) are read only, Reachable while the kernel says REACHABLE.
+ *   NTF_EXT_MANAGED, or any other NDA_FLAGS_EXT bit) are read only, Reachable while the kernel says REACHABLE: an
+ *   administrative update without their flags would clear them.
  * Caveats:
  * - The netlink socket belongs to the network namespace of the process that opened it (the node's).
  * - A failed netlink request fails the round (after `intervalMs / 2` at most); a failed socket is reopened at the
@@ -49,7 +50,6 @@ import {
   encodeRouteLookup,
   neighbourStateName,
   NTF_EXT_LEARNED,
-  NTF_EXT_MANAGED,
   NUD_DELAY,
   NUD_INCOMPLETE,
   NUD_NOARP,
@@ -113,6 +113,11 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** Entries someone else maintains (EVPN, switchdev, the kernel's managed neighbours): never written by the prober. */
+function ownedByAnother(entry: NeighbourEntry): boolean {
+  return (entry.flags & NTF_EXT_LEARNED) !== 0 || entry.extFlags !== 0;
+}
+
 /**
  * How a round ended, from the entry read at its end and how long it lasted: good when the kernel confirmed the entry
  * during the round (the answer to the round's solicitation, or confirmation by traffic), or when the entry is
@@ -122,7 +127,7 @@ export function roundVerdict(entry: NeighbourEntry | undefined, roundMs: number)
   if (entry === undefined) return { ok: false, reason: 'no neighbour entry' };
   const name = neighbourStateName(entry.state);
   if (entry.state & (NUD_PERMANENT | NUD_NOARP)) return { ok: true, reason: `neighbour ${name}` };
-  if (entry.flags & NTF_EXT_LEARNED || entry.extFlags & NTF_EXT_MANAGED) {
+  if (ownedByAnother(entry)) {
     return { ok: (entry.state & NUD_REACHABLE) !== 0, reason: `neighbour ${name} (not probed)` };
   }
   const confirmed =
@@ -142,7 +147,7 @@ export function probeRequest(entry: NeighbourEntry | undefined): { kind?: 'probe
   if (entry.state & (NUD_PERMANENT | NUD_NOARP)) {
     return { unprobed: `${neighbourStateName(entry.state)} neighbour entry: counted Reachable, not probed` };
   }
-  if (entry.flags & NTF_EXT_LEARNED || entry.extFlags & NTF_EXT_MANAGED) {
+  if (ownedByAnother(entry)) {
     return { unprobed: 'neighbour entry owned by another (extern_learn or managed): state read, not probed' };
   }
   if (entry.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY)) return { kind: 'probe' };

@@ -25,7 +25,7 @@ export const NUD_PERMANENT = 0x80;
 /** States in which the entry has a link-layer address the kernel sends to. */
 export const NUD_VALID = NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE | NUD_DELAY;
 
-/** Neighbour flags (ndm_flags) and the managed bit of NDA_FLAGS_EXT. */
+/** Neighbour flags (ndm_flags), and the managed bit of NDA_FLAGS_EXT (the first of several, all owner marks). */
 export const NTF_USE = 0x01;
 export const NTF_EXT_LEARNED = 0x10;
 export const NTF_EXT_MANAGED = 0x1;

@@ -24,6 +24,9 @@ const FAR = '198.51.100.7';
 /** A permanent neighbour entry on the node, nobody behind it. */
 const PINNED = '10.116.0.40';
 const PINNED_MAC = '02:00:00:00:00:40';
+/** An entry someone else maintains (extern_learn, as EVPN would), nobody behind it: read only. */
+const FOREIGN = '10.116.0.41';
+const FOREIGN_MAC = '02:00:00:00:00:41';
 
 let network: SimNetwork;
 let node: SimNode;
@@ -49,7 +52,20 @@ beforeAll(async () => {
   [gw1, gw2] = network.gateways as [SimGateway, SimGateway];
   await node.exec(['ip', 'route', 'add', '198.51.100.0/24', 'via', gw1.address]);
   await node.exec(['ip', 'neigh', 'add', PINNED, 'lladdr', PINNED_MAC, 'dev', 'eth0', 'nud', 'permanent']);
-  const watched = [gw1.address, gw2.address, NOBODY, FAR, PINNED];
+  await node.exec([
+    'ip',
+    'neigh',
+    'add',
+    FOREIGN,
+    'lladdr',
+    FOREIGN_MAC,
+    'dev',
+    'eth0',
+    'extern_learn',
+    'nud',
+    'stale',
+  ]);
+  const watched = [gw1.address, gw2.address, NOBODY, FAR, PINNED, FOREIGN];
   witnessCounts = await addArpCounters(witness, node.address, watched);
   gw1Counts = await addArpCounters(gw1, node.address, watched);
   gw2Counts = await addArpCounters(gw2, node.address, watched);
@@ -59,7 +75,17 @@ beforeAll(async () => {
   ]);
   prober = await ProberDriver.start(node);
   startedAt = Date.now();
-  await prober.setTargets([gw1.address, gw2.address, gw1.addressV6, gw2.addressV6, NOBODY, NOBODY_V6, FAR, PINNED]);
+  await prober.setTargets([
+    gw1.address,
+    gw2.address,
+    gw1.addressV6,
+    gw2.addressV6,
+    NOBODY,
+    NOBODY_V6,
+    FAR,
+    PINNED,
+    FOREIGN,
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -169,6 +195,21 @@ describe('GatewayProber in a node network namespace', () => {
     const entries = await neighbours(node);
     for (const [address, mac] of macs) expect(entries.get(address)?.lladdr).toBe(mac);
     expect(entries.get(PINNED)).toEqual({ lladdr: PINNED_MAC, state: ['PERMANENT'] });
+  });
+
+  it('never writes an entry someone else maintains: read only, flags and address kept, not Reachable while STALE', async () => {
+    await prober.waitForChange(FOREIGN, 'Unreachable');
+    expect((await prober.snapshot())[FOREIGN]).toMatchObject({
+      state: 'Unreachable',
+      probed: false,
+      reason: expect.stringMatching(/owned by another .* not probed/),
+    });
+    expect((await neighbours(node)).get(FOREIGN)).toEqual({
+      lladdr: FOREIGN_MAC,
+      extern_learn: null,
+      state: ['STALE'],
+    });
+    expect((await witnessCounts()).get(`arp ${FOREIGN}`)).toBe(0);
   });
 
   it('re-checks the connected subnet every round: a host route via a gateway stops the probing, Unknown', async () => {

@@ -214,6 +214,7 @@ describe('gateway prober rounds', () => {
     const learned = entry(NUD_STALE, { flags: NTF_EXT_LEARNED });
     expect(probeRequest(learned).kind).toBeUndefined();
     expect(probeRequest(entry(NUD_REACHABLE, { extFlags: 1 })).kind).toBeUndefined();
+    expect(probeRequest(entry(NUD_FAILED, { extFlags: 4 })).kind).toBeUndefined();
     expect(roundVerdict(learned, 2000).ok).toBe(false);
     expect(roundVerdict(entry(NUD_REACHABLE, { flags: NTF_EXT_LEARNED }), 2000).ok).toBe(true);
   });

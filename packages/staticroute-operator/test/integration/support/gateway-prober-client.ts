@@ -185,9 +185,9 @@ export async function addArpCounters(
   };
 }
 
-/** The node's neighbour entries (`ip -j neigh show`), keyed by address. */
-export async function neighbours(host: SimHost): Promise<Map<string, { lladdr?: string; state: string[] }>> {
+/** The node's neighbour entries on eth0 as `ip -j neigh show` prints them (flags as keys), keyed by address. */
+export async function neighbours(host: SimHost): Promise<Map<string, Record<string, unknown>>> {
   const { stdout } = await host.exec(['ip', '-j', 'neigh', 'show', 'dev', 'eth0']);
-  const entries = JSON.parse(stdout) as Array<{ dst: string; lladdr?: string; state: string[] }>;
-  return new Map(entries.map((entry) => [entry.dst, { lladdr: entry.lladdr, state: entry.state }]));
+  const entries = JSON.parse(stdout) as Array<{ dst: string; dev?: string } & Record<string, unknown>>;
+  return new Map(entries.map(({ dst, dev: _dev, ...entry }) => [dst, entry]));
 }
