@@ -3,8 +3,8 @@
  * before leader election, on every replica: admission must not wait for (or depend on) the leader.
  *
  * Life: resolve settings and routes (definition errors throw), get the certificates (managed: the shared CA from its
- * Secret, created if absent, and a serving certificate issued by this replica; files: read them), write the
- * configurations (a failed write is logged and retried), listen. Then, every `checkIntervalMs`: re-read the CA
+ * Secret, created if absent, and a serving certificate issued by this replica; files: read them), listen, then write
+ * the configurations (a failed write is logged and retried). Then, every `checkIntervalMs`: re-read the CA
  * Secret or the files; when the trusted bundle changed, write it first and only then serve a certificate that needs
  * it; renew the serving certificate after 2/3 of its life.
  */
@@ -142,7 +142,6 @@ class Webhooks implements WebhookHandle {
       this.serving = files.serving;
       this.bundle = files.bundle ?? '';
     }
-    await this.writeBundle();
     this.server = await startWebhookServer({
       host: settings.host,
       port: settings.port,
@@ -158,6 +157,8 @@ class Webhooks implements WebhookHandle {
       { port: this.server.port, routes: [...this.routes.keys()], configuration: settings.name },
       'webhook server listening',
     );
+    // Only once it listens: the API server calls the webhooks as soon as it loads the configuration.
+    await this.writeBundle();
     this.schedule();
   }
 
