@@ -33,14 +33,15 @@
  *   administrative update without their flags would clear them.
  * Caveats:
  * - The netlink socket belongs to the network namespace of the process that opened it (the node's).
- * - A failed netlink request fails the round (after `intervalMs / 2` at most); a failed socket is reopened at the
- *   next round.
+ * - A failed netlink request (no answer within `intervalMs / 2`) drops the round unjudged: the state stays as it
+ *   is, since the failure says nothing about the gateway. A failed socket is reopened at the next round.
  * - Without CAP_NET_ADMIN the kernel refuses the probe requests (EPERM): every gateway then stays Unknown, saying
  *   so, rather than failing rounds that never probed (reading routes and entries needs no capability).
  */
 import netlink from 'netlink';
 import type { Logger } from 'opkit';
 import { canonicalAddress } from '../logic/ip.js';
+import { Outage } from '../logic/outage.js';
 import { GatewayHealthTracker, type GatewayHealthThresholds, type GatewayState } from '../logic/gateway-health.js';
 import {
   decodeNeighbour,
@@ -167,6 +168,9 @@ export class GatewayProber {
   private seq = 1;
   private closed = false;
   private warnedPermission = false;
+  private failingRequests = 0;
+  /** Netlink failures are logged when they begin and when they end, not once per gateway per round. */
+  private readonly netlinkOutage = new Outage();
   private readonly counters = { rounds: 0, failedRounds: 0, nudges: 0 };
 
   private constructor(private readonly options: GatewayProberOptions) {
@@ -222,6 +226,14 @@ export class GatewayProber {
     return { ...this.counters };
   }
 
+  /**
+   * Tests: the next `requests` netlink requests fail as on a failed socket (which is replaced), so that whole rounds
+   * cannot run.
+   */
+  failRequestsForTesting(requests: number): void {
+    this.failingRequests = requests;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const target of this.targets.values()) clearTimeout(target.timer);
@@ -245,11 +257,17 @@ export class GatewayProber {
     const startedAt = Date.now();
     try {
       await this.round(target);
+      const ended = this.netlinkOutage.succeeded(Date.now());
+      if (ended) this.options.logger.info(ended, 'gateway probe rounds run again');
     } catch (error) {
-      // A netlink failure: the round in progress cannot be judged, so it counts as failed.
-      this.options.logger.debug({ gateway: target.gateway, err: error }, 'gateway probe round failed');
-      if (target.round) this.judge(target, false, `netlink: ${(error as Error).message}`);
+      // A netlink failure says nothing about the gateway: the round in progress is dropped unjudged (counting it
+      // as failed could withdraw a live next hop), and the next one starts afresh.
+      if (this.closed) return;
+      const message = error instanceof Error ? error.message : String(error);
+      const began = this.netlinkOutage.failed(message, Date.now());
+      if (began) this.options.logger.warn({ gateway: target.gateway, ...began }, 'gateway probe rounds cannot run');
       target.round = undefined;
+      target.reason = `round not run: ${message}`;
     } finally {
       target.running = false;
       if (!this.closed && this.targets.get(target.gateway) === target) {
@@ -382,6 +400,11 @@ export class GatewayProber {
   /** Sends one request and collects its answer (a message, or NLMSG_ERROR); times out after half an interval. */
   private request(encode: (seq: number, pid: number) => Buffer): Promise<RawMessage> {
     if (this.closed) return Promise.reject(new Error('the gateway prober is closed'));
+    if (this.failingRequests > 0) {
+      this.failingRequests--;
+      this.dropSocket(new Error('socket failed for testing'));
+      return Promise.reject(new Error('socket failed for testing'));
+    }
     const socket = this.connect();
     const seq = (this.seq = (this.seq % 0xffff_fffe) + 1);
     return new Promise<RawMessage>((resolve, reject) => {

@@ -228,6 +228,22 @@ describe('GatewayProber in a node network namespace', () => {
     expect(Object.keys(snapshot)).toEqual([gw2.address]);
   });
 
+  it('rounds that cannot run (netlink failing) are not judged: the state stays, the socket is reopened', async () => {
+    const from = prober.changes.length;
+    const before = await prober.stats();
+    // Four rounds in a row cannot run (their first request fails); judged, they would count as failed rounds.
+    await prober.failRequests(4);
+    const deadline = Date.now() + 20_000;
+    while ((await prober.stats()).rounds < before.rounds + 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const after = await prober.stats();
+    expect(after.rounds).toBeGreaterThanOrEqual(before.rounds + 2);
+    expect(after.failedRounds).toBe(before.failedRounds);
+    expect(prober.changes.slice(from)).toEqual([]);
+    expect((await prober.snapshot())[gw2.address]).toMatchObject({ state: 'Reachable', probed: true });
+  });
+
   it('as an unprivileged user with only CAP_NET_ADMIN, it probes', async () => {
     const limited = await ProberDriver.start(node, { user: 'net_admin' });
     try {

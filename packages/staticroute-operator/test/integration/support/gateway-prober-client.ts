@@ -127,6 +127,11 @@ export class ProberDriver {
     }
   }
 
+  /** The prober's next `requests` netlink requests fail as on a failed socket. */
+  failRequests(requests: number): Promise<void> {
+    return this.call('failRequests', requests);
+  }
+
   async close(): Promise<void> {
     if (this.exit) return;
     await this.call('close').catch(() => undefined);

@@ -1,5 +1,5 @@
 // Runs the operator's GatewayProber inside a node's network namespace on behalf of a test: JSON commands on stdin
-// (setTargets, snapshot, stats, close), one JSON line per reply and per state change on stdout.
+// (setTargets, snapshot, stats, failRequests, close), one JSON line per reply and per state change on stdout.
 import process from 'node:process';
 import { createInterface } from 'node:readline';
 import { GatewayProber } from '../../../dist/adapters/gateway-prober.js';
@@ -25,6 +25,7 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     if (method === 'setTargets') prober.setTargets(args);
     else if (method === 'snapshot') result = Object.fromEntries(prober.snapshot());
     else if (method === 'stats') result = prober.stats();
+    else if (method === 'failRequests') prober.failRequestsForTesting(args);
     else if (method === 'close') await prober.close();
     else throw new Error(`unknown method ${method}`);
     send({ id, result });
