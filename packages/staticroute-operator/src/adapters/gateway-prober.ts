@@ -49,16 +49,8 @@ import {
   encodeNeighbourGet,
   encodeNeighbourProbe,
   encodeRouteLookup,
-  neighbourStateName,
-  NTF_EXT_LEARNED,
-  NUD_DELAY,
-  NUD_INCOMPLETE,
-  NUD_NOARP,
-  NUD_PERMANENT,
-  NUD_PROBE,
-  NUD_REACHABLE,
-  NUD_STALE,
-  NUD_VALID,
+  probeRequest,
+  roundVerdict,
   RTM_NEWNEIGH,
   RTN_UNICAST,
   type NeighbourEntry,
@@ -71,8 +63,6 @@ type RawSocket = InstanceType<typeof RawNetlinkSocket>;
 const ENOENT = 2;
 const EPERM = 1;
 const NO_PERMISSION = 'not probed: neighbour requests need CAP_NET_ADMIN (EPERM)';
-/** Slack for the kernel's tick granularity when asking "was the entry confirmed during the round?". */
-const CONFIRM_SLACK_MS = 50;
 
 /** Options of {@link GatewayProber.open}. */
 export interface GatewayProberOptions {
@@ -88,7 +78,10 @@ export interface GatewayHealthEntry {
   state: GatewayState;
   /** When the state last changed (ISO 8601). */
   since?: string;
-  /** Whether the gateway is being probed (false: not on a connected subnet, or not an address). */
+  /**
+   * Whether the gateway is being probed (false: not on a connected subnet, not an address, no CAP_NET_ADMIN, or an
+   * entry the prober never writes: permanent, noarp, maintained by someone else).
+   */
   probed: boolean;
   /** Why it is in its state, or why it is not probed. */
   reason?: string;
@@ -112,50 +105,6 @@ interface Pending {
   resolve: (message: RawMessage) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
-}
-
-/** Entries someone else maintains (EVPN, switchdev, the kernel's managed neighbours): never written by the prober. */
-function ownedByAnother(entry: NeighbourEntry): boolean {
-  return (entry.flags & NTF_EXT_LEARNED) !== 0 || entry.extFlags !== 0;
-}
-
-/**
- * How a round ended, from the entry read at its end and how long it lasted: good when the kernel confirmed the entry
- * during the round (the answer to the round's solicitation, or confirmation by traffic), or when the entry is
- * PERMANENT / NOARP; an entry owned by someone else is good while REACHABLE.
- */
-export function roundVerdict(entry: NeighbourEntry | undefined, roundMs: number): { ok: boolean; reason: string } {
-  if (entry === undefined) return { ok: false, reason: 'no neighbour entry' };
-  const name = neighbourStateName(entry.state);
-  if (entry.state & (NUD_PERMANENT | NUD_NOARP)) return { ok: true, reason: `neighbour ${name}` };
-  if (ownedByAnother(entry)) {
-    return { ok: (entry.state & NUD_REACHABLE) !== 0, reason: `neighbour ${name} (not probed)` };
-  }
-  const confirmed =
-    (entry.state & NUD_VALID) !== 0 &&
-    entry.confirmedAgoMs !== undefined &&
-    entry.confirmedAgoMs <= roundMs + CONFIRM_SLACK_MS;
-  if (confirmed) return { ok: true, reason: 'neighbour answered' };
-  return { ok: false, reason: `neighbour ${name}${entry.state & NUD_PROBE ? ', probe unanswered' : ''}` };
-}
-
-/**
- * The request that starts a round (`kind`), if the entry may be written and the kernel is not soliciting already;
- * `unprobed` says why an entry is never written.
- */
-export function probeRequest(entry: NeighbourEntry | undefined): { kind?: 'probe' | 'resolve'; unprobed?: string } {
-  if (entry === undefined) return { kind: 'resolve' };
-  if (entry.state & (NUD_PERMANENT | NUD_NOARP)) {
-    return { unprobed: `${neighbourStateName(entry.state)} neighbour entry: counted Reachable, not probed` };
-  }
-  if (ownedByAnother(entry)) {
-    return { unprobed: 'neighbour entry owned by another (extern_learn or managed): state read, not probed' };
-  }
-  if (entry.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY)) return { kind: 'probe' };
-  // NONE or FAILED: no link-layer address to probe, so ask the kernel to resolve. PROBE and INCOMPLETE: the kernel
-  // is soliciting already; another request would not add a solicitation.
-  if ((entry.state & NUD_VALID) === 0 && entry.state !== NUD_INCOMPLETE) return { kind: 'resolve' };
-  return {};
 }
 
 /** Probes the gateways of health-checked routes through the kernel's neighbour entries; see the file comment. */
@@ -204,10 +153,12 @@ export class GatewayProber {
     }
   }
 
+  /** The gateway's state after hysteresis; Unknown for one not (yet) decided, not probed, or not a target. */
   state(gateway: string): GatewayState {
     return this.tracker.state(gateway);
   }
 
+  /** Every target with its state, when that last changed, whether it is probed, and why. */
   snapshot(): Map<string, GatewayHealthEntry> {
     const entries = new Map<string, GatewayHealthEntry>();
     for (const [gateway, target] of this.targets) {
@@ -234,6 +185,7 @@ export class GatewayProber {
     this.failingRequests = requests;
   }
 
+  /** Stops every round and closes the socket; no onChange call follows. */
   async close(): Promise<void> {
     this.closed = true;
     for (const target of this.targets.values()) clearTimeout(target.timer);

@@ -5,6 +5,9 @@
  *
  * None of the requests carries a link-layer address: the kernel keeps the entry's own (a NUD_PROBE update without
  * NDA_LLADDR reuses it, and NTF_USE only starts resolution), so probing can never rewrite an entry's lladdr.
+ *
+ * At the end, what an entry means for a probe round ({@link roundVerdict}, {@link probeRequest}): the prober's
+ * decisions, kept free of I/O so that they are unit-tested.
  */
 import { formatAddress, parseAddress, type Family } from '../logic/ip.js';
 import { familyToAf, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_HDRLEN, type RawMessage } from './netlink-codec.js';
@@ -216,4 +219,51 @@ const STATE_NAMES: [number, string][] = [
 export function neighbourStateName(state: number): string {
   const names = STATE_NAMES.filter(([bit]) => (state & bit) !== 0).map(([, name]) => name);
   return names.length > 0 ? names.join(',') : 'NONE';
+}
+
+/** Slack for the kernel's tick granularity when asking "was the entry confirmed during the round?". */
+const CONFIRM_SLACK_MS = 50;
+
+/** Entries someone else maintains (EVPN, switchdev, the kernel's managed neighbours): never written by the prober. */
+export function ownedByAnother(entry: NeighbourEntry): boolean {
+  return (entry.flags & NTF_EXT_LEARNED) !== 0 || entry.extFlags !== 0;
+}
+
+/**
+ * How a round ended, from the entry read at its end and how long it lasted: good when the kernel confirmed the entry
+ * during the round (the answer to the round's solicitation, or confirmation by traffic), or when the entry is
+ * PERMANENT / NOARP; an entry owned by someone else is good while REACHABLE.
+ */
+export function roundVerdict(entry: NeighbourEntry | undefined, roundMs: number): { ok: boolean; reason: string } {
+  if (entry === undefined) return { ok: false, reason: 'no neighbour entry' };
+  const name = neighbourStateName(entry.state);
+  if (entry.state & (NUD_PERMANENT | NUD_NOARP)) return { ok: true, reason: `neighbour ${name}` };
+  if (ownedByAnother(entry)) {
+    return { ok: (entry.state & NUD_REACHABLE) !== 0, reason: `neighbour ${name} (not probed)` };
+  }
+  const confirmed =
+    (entry.state & NUD_VALID) !== 0 &&
+    entry.confirmedAgoMs !== undefined &&
+    entry.confirmedAgoMs <= roundMs + CONFIRM_SLACK_MS;
+  if (confirmed) return { ok: true, reason: 'neighbour answered' };
+  return { ok: false, reason: `neighbour ${name}${entry.state & NUD_PROBE ? ', probe unanswered' : ''}` };
+}
+
+/**
+ * The request that starts a round (`kind`), if the entry may be written and the kernel is not soliciting already;
+ * `unprobed` says why an entry is never written.
+ */
+export function probeRequest(entry: NeighbourEntry | undefined): { kind?: 'probe' | 'resolve'; unprobed?: string } {
+  if (entry === undefined) return { kind: 'resolve' };
+  if (entry.state & (NUD_PERMANENT | NUD_NOARP)) {
+    return { unprobed: `${neighbourStateName(entry.state)} neighbour entry: counted Reachable, not probed` };
+  }
+  if (ownedByAnother(entry)) {
+    return { unprobed: 'neighbour entry owned by another (extern_learn or managed): state read, not probed' };
+  }
+  if (entry.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY)) return { kind: 'probe' };
+  // NONE or FAILED: no link-layer address to probe, so ask the kernel to resolve. PROBE and INCOMPLETE: the kernel
+  // is soliciting already; another request would not add a solicitation.
+  if ((entry.state & NUD_VALID) === 0 && entry.state !== NUD_INCOMPLETE) return { kind: 'resolve' };
+  return {};
 }

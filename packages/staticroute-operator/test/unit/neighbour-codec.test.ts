@@ -6,6 +6,8 @@ import {
   encodeNeighbourProbe,
   encodeRouteLookup,
   neighbourStateName,
+  probeRequest,
+  roundVerdict,
   NTF_EXT_LEARNED,
   NUD_DELAY,
   NUD_FAILED,
@@ -20,7 +22,6 @@ import {
   RTM_NEWNEIGH,
 } from '../../src/adapters/neighbour-codec.js';
 import { splitMessages, type RawMessage } from '../../src/adapters/netlink-codec.js';
-import { probeRequest, roundVerdict } from '../../src/adapters/gateway-prober.js';
 
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
