@@ -20,8 +20,8 @@
  * an answered unicast probe confirms the entry within milliseconds; an unanswered one makes it FAILED 3 s later, and
  * NUD_PROBE is refused on a FAILED entry ("No link layer address given"), which is why those get NTF_USE. A round
  * of 2 s thus tolerates one lost solicitation; the hysteresis (gateway-health.ts) tolerates a lost round. A gateway
- * that stops answering is Unreachable after 3 failed rounds (6-8 s after it stopped; 7.0-7.9 s measured), a
- * recovered one Reachable after 2 good rounds (3.3-6.0 s measured; 6 s when it returns just after a resolution ran
+ * that stops answering is Unreachable after 3 failed rounds (6-8 s after it stopped; 6.1-7.9 s measured), a
+ * recovered one Reachable after 2 good rounds (3.1-6.0 s measured; 6 s when it returns just after a resolution ran
  * out and the next one waits for the next round). A live gateway receives one unicast solicitation per round (33 a
  * minute measured, with the first broadcast); an address nobody answers 3 broadcasts per two rounds (48 a minute).
  *
