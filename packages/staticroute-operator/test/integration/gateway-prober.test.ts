@@ -8,13 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNetwork, type SimGateway, type SimNetwork, type SimNode } from '@opkit/testbed';
-import {
-  addArpCounters,
-  buildProber,
-  neighbours,
-  ProberDriver,
-  setGatewayOnline,
-} from './support/gateway-prober-client.js';
+import { addArpCounters, buildProber, neighbours, ProberDriver } from './support/gateway-prober-client.js';
 
 /** On the VPC subnet, with nobody behind it. */
 const NOBODY = '10.116.0.77';
@@ -130,12 +124,12 @@ describe('GatewayProber in a node network namespace', () => {
     const from = prober.changes.length;
     const seenBefore = (await witnessCounts()).get(`arp ${gw1.address}`) ?? 0;
     const stoppedAt = Date.now();
-    await setGatewayOnline(gw1, false);
+    await gw1.setOnline(false);
     const down = await prober.waitForChange(gw1.address, 'Unreachable', from);
     const downV6 = await prober.waitForChange(gw1.addressV6, 'Unreachable', from);
     const restartedAt = Date.now();
     const seenDuring = ((await witnessCounts()).get(`arp ${gw1.address}`) ?? 0) - seenBefore;
-    await setGatewayOnline(gw1, true);
+    await gw1.setOnline(true);
     const up = await prober.waitForChange(gw1.address, 'Reachable', from);
     const upV6 = await prober.waitForChange(gw1.addressV6, 'Reachable', from);
     console.log(

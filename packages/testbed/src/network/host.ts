@@ -137,6 +137,9 @@ export class NamespaceHost implements SimHost {
   }
 
   async setOnline(online: boolean): Promise<void> {
+    // Linux drops a link's IPv6 addresses when it goes down (keep_addr_on_down=0) and does not bring them back: a
+    // machine that is stopped and started keeps its configured addresses, so this host keeps them too.
+    if (!online) await this.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.keep_addr_on_down=1']);
     await this.exec(['ip', 'link', 'set', 'eth0', online ? 'up' : 'down']);
   }
 

@@ -139,15 +139,6 @@ export class ProberDriver {
 }
 
 /**
- * Stops a gateway host as a machine would stop (eth0 down: it neither answers nor sends) or starts it again. Taking
- * a link down removes its IPv6 addresses (keep_addr_on_down is 0), so a restart puts the host's back.
- */
-export async function setGatewayOnline(gateway: SimHost, online: boolean): Promise<void> {
-  await gateway.setOnline(online);
-  if (online) await gateway.exec(['ip', 'addr', 'replace', `${gateway.addressV6}/64`, 'dev', 'eth0', 'nodad']);
-}
-
-/**
  * Counts, on `host`'s eth0 ingress, the ARP requests for each given IPv4 address, those sent by `from` for any other
  * address, and IP packets for each given address: `counters()` reads them by name (`arp <address>`,
  * `arp other`, `ip <address>`).
