@@ -57,7 +57,9 @@ export default defineConfig({
           include: ['packages/*/test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
+          // Two files at a time, each with its own control plane, network namespaces and processes: most of an e2e
+          // test is waiting (settling delays, kernel timers, grace periods), so two share the machine's two cores.
+          maxWorkers: 2,
         },
       },
       {
