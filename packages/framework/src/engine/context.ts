@@ -195,7 +195,10 @@ export interface HandlerContext<Spec = unknown, Status = unknown, Value = Object
   readonly cause: HandlerCause;
   /** The running handler's id. */
   readonly handlerId: string;
-  /** Failed attempts before this one for this cause (0 on the first attempt). Survives restarts. */
+  /**
+   * Failed attempts before this one for this cause (0 on the first attempt). A change handler's count survives
+   * restarts (it is stored with the object); a timer's or an `@OnSecondary` handler's starts again at 0.
+   */
   readonly retry: number;
   /** This instance's id (in node scope, the Node name). */
   readonly instanceId: string;

@@ -79,6 +79,10 @@ export class ReportWriter<E> {
   private failures = 0;
   private writing = false;
   private heartbeatDue = false;
+  /** `summarize`'s output as last written (JSON); undefined before the first write. */
+  private writtenSummary: string | undefined;
+  /** Set by {@link refreshSummary}: the next write looks whether the summary changed. */
+  private summaryCheck = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private started = false;
@@ -127,6 +131,16 @@ export class ReportWriter<E> {
     this.markDirty(key);
   }
 
+  /**
+   * Says that what `summarize` returns may have changed although no entry did (it reads state of its own, e.g. a
+   * per-instance health view): the summary is compared with the one last written and written, coalesced like entry
+   * changes, only when it differs.
+   */
+  refreshSummary(): void {
+    this.summaryCheck = true;
+    this.schedule();
+  }
+
   /** Starts writing: the stored report is read and brought to the desired entries at once, then kept so. */
   start(): void {
     if (this.started || this.stopped) return;
@@ -145,7 +159,7 @@ export class ReportWriter<E> {
 
   /** True while the stored report may differ from the desired entries. */
   get pending(): boolean {
-    return this.writing || this.written === undefined || this.changedKeys().length > 0;
+    return this.writing || this.written === undefined || this.summaryCheck || this.changedKeys().length > 0;
   }
 
   /** Resolves once the stored report holds the desired entries (or the writer stops). */
@@ -192,7 +206,15 @@ export class ReportWriter<E> {
   private async write(): Promise<void> {
     if (this.stopped || this.writing) return;
     const changed = this.changedKeys();
-    if (this.written !== undefined && changed.length === 0 && !this.heartbeatDue) {
+    this.summaryCheck = false;
+    const summary = this.options.summarize?.(this.desired) ?? {};
+    const summaryJson = JSON.stringify(summary);
+    if (
+      this.written !== undefined &&
+      changed.length === 0 &&
+      !this.heartbeatDue &&
+      summaryJson === this.writtenSummary
+    ) {
       this.dirty.clear();
       this.wakeIdle();
       return;
@@ -203,11 +225,12 @@ export class ReportWriter<E> {
     try {
       if (this.written === undefined) {
         for (const key of this.desired.keys()) snapshot.set(key, this.desired.get(key));
-        await this.sync(snapshot);
+        await this.sync(snapshot, summary);
       } else {
         for (const key of changed) snapshot.set(key, this.desired.get(key));
-        await this.patchEntries(this.written, snapshot);
+        await this.patchEntries(this.written, snapshot, summary);
       }
+      this.writtenSummary = summaryJson;
       this.writes++;
       this.lastWriteAt = Date.now();
       this.heartbeatDue = false;
@@ -235,7 +258,7 @@ export class ReportWriter<E> {
   }
 
   /** Re-reads the stored report and writes exactly the difference (or creates it). */
-  private async sync(snapshot: ReadonlyMap<string, E | undefined>): Promise<void> {
+  private async sync(snapshot: ReadonlyMap<string, E | undefined>, summary: Record<string, unknown>): Promise<void> {
     const { api, resource, name, namespace, entriesField } = this.options;
     let stored: KubeObject | undefined;
     try {
@@ -250,7 +273,7 @@ export class ReportWriter<E> {
       const body = {
         ...template,
         metadata: { ...template.metadata, name, ...(namespace ? { namespace } : {}) },
-        status: { ...this.statusFields(), [entriesField]: Object.fromEntries(entries) },
+        status: { ...this.statusFields(summary), [entriesField]: Object.fromEntries(entries) },
       };
       await api.create(resource, body, namespace);
       this.written = entries;
@@ -261,18 +284,22 @@ export class ReportWriter<E> {
     // Entries stored but no longer desired are removed by the patch too.
     const all = new Map(snapshot);
     for (const key of written.keys()) if (!all.has(key)) all.set(key, this.desired.get(key));
-    await this.patchEntries(written, all);
+    await this.patchEntries(written, all, summary);
   }
 
   /** Sends the entries of `changes` as a merge patch relative to `written`, and records them as written. */
-  private async patchEntries(written: Map<string, E>, changes: ReadonlyMap<string, E | undefined>): Promise<void> {
+  private async patchEntries(
+    written: Map<string, E>,
+    changes: ReadonlyMap<string, E | undefined>,
+    summary: Record<string, unknown>,
+  ): Promise<void> {
     const { api, resource, name, namespace, entriesField } = this.options;
     const entries: Record<string, unknown> = {};
     for (const [key, value] of changes) entries[key] = replacementPatch(written.get(key), value);
     await api.patch(
       resource,
       name,
-      { status: { ...this.statusFields(), [entriesField]: entries } },
+      { status: { ...this.statusFields(summary), [entriesField]: entries } },
       { type: 'merge', ...(namespace ? { namespace } : {}) },
     );
     for (const [key, value] of changes) {
@@ -282,9 +309,9 @@ export class ReportWriter<E> {
     this.written = written;
   }
 
-  private statusFields(): Record<string, unknown> {
+  private statusFields(summary: Record<string, unknown>): Record<string, unknown> {
     return {
-      ...(this.options.summarize?.(this.desired) ?? {}),
+      ...summary,
       [this.heartbeatField]: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     };
   }

@@ -105,6 +105,34 @@ describe('ReportWriter', () => {
     second.stop();
   });
 
+  it('refreshSummary writes a summary that changed without any entry, once, and nothing when it did not', async () => {
+    let health = 'Reachable';
+    const report = new ReportWriter<Entry>({
+      api: cluster.api,
+      resource: reports,
+      name: 'summary-only',
+      entriesField: 'entries',
+      summarize: (entries) => ({ count: entries.size, health }),
+      template: () => ({ apiVersion: `${GROUP}/v1`, kind: 'Report', metadata: {} }),
+      logger,
+      minIntervalMs: 100,
+      heartbeatMs: 0,
+    });
+    report.start();
+    report.set('x', { state: 'Applied' });
+    await report.flush();
+    const afterFirst = report.writes;
+    report.refreshSummary();
+    await report.flush();
+    expect(report.writes).toBe(afterFirst);
+    health = 'Unreachable';
+    report.refreshSummary();
+    await report.flush();
+    expect(report.writes).toBe(afterFirst + 1);
+    expect(((await stored('summary-only')) as { health?: string } | undefined)?.health).toBe('Unreachable');
+    report.stop();
+  });
+
   it('the heartbeat repairs an entry someone else edited', async () => {
     const report = writer('edited', { heartbeatMs: 300 });
     report.start();

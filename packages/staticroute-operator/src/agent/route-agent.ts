@@ -562,6 +562,8 @@ export class NodeRouteAgent {
     for (const [name, gateways] of this.checkedByObject) if (gateways.includes(gateway)) affected.push(name);
     const log = state === 'Unreachable' ? logger.warn.bind(logger) : logger.info.bind(logger);
     log({ gateway, state, reason, staticRoutes: affected.length }, `gateway ${gateway} is ${state}`);
+    // status.gateways shows every transition, also one that changes no entry (Unknown -> Reachable at start).
+    this.report.refreshSummary();
     if (affected.length === 0 || this.stopped) return;
     for (const name of affected) {
       this.dirtyObjects.add(name);
@@ -602,6 +604,7 @@ export class NodeRouteAgent {
     if (!this.prober) return;
     const before = new Set(this.prober.snapshot().keys());
     this.prober.setTargets(this.checkers.keys());
+    this.report.refreshSummary();
     for (const gateway of before) if (!this.checkers.has(gateway)) this.options.metrics?.gatewayForgotten(gateway);
   }
 
