@@ -59,7 +59,7 @@ function expectShared(result: { a: number; b: number; answered: number }): void 
 /** The Events of `reason` about `name`, once there is one. */
 function eventsOnceThere(name: string, reason: string) {
   return eventually(async () => {
-    const items = await cluster.events(name, reason);
+    const items = await cluster.events(name, { reason });
     return items.length > 0 ? items : undefined;
   }, `a ${reason} Event about ${name}`);
 }
@@ -187,7 +187,7 @@ describe('gateway health', () => {
     const recovered = await eventsOnceThere('ecmp', 'GatewayReachable');
     expect(recovered).toHaveLength(1);
     expect(recovered[0]).toMatchObject({ type: 'Normal', count: 1 });
-    expect(await cluster.events('ecmp', 'GatewayUnreachable')).toHaveLength(1);
+    expect(await cluster.events('ecmp', { reason: 'GatewayUnreachable' })).toHaveLength(1);
     expectShared(await traffic());
 
     // Probes went to the gateways that health-checked routes name, never to a host only a Disabled route names.

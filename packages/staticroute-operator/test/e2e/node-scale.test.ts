@@ -15,6 +15,7 @@ import {
   ourRoutes,
   waitForRoutes,
   type AggregatorProcess,
+  type EventJson,
   type StaticRouteJson,
 } from './support/cluster.js';
 
@@ -25,21 +26,9 @@ const AGENT_MANAGER = 'k8s-staticroute-operator';
 const AGGREGATOR_MANAGER = 'k8s-staticroute-aggregator';
 const LEASE = ['-n', 'static-routes', 'lease', 'k8s-staticroute-aggregator'];
 
-interface EventJson {
-  type: string;
-  reason: string;
-  message: string;
-  count?: number;
-  metadata: { namespace: string };
-}
-
-/** `kubectl get events -A --field-selector involvedObject.name=<name>[,type=<type>]`, as JSON items. */
-async function events(name: string, type?: string): Promise<EventJson[]> {
-  const selector = `involvedObject.name=${name}${type ? `,type=${type}` : ''}`;
-  const result = await cluster.kubectl(['get', 'events', '-A', '--field-selector', selector, '-o', 'json']);
-  expect(result.code, result.stderr).toBe(0);
-  return (JSON.parse(result.stdout) as { items: EventJson[] }).items;
-}
+/** The Events about `name` in any namespace (they must all be in `default`), optionally of one type. */
+const events = (name: string, type?: string): Promise<EventJson[]> =>
+  cluster.events(name, { ...(type ? { type } : {}), allNamespaces: true });
 
 /** The row of `kubectl get sr <name>` (NAME DESTINATIONS GATEWAY READY AGE). */
 async function srRow(name: string): Promise<string> {

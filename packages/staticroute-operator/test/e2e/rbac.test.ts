@@ -489,27 +489,6 @@ async function leaseHolder(): Promise<string> {
   return result.stdout.trim();
 }
 
-interface EventJson {
-  type: string;
-  reason: string;
-  message: string;
-  count?: number;
-}
-
-async function eventsOf(name: string): Promise<EventJson[]> {
-  const result = await cluster.kubectl([
-    'get',
-    'events',
-    '-n',
-    'default',
-    '--field-selector',
-    `involvedObject.name=${name}`,
-    '-o',
-    'json',
-  ]);
-  return (JSON.parse(result.stdout || '{"items":[]}') as { items: EventJson[] }).items;
-}
-
 /** Takes the uninstall guard's marks off (as admin), so that a new aggregator must put them back. */
 async function removeGuardMarks(): Promise<void> {
   for (const target of [
@@ -574,7 +553,7 @@ describe('the aggregator', () => {
     expect(refused.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', reason: 'Refused' }));
     await eventually(
       async () =>
-        (await eventsOf(REFUSED.name)).some((event) => event.type === 'Warning' && event.reason === 'Refused'),
+        (await cluster.events(REFUSED.name)).some((event) => event.type === 'Warning' && event.reason === 'Refused'),
       'a Warning Event Refused',
     );
     // The uninstall guard (src/aggregator/uninstall-guard.ts) put its marks back.
@@ -961,7 +940,7 @@ const AGGREGATOR_SYMPTOMS: Record<string, Symptom> = {
     arrange: arrangeRefused,
     observe: async (logs) => {
       await waitForRefusal(logs, 'create', 'events');
-      expect(await eventsOf(unhandled)).toEqual([]);
+      expect(await cluster.events(unhandled)).toEqual([]);
     },
   },
   'events:patch': {
@@ -970,16 +949,19 @@ const AGGREGATOR_SYMPTOMS: Record<string, Symptom> = {
     observe: async (logs) => {
       // Refused (a Warning created), fixed (a Normal one created), refused again: the same Warning, counted by a patch.
       await eventually(
-        async () => (await eventsOf(unhandled)).some((event) => event.reason === 'Refused'),
+        async () => (await cluster.events(unhandled)).some((event) => event.reason === 'Refused'),
         'the Warning',
       );
       const patch = (spec: object) =>
         cluster.kubectl(['patch', 'sr', unhandled, '--type=merge', '-p', JSON.stringify({ spec })]);
       await patch({ destinations: ['198.51.100.82'] });
-      await eventually(async () => (await eventsOf(unhandled)).some((event) => event.reason === 'Ready'), 'Ready');
+      await eventually(
+        async () => (await cluster.events(unhandled)).some((event) => event.reason === 'Ready'),
+        'Ready',
+      );
       await patch({ destinations: REFUSED.spec.destinations });
       await waitForRefusal(logs, 'patch', 'events');
-      const warnings = (await eventsOf(unhandled)).filter((event) => event.reason === 'Refused');
+      const warnings = (await cluster.events(unhandled)).filter((event) => event.reason === 'Refused');
       expect(warnings.map((event) => event.count ?? 1)).toEqual([1]);
     },
   },

@@ -31,20 +31,6 @@ async function nodeStates(name: string): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(await nodeEntries(name)).map(([node, entry]) => [node, entry.state]));
 }
 
-async function eventsFor(name: string): Promise<Array<{ type: string; reason: string; message: string }>> {
-  const result = await cluster.kubectl([
-    'get',
-    'events',
-    '-n',
-    'default',
-    '--field-selector',
-    `involvedObject.name=${name}`,
-    '-o',
-    'json',
-  ]);
-  return (JSON.parse(result.stdout) as { items: Array<{ type: string; reason: string; message: string }> }).items;
-}
-
 describe('conflicts', () => {
   it('the older object wins a destination; the other reports Conflict; deleting the winner installs the other', async () => {
     await cluster.apply(cluster.staticRoute('primary', { destinations: ['34.160.111.145'], gateway: GATEWAY_A }));
@@ -92,7 +78,7 @@ describe('conflicts', () => {
     ).toEqual(applied);
     await eventually(
       async () =>
-        (await eventsFor('secondary')).some((event) => event.type === 'Warning' && event.reason === 'Conflict'),
+        (await cluster.events('secondary')).some((event) => event.type === 'Warning' && event.reason === 'Conflict'),
       'a Conflict warning event',
     );
 

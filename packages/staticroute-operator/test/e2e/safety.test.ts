@@ -19,20 +19,8 @@ async function entries(name: string): Promise<Record<string, NodeEntryJson>> {
   return found;
 }
 
-/** `kubectl get events --field-selector involvedObject.name=<name>,type=<type>` as JSON items. */
-async function events(name: string, type = 'Warning'): Promise<Array<{ reason: string; message: string }>> {
-  const result = await cluster.kubectl([
-    'get',
-    'events',
-    '-n',
-    'default',
-    '--field-selector',
-    `involvedObject.name=${name},type=${type}`,
-    '-o',
-    'json',
-  ]);
-  return (JSON.parse(result.stdout) as { items: Array<{ reason: string; message: string }> }).items;
-}
+/** The Events of one type about `name`. */
+const events = (name: string, type = 'Warning') => cluster.events(name, { type });
 
 const warnings = (name: string) => events(name, 'Warning');
 

@@ -77,20 +77,6 @@ async function writeReports(name: string, uid: string): Promise<void> {
   });
 }
 
-async function warningEvents(name: string): Promise<Array<{ reason: string; message: string; count?: number }>> {
-  const result = await cluster.kubectl([
-    'get',
-    'events',
-    '-A',
-    '--field-selector',
-    `involvedObject.name=${name},type=Warning`,
-    '-o',
-    'json',
-  ]);
-  expect(result.code, result.stderr).toBe(0);
-  return (JSON.parse(result.stdout) as { items: Array<{ reason: string; message: string; count?: number }> }).items;
-}
-
 describe('at 501 nodes', () => {
   beforeAll(async () => {
     await forEachFakeNode(async (node) => {
@@ -132,8 +118,8 @@ describe('at 501 nodes', () => {
     expect(described.split(UNREACHABLE).length - 1).toBeLessThanOrEqual(3);
 
     // One Warning for the object's transition, not one per node; not repeated.
-    await eventually(async () => (await warningEvents('egress')).length > 0, 'the Warning');
-    const warnings = await warningEvents('egress');
+    await eventually(async () => (await cluster.events('egress', { type: 'Warning' })).length > 0, 'the Warning');
+    const warnings = await cluster.events('egress', { type: 'Warning' });
     expect(warnings).toEqual([expect.objectContaining({ reason: 'Failed', count: 1 })]);
     expect(warnings[0]!.message.length).toBeLessThan(1024);
     await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=egress']);

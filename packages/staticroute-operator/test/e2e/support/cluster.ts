@@ -426,13 +426,30 @@ export class E2eCluster {
     return response.status === 200 ? response.body : undefined;
   }
 
-  /** The Events about the cluster-scoped object `name` (they live in `default`), optionally of one reason. */
-  async events(name: string, reason?: string): Promise<EventJson[]> {
-    const selector = `involvedObject.name=${name}${reason ? `,reason=${reason}` : ''}`;
-    const result = await this.controlPlane.kubectl(
-      ['get', 'events', '-n', 'default', '--field-selector', selector, '-o', 'json'],
-      { allowFailure: true },
-    );
+  /**
+   * The Events about the cluster-scoped object `name` (`kubectl get events --field-selector involvedObject.name=...`),
+   * optionally of one type and one reason. `allNamespaces` looks beyond `default`, where they belong.
+   */
+  async events(
+    name: string,
+    filter: { type?: string; reason?: string; allNamespaces?: boolean } = {},
+  ): Promise<EventJson[]> {
+    const selector = [
+      `involvedObject.name=${name}`,
+      ...(filter.type ? [`type=${filter.type}`] : []),
+      ...(filter.reason ? [`reason=${filter.reason}`] : []),
+    ].join(',');
+    const where = filter.allNamespaces ? ['-A'] : ['-n', 'default'];
+    const result = await this.controlPlane.kubectl([
+      'get',
+      'events',
+      ...where,
+      '--field-selector',
+      selector,
+      '-o',
+      'json',
+    ]);
+    if (result.code !== 0) throw new Error(`kubectl get events failed: ${result.stderr}`);
     return (JSON.parse(result.stdout) as { items: EventJson[] }).items;
   }
 
@@ -477,6 +494,7 @@ export interface EventJson {
   message: string;
   /** Repeats folded into this Event. */
   count?: number;
+  metadata: { namespace: string };
 }
 
 /** One node's entry for a StaticRoute in its report. */
