@@ -3,7 +3,7 @@
  * always present. The client `runOperators` creates has them; a custom `settings.api` may not (they are optional in
  * `KubeApi`), and then calling them fails with an error that says so, instead of `ctx.api.replace` being undefined.
  */
-import { isNotFound, type KubeApi } from '../kube/types.js';
+import { forwardingApi, isNotFound, type KubeApi } from '../kube/types.js';
 import type { HandlerApi } from './context.js';
 
 const wrapped = new WeakMap<KubeApi, HandlerApi>();
@@ -28,18 +28,9 @@ function isComplete(api: KubeApi): api is HandlerApi {
 function wrap(api: KubeApi): HandlerApi {
   const missing = (verb: string): Promise<never> =>
     Promise.reject(new Error(`ctx.api.${verb}: the runtime's API client (settings.api) does not implement ${verb}`));
-  return {
-    get requestCount() {
-      return api.requestCount;
-    },
-    list: (...args) => api.list(...args),
-    get: (...args) => api.get(...args),
-    create: (...args) => api.create(...args),
-    patch: (...args) => api.patch(...args),
-    delete: (...args) => api.delete(...args),
-    watch: (...args) => api.watch(...args),
+  const verbs = forwardingApi(api, {
     replace: (...args) => (api.replace ? api.replace(...args) : missing('replace')),
     apply: (...args) => (api.apply ? api.apply(...args) : missing('apply')),
-    isNotFound,
-  };
+  });
+  return Object.assign(verbs, { isNotFound }) as HandlerApi;
 }

@@ -177,6 +177,34 @@ export interface KubeApi {
   readonly server?: string | undefined;
 }
 
+/** The request methods of {@link KubeApi} (everything but its counters), for {@link forwardingApi} overrides. */
+export type KubeApiVerbs = Omit<KubeApi, 'requestCount' | 'server'>;
+
+/**
+ * A {@link KubeApi} that forwards every call to `api` (its optional verbs only when `api` has them) except those
+ * `overrides` replaces: the base of wrappers that record, delay or complete a client.
+ */
+export function forwardingApi(api: KubeApi, overrides: Partial<KubeApiVerbs> = {}): KubeApi {
+  const { replace, apply } = api;
+  return {
+    get requestCount() {
+      return api.requestCount;
+    },
+    get server() {
+      return api.server;
+    },
+    list: (...args) => api.list(...args),
+    get: (...args) => api.get(...args),
+    create: (...args) => api.create(...args),
+    patch: (...args) => api.patch(...args),
+    delete: (...args) => api.delete(...args),
+    watch: (...args) => api.watch(...args),
+    ...(replace ? { replace: (...args: Parameters<typeof replace>) => replace.apply(api, args) } : {}),
+    ...(apply ? { apply: (...args: Parameters<typeof apply>) => apply.apply(api, args) } : {}),
+    ...overrides,
+  } as KubeApi;
+}
+
 /**
  * A {@link KubeApi} with every verb, that also tells a 404: the client of `createKubeApi` and handlers' `ctx.api`.
  */

@@ -6,8 +6,8 @@
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeApi, type KubeClient } from '../../src/kube/client.js';
-import type { KubeApi, KubeObject } from '../../src/kube/types.js';
-import { ApiError } from '../../src/kube/types.js';
+import type { KubeObject } from '../../src/kube/types.js';
+import { ApiError, forwardingApi } from '../../src/kube/types.js';
 import { Watcher, isGone, type WatcherEvent, type WatchRestartReason } from '../../src/kube/watcher.js';
 import { CONFIGMAPS, TcpProxy, ensureNamespace, listVersions, waitFor } from './kube-fixtures.js';
 
@@ -109,15 +109,7 @@ describe('Watcher after etcd compaction', () => {
     // The real API, with a compaction between the first page and the next: the continue token then points at a
     // compacted revision.
     let compacted = false;
-    const compactingApi: KubeApi = {
-      get requestCount() {
-        return api.requestCount;
-      },
-      get: (...args) => api.get(...args),
-      create: (...args) => api.create(...args),
-      patch: (...args) => api.patch(...args),
-      delete: (...args) => api.delete(...args),
-      watch: (...args) => api.watch(...args),
+    const compactingApi = forwardingApi(api, {
       list: async (ref, options) => {
         const page = await api.list(ref, options);
         if (!compacted && page.metadata.continue) {
@@ -127,7 +119,7 @@ describe('Watcher after etcd compaction', () => {
         }
         return page as never;
       },
-    };
+    });
     const expired = await api
       .list(CONFIGMAPS, { namespace: 'continue', limit: 5 })
       .then(async (first) => {

@@ -10,7 +10,7 @@
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeApi, type KubeClient } from '../../src/kube/client.js';
-import type { KubeApi, KubeList, KubeObject } from '../../src/kube/types.js';
+import { forwardingApi, type KubeApi, type KubeList, type KubeObject } from '../../src/kube/types.js';
 import { Watcher, type WatcherEvent, type WatchRestartReason } from '../../src/kube/watcher.js';
 import { CONFIGMAPS, ensureNamespace, listVersions, waitFor } from './kube-fixtures.js';
 
@@ -27,15 +27,7 @@ function recording(
 ): { api: KubeApi; lists: ListCall[]; answerNextCacheListWith(page: KubeList): void } {
   const lists: ListCall[] = [];
   let replay: KubeList | undefined;
-  const wrapped: KubeApi = {
-    get requestCount() {
-      return api.requestCount;
-    },
-    get: (...args) => api.get(...args),
-    create: (...args) => api.create(...args),
-    patch: (...args) => api.patch(...args),
-    delete: (...args) => api.delete(...args),
-    watch: (...args) => api.watch(...args),
+  const wrapped = forwardingApi(api, {
     list: async (ref, options = {}) => {
       lists.push({ resourceVersion: options.resourceVersion, continue: options.continue });
       if (replay && options.resourceVersion === '0') {
@@ -47,7 +39,7 @@ function recording(
       await afterPage?.(page);
       return page as never;
     },
-  };
+  });
   return {
     api: wrapped,
     lists,

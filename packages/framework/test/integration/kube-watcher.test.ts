@@ -1,7 +1,7 @@
 import { startControlPlane, type ControlPlane } from '@opkit/testbed';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeApi, type KubeClient } from '../../src/kube/client.js';
-import type { KubeApi, KubeObject, ListOptions, WatchEvent } from '../../src/kube/types.js';
+import { forwardingApi, type KubeObject, type ListOptions, type WatchEvent } from '../../src/kube/types.js';
 import { Watcher, type WatcherEvent, type WatchRestartReason } from '../../src/kube/watcher.js';
 import { CONFIGMAPS, TcpProxy, ensureNamespace, listVersions, waitFor } from './kube-fixtures.js';
 
@@ -112,20 +112,12 @@ describe('Watcher', () => {
     await ensureNamespace(cp, 'paged');
     for (let i = 0; i < 23; i += 1) await api.create(CONFIGMAPS, { metadata: { name: `cm-${i}` } }, 'paged');
     const lists: ListOptions[] = [];
-    const recording: KubeApi = {
-      get requestCount() {
-        return api.requestCount;
-      },
-      get: (...args) => api.get(...args),
-      create: (...args) => api.create(...args),
-      patch: (...args) => api.patch(...args),
-      delete: (...args) => api.delete(...args),
-      watch: (...args) => api.watch(...args),
+    const recording = forwardingApi(api, {
       list: (ref, options = {}) => {
         lists.push(options);
         return api.list(ref, options);
       },
-    };
+    });
     const events: WatcherEvent<KubeObject>[] = [];
     const watcher = new Watcher(recording, { ref: CONFIGMAPS, namespace: 'paged', pageSize: 10 });
     watcher.start((event) => events.push(event));
