@@ -10,7 +10,18 @@
  * decisions, kept free of I/O so that they are unit-tested.
  */
 import { formatAddress, parseAddress, type Family } from '../logic/ip.js';
-import { familyToAf, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NLMSG_HDRLEN, type RawMessage } from './netlink-codec.js';
+import {
+  align4,
+  familyToAf,
+  forEachAttribute,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_REQUEST,
+  NLMSG_HDRLEN,
+  writeAddress,
+  writeAttribute,
+  type RawMessage,
+} from './netlink-codec.js';
 
 export const RTM_NEWNEIGH = 28;
 export const RTM_GETNEIGH = 30;
@@ -47,8 +58,6 @@ export const RTN_UNICAST = 1;
 /** nda_cacheinfo counts in clock ticks of USER_HZ, 100 per second on every Linux architecture the agent runs on. */
 const MS_PER_CLOCK_TICK = 10;
 
-const align4 = (length: number) => (length + 3) & ~3;
-
 /** One request message: header, fixed part (zeroed), then NDA_DST/RTA_DST; returns the buffer and the offsets. */
 function message(
   type: number,
@@ -69,15 +78,9 @@ function message(
   buffer.writeUInt32LE(seq >>> 0, 8);
   buffer.writeUInt32LE(pid >>> 0, 12);
   buffer.writeUInt8(familyToAf(parsed.family), NLMSG_HDRLEN);
-  const at = NLMSG_HDRLEN + fixedLength;
-  buffer.writeUInt16LE(4 + addressLength, at);
   // NDA_DST and RTA_DST are both attribute 1.
-  buffer.writeUInt16LE(NDA_DST, at + 2);
-  if (parsed.family === 4) buffer.writeUInt32BE(Number(parsed.address), at + 4);
-  else {
-    buffer.writeBigUInt64BE(parsed.address >> 64n, at + 4);
-    buffer.writeBigUInt64BE(parsed.address & 0xffffffffffffffffn, at + 12);
-  }
+  const payload = writeAttribute(buffer, NLMSG_HDRLEN + fixedLength, NDA_DST, addressLength);
+  writeAddress(buffer, payload, parsed.family, parsed.address);
   return { buffer, fixed: NLMSG_HDRLEN, family: parsed.family };
 }
 
@@ -119,15 +122,9 @@ export function encodeNeighbourProbe(
   return buffer;
 }
 
+/** Visits the attributes of `msg` after its fixed part of `fixedLength` bytes. */
 function eachAttribute(msg: RawMessage, fixedLength: number, visit: (type: number, at: number, len: number) => void) {
-  const { buffer, end } = msg;
-  let offset = msg.start + fixedLength;
-  while (offset + 4 <= end) {
-    const length = buffer.readUInt16LE(offset);
-    if (length < 4 || offset + length > end) return;
-    visit(buffer.readUInt16LE(offset + 2) & 0x3fff, offset + 4, length - 4);
-    offset += align4(length);
-  }
+  forEachAttribute(msg.buffer, msg.start + fixedLength, msg.end, visit);
 }
 
 function readAddress(buffer: Buffer, at: number, length: number): string | undefined {

@@ -65,7 +65,8 @@ const RT_SCOPE_UNIVERSE = 0;
 const RT_SCOPE_NOWHERE = 255;
 export const RT_TABLE_MAIN = 254;
 
-const align4 = (length: number) => (length + 3) & ~3;
+/** Netlink aligns messages and attributes to 4 bytes. */
+export const align4 = (length: number) => (length + 3) & ~3;
 
 export function familyToAf(family: Family): number {
   return family === 4 ? AF_INET : AF_INET6;
@@ -115,13 +116,15 @@ export function routeRequestLength(request: RouteRequest): number {
   return length;
 }
 
-function writeAttribute(buffer: Buffer, offset: number, type: number, payloadLength: number): number {
+/** Writes an attribute header at `offset` and returns where its payload goes. */
+export function writeAttribute(buffer: Buffer, offset: number, type: number, payloadLength: number): number {
   buffer.writeUInt16LE(4 + payloadLength, offset);
   buffer.writeUInt16LE(type, offset + 2);
   return offset + 4;
 }
 
-function writeAddress(buffer: Buffer, offset: number, family: Family, address: bigint): void {
+/** Writes an address in network byte order (4 or 16 bytes). */
+export function writeAddress(buffer: Buffer, offset: number, family: Family, address: bigint): void {
   if (family === 4) {
     buffer.writeUInt32BE(Number(address), offset);
   } else {
@@ -244,7 +247,8 @@ export function errorCode(message: RawMessage): number {
   return -message.buffer.readInt32LE(message.start);
 }
 
-function forEachAttribute(
+/** Visits the attributes between `start` and `end` (a malformed length ends the walk). */
+export function forEachAttribute(
   buffer: Buffer,
   start: number,
   end: number,
