@@ -22,24 +22,11 @@ import {
   RTM_NEWNEIGH,
 } from '../../src/adapters/neighbour-codec.js';
 import { splitMessages, type RawMessage } from '../../src/adapters/netlink-codec.js';
+import { attribute, u32 } from '../support/netlink-messages.js';
 
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_CREATE = 0x400;
-
-function attribute(type: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(4);
-  header.writeUInt16LE(4 + payload.length, 0);
-  header.writeUInt16LE(type, 2);
-  const padding = Buffer.alloc((4 - (payload.length % 4)) % 4);
-  return Buffer.concat([header, payload, padding]);
-}
-
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value, 0);
-  return buffer;
-}
 
 /** One netlink message of `type` with a fixed part and attributes, as the kernel would send it. */
 function kernelMessage(type: number, fixed: Buffer, attributes: Buffer[]): RawMessage {

@@ -18,16 +18,9 @@ import {
   splitMessages,
 } from '../../src/adapters/netlink-codec.js';
 import { parseAddress } from '../../src/logic/ip.js';
+import { attribute, u32 } from '../support/netlink-messages.js';
 
 const address = (text: string) => (parseAddress(text) as { address: bigint }).address;
-
-function attribute(type: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(4);
-  header.writeUInt16LE(4 + payload.length, 0);
-  header.writeUInt16LE(type, 2);
-  const padding = Buffer.alloc((4 - (payload.length % 4)) % 4);
-  return Buffer.concat([header, payload, padding]);
-}
 
 function message(type: number, body: Buffer, seq: number, pid: number): Buffer {
   const header = Buffer.alloc(NLMSG_HDRLEN);
@@ -36,12 +29,6 @@ function message(type: number, body: Buffer, seq: number, pid: number): Buffer {
   header.writeUInt32LE(seq, 8);
   header.writeUInt32LE(pid, 12);
   return Buffer.concat([header, body]);
-}
-
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value, 0);
-  return buffer;
 }
 
 describe('link messages', () => {
