@@ -144,6 +144,27 @@ export function recordAttempt(
   };
 }
 
+/**
+ * The decision after one attempt of a handler whose failed attempts so far (`retries`) are counted in memory rather
+ * than in a progress record (timers, `@OnSecondary` handlers, daemons): the same rule as {@link recordAttempt}.
+ */
+export function decideAttempt(
+  retries: number,
+  result: AttemptResult,
+  limits: RetryLimits,
+  nowMs: number,
+  random: () => number = Math.random,
+): AttemptDecision {
+  // A one-handler progress record carries the count into the shared rule.
+  const progress: CauseProgress = {
+    cause: 'update',
+    target: '',
+    startedAt: '',
+    handlers: retries > 0 ? { handler: { state: 'retrying', retries } } : {},
+  };
+  return recordAttempt(progress, 'handler', result, limits, nowMs, random).decision;
+}
+
 function withHandler(progress: CauseProgress, handlerId: string, entry: HandlerProgress): CauseProgress {
   return { ...progress, handlers: { ...progress.handlers, [handlerId]: entry } };
 }

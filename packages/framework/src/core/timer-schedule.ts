@@ -18,8 +18,8 @@
  * timers after the start of its first attempt (so retries do not shift a sharp schedule; a series longer than the
  * interval is followed by the next tick at once).
  */
-import type { AttemptDecision, AttemptResult, CauseProgress, RetryLimits } from './progress.js';
-import { recordAttempt } from './progress.js';
+import type { AttemptDecision, AttemptResult, RetryLimits } from './progress.js';
+import { decideAttempt } from './progress.js';
 
 /** A timer's schedule, as the decorator declared it. */
 export interface TimerTiming {
@@ -101,14 +101,8 @@ export function decideTimerAttempt(
   nowMs: number,
   random: () => number = Math.random,
 ): AttemptDecision {
-  // A one-handler progress record carries the series' count into the shared rule; timers persist nothing of it.
-  const progress: CauseProgress = {
-    cause: 'update',
-    target: '',
-    startedAt: '',
-    handlers: retries > 0 ? { timer: { state: 'retrying', retries } } : {},
-  };
-  return recordAttempt(progress, 'timer', result, limits, nowMs, random).decision;
+  // Timers persist nothing of a series: its count lives in memory.
+  return decideAttempt(retries, result, limits, nowMs, random);
 }
 
 /**

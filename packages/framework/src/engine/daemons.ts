@@ -16,18 +16,17 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { backoffDelay, resolveBackoff } from '../core/backoff.js';
-import { classifyFailure, describeError, TemporaryError } from '../core/errors.js';
+import { resolveBackoff } from '../core/backoff.js';
+import { classifyFailure } from '../core/errors.js';
 import type { DaemonSpec } from '../core/handler-extensions.js';
-import type { AttemptDecision } from '../core/progress.js';
-import { truncateMessage } from '../core/status.js';
+import { decideAttempt } from '../core/progress.js';
 import { sleep } from '../kube/abort.js';
 import type { KubeObject } from '../kube/types.js';
 import type { DaemonContext } from './context.js';
 import { invokeHandler } from './definition.js';
 import { runAttempt } from './executor.js';
 import { handlerApi } from './handler-api.js';
-import { eventPublisher, NO_VIEWS, reportDecision, type HandlerRunDeps } from './handler-run.js';
+import { attemptResult, eventPublisher, NO_VIEWS, reportDecision, type HandlerRunDeps } from './handler-run.js';
 
 /** Default of `@Daemon({ cancellationTimeoutMs })`. */
 export const DEFAULT_DAEMON_CANCELLATION_TIMEOUT_MS = 10_000;
@@ -218,7 +217,7 @@ export class DaemonSupervisor {
         this.markFinished(run);
         return;
       }
-      const decision = this.decide(attempt.error, retry + 1, maxAttempts, backoff);
+      const decision = decideAttempt(retry, attemptResult(attempt), { maxAttempts, backoff }, Date.now());
       logger.warn(
         { err: attempt.error, retry },
         decision.kind === 'retry' ? 'daemon failed; restarting' : 'daemon failed',
@@ -231,25 +230,6 @@ export class DaemonSupervisor {
       }
       await sleep(decision.delayMs, signal);
     }
-  }
-
-  private decide(
-    error: unknown,
-    failures: number,
-    maxAttempts: number,
-    backoff: ReturnType<typeof resolveBackoff>,
-  ): AttemptDecision {
-    const message = truncateMessage(describeError(error));
-    if (classifyFailure(error) === 'permanent' || failures >= maxAttempts) {
-      return { kind: 'failed', retries: failures, message };
-    }
-    const requested = error instanceof TemporaryError ? error.delayMs : undefined;
-    return {
-      kind: 'retry',
-      retries: failures,
-      message,
-      delayMs: Math.max(0, requested ?? backoffDelay(backoff, failures)),
-    };
   }
 
   private context(run: DaemonRun, retry: number, signal: AbortSignal, logger: Logger): DaemonContext {

@@ -12,15 +12,14 @@
  * before it calls `commit()`: if that write fails, nothing is marked done and the handlers run again.
  */
 import type { Logger } from 'pino';
-import { backoffDelay, resolveBackoff } from '../core/backoff.js';
-import { classifyFailure, describeError, TemporaryError } from '../core/errors.js';
+import { resolveBackoff } from '../core/backoff.js';
 import type { SecondaryHandlerSpec } from '../core/handler-extensions.js';
-import type { AttemptDecision } from '../core/progress.js';
-import { truncateMessage } from '../core/status.js';
+import { decideAttempt, type AttemptDecision } from '../core/progress.js';
 import { objectKey } from '../kube/paths.js';
 import type { KubeObject } from '../kube/types.js';
 import type { HandlerPatch, SecondaryChange } from './context.js';
-import { reportDecision, runHandler, type HandlerRunDeps } from './handler-run.js';
+import { attemptResult, reportDecision, runHandler, type HandlerRunDeps } from './handler-run.js';
+import type { AttemptOutcome } from './executor.js';
 
 /** One handler's attempts for one pending change. */
 interface Attempts {
@@ -126,7 +125,7 @@ export class SecondaryHandlers {
           extra: { secondary: pending.change },
         });
         patches.push(run.patch);
-        const decision = this.decide(handler, attempts, run.attempt.ok ? undefined : run.attempt.error);
+        const decision = this.decide(handler, attempts, run.attempt);
         reportDecision(this.deps, object, handler, 'secondary', decision);
         outcomes.push(() => this.settle(key, changeKey, pending, handler.id, decision));
       }
@@ -134,15 +133,12 @@ export class SecondaryHandlers {
     return { patches, commit: () => outcomes.forEach((record) => record()) };
   }
 
-  private decide(handler: SecondaryHandlerSpec, attempts: Attempts, error: unknown): AttemptDecision {
-    if (error === undefined) return { kind: 'success' };
-    const retries = attempts.retries + 1;
-    const message = truncateMessage(describeError(error));
-    const maxAttempts = handler.retries ?? this.deps.settings.retries;
-    if (classifyFailure(error) === 'permanent' || retries >= maxAttempts) return { kind: 'failed', retries, message };
-    const requested = error instanceof TemporaryError ? error.delayMs : undefined;
-    const backoff = resolveBackoff(handler.backoff, this.deps.settings.backoff);
-    return { kind: 'retry', retries, message, delayMs: Math.max(0, requested ?? backoffDelay(backoff, retries)) };
+  private decide(handler: SecondaryHandlerSpec, attempts: Attempts, attempt: AttemptOutcome): AttemptDecision {
+    const limits = {
+      maxAttempts: handler.retries ?? this.deps.settings.retries,
+      backoff: resolveBackoff(handler.backoff, this.deps.settings.backoff),
+    };
+    return decideAttempt(attempts.retries, attemptResult(attempt), limits, this.now());
   }
 
   /** Applies one handler's outcome, unless a newer change of the object replaced the pending one meanwhile. */
