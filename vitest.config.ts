@@ -57,8 +57,8 @@ export default defineConfig({
           include: ['packages/*/test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
-          // One file at a time: two at a time halved the time but made one aggregator miss its Lease deadline under
-          // the load of two clusters on two cores (it then exits, as designed, and nothing restarts it in the tests).
+          // One file at a time: two at a time halved the time but failed once (an aggregator's summary stalled; likely
+          // a Lease deadline missed under the load of two clusters on two cores, after which it exits as designed).
           fileParallelism: false,
         },
       },
